@@ -1,0 +1,171 @@
+//! Budgets: pure. `(budget, actuals, forecast, as_of)` → a projection of the period total, the
+//! probability it exceeds the amount, and a status. Reads no clock and performs no action.
+
+use distrs::Normal;
+
+use crate::domain::{Budget, Day, Evaluation, Projection, SeriesForecast, Status};
+use crate::forecast::model::Z80;
+
+/// Evaluates `budget` as of `as_of`.
+///
+/// `actuals` are the scope's daily totals. The projection counts actuals through the
+/// forecast's last trusted day and the forecast after it, so days billing has not reported
+/// yet are filled by the forecast rather than read as zero. The period total's spread adds the
+/// forecast's level error linearly over the days (a wrong level is wrong every day) and its
+/// daily noise in quadrature.
+pub fn evaluate(
+    budget: &Budget,
+    actuals: &[(Day, f64)],
+    forecast: Option<&SeriesForecast>,
+    as_of: Day,
+) -> Evaluation {
+    let period = budget.period.containing(as_of);
+    let trusted_end = match forecast {
+        Some(f) => f.history_end,
+        None => actuals.iter().map(|(d, _)| *d).max().unwrap_or(as_of),
+    };
+    let actual_to_date: f64 = actuals
+        .iter()
+        .filter(|(d, _)| period.contains(*d) && *d <= trusted_end)
+        .map(|(_, v)| v)
+        .sum();
+    let reported_through =
+        (trusted_end >= period.start()).then(|| trusted_end.min(period.end()));
+
+    let (mut mean, mut level, mut noise_var, mut forecast_days) = (actual_to_date, 0.0, 0.0, 0);
+    if let Some(f) = forecast {
+        let mut last = None;
+        for day in period.days().filter(|d| *d > trusted_end) {
+            // A horizon shorter than the period repeats its last day rather than assume zero.
+            let point = f.points.iter().find(|p| p.day == day).or(last);
+            if let Some(p) = point {
+                mean += p.mean;
+                level += p.sd_level;
+                noise_var += p.sd_noise * p.sd_noise;
+                forecast_days += 1;
+                last = Some(p);
+            }
+        }
+    }
+    let sd = (level * level + noise_var).sqrt();
+    let amount = budget.amount.amount;
+    let p_breach = if sd > 0.0 {
+        1.0 - Normal::cdf(amount, mean, sd)
+    } else if mean > amount {
+        1.0
+    } else {
+        0.0
+    };
+    let status = if p_breach >= budget.thresholds.breach {
+        Status::Breach
+    } else if p_breach >= budget.thresholds.warn {
+        Status::Warn
+    } else {
+        Status::Ok
+    };
+    Evaluation {
+        budget: budget.name.clone(),
+        as_of,
+        amount: budget.amount.clone(),
+        projection: Projection {
+            period,
+            actual_to_date,
+            reported_through,
+            forecast_days,
+            mean,
+            // What is already spent is spent: the total cannot fall below it.
+            lo80: (mean - Z80 * sd).max(actual_to_date),
+            hi80: mean + Z80 * sd,
+            p_breach,
+        },
+        status,
+        mode: budget.mode,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        BudgetMode, Currency, DailyForecast, ModelKind, Money, Period, Scope, Thresholds,
+    };
+
+    fn d(s: &str) -> Day {
+        Day::parse(s).unwrap()
+    }
+
+    fn budget(amount: f64) -> Budget {
+        Budget {
+            name: "b".into(),
+            amount: Money::new(amount, Currency::usd()),
+            scope: Scope::all(),
+            period: Period::Monthly,
+            mode: BudgetMode::Observe,
+            thresholds: Thresholds::default(),
+            actions: vec![],
+        }
+    }
+
+    /// 100 a day through the 19th of June, then a forecast of 100 ± (level 5, noise 10).
+    fn june() -> (Vec<(Day, f64)>, SeriesForecast) {
+        let actuals: Vec<(Day, f64)> = (0..19).map(|i| (d("2024-06-01").add_days(i), 100.0)).collect();
+        let points = (1..=45)
+            .map(|h| DailyForecast {
+                day: d("2024-06-19").add_days(h),
+                mean: 100.0,
+                lo80: 80.0,
+                hi80: 120.0,
+                lo95: 70.0,
+                hi95: 130.0,
+                sd_level: 5.0,
+                sd_noise: 10.0,
+            })
+            .collect();
+        let f = SeriesForecast {
+            series: "budget:b".into(),
+            model: ModelKind::MstlEts,
+            history_end: d("2024-06-19"),
+            note: None,
+            points,
+        };
+        (actuals, f)
+    }
+
+    #[test]
+    fn the_projection_is_actuals_plus_the_rest_of_the_month() {
+        let (actuals, f) = june();
+        let e = evaluate(&budget(3500.0), &actuals, Some(&f), d("2024-06-21"));
+        assert_eq!(e.projection.actual_to_date, 1900.0);
+        assert_eq!(e.projection.forecast_days, 11);
+        assert!((e.projection.mean - 3000.0).abs() < 1e-9);
+        // sd = sqrt((11*5)^2 + 11*10^2) = sqrt(3025 + 1100) = 64.2
+        let sd = (3025.0f64 + 1100.0).sqrt();
+        assert!((e.projection.hi80 - (3000.0 + Z80 * sd)).abs() < 1e-6);
+        assert!(e.projection.p_breach < 0.001);
+        assert_eq!(e.status, Status::Ok);
+    }
+
+    #[test]
+    fn status_follows_the_breach_probability() {
+        let (actuals, f) = june();
+        let at = |amount| evaluate(&budget(amount), &actuals, Some(&f), d("2024-06-21"));
+        assert_eq!(at(3000.0).status, Status::Warn, "P = 0.5 at the mean");
+        assert_eq!(at(2900.0).status, Status::Breach);
+        assert!((at(3000.0).projection.p_breach - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unreported_days_are_forecast_not_read_as_zero() {
+        let (actuals, mut f) = june();
+        // Billing has only reported through the 15th: the 16th-19th must come from the
+        // forecast even though actuals exist for them.
+        f.history_end = d("2024-06-15");
+        for (i, p) in f.points.iter_mut().enumerate() {
+            p.day = d("2024-06-16").add_days(i as i64);
+        }
+        let e = evaluate(&budget(5000.0), &actuals, Some(&f), d("2024-06-17"));
+        assert_eq!(e.projection.actual_to_date, 1500.0);
+        assert_eq!(e.projection.forecast_days, 15);
+        assert_eq!(e.projection.reported_through, Some(d("2024-06-15")));
+    }
+}

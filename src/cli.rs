@@ -1,0 +1,445 @@
+//! The command line: argument parsing, wiring, and what each command prints. Exit codes: 0
+//! success; 1 a run that failed (the message names the stage); 2 bad usage or configuration.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::domain::{Day, DayRange, Dimension, Status};
+use crate::domain::money::format_amount;
+use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
+use crate::report::{self, Format};
+use crate::{demo, standalone, startup};
+
+/// costcast forecasts cloud spend and acts before a budget is blown.
+#[derive(Debug, Parser)]
+#[command(name = "costcast", version, about)]
+pub struct Cli {
+    /// Config file (default: ./costcast.toml if it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Evaluate as if today were DAY (UTC), e.g. to replay a past month.
+    #[arg(long, global = true, value_name = "DAY")]
+    pub as_of: Option<Day>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Zero-config run on a generated demo organisation (SQLite in DIR).
+    Demo {
+        /// Folder for the demo export, config and database.
+        #[arg(long, default_value = "costcast-demo")]
+        dir: PathBuf,
+    },
+    /// Apply migrations to the configured database.
+    Migrate,
+    /// Read billing sources into the store.
+    Ingest {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only days from DAY.
+        #[arg(long, value_name = "DAY")]
+        from: Option<Day>,
+        /// Only days up to DAY (included).
+        #[arg(long, value_name = "DAY")]
+        to: Option<Day>,
+    },
+    /// Forecast every series in the store, or a CSV file with --input.
+    Forecast {
+        /// Long CSV `series_id,date,value` to forecast without a database.
+        #[arg(long, value_name = "IN.csv")]
+        input: Option<PathBuf>,
+        /// Days to forecast (with --input; the store uses forecast.horizon_days).
+        #[arg(long, default_value_t = 45)]
+        horizon: usize,
+        /// Where to write the forecast CSV (default: stdout).
+        #[arg(long, value_name = "OUT.csv", requires = "input")]
+        output: Option<PathBuf>,
+    },
+    /// Evaluate budgets and print their status.
+    Budgets {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Plan actions for the current budget statuses.
+    Act {
+        /// Plan only, even for budgets in enforce mode.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run one job from jobs/NAME.toml (what a CronJob runs).
+    Run {
+        /// The job's name.
+        #[arg(long)]
+        job: String,
+        /// Folder holding job files.
+        #[arg(long, default_value = "jobs")]
+        jobs_dir: PathBuf,
+        /// Plan and build alerts, but apply and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print what the store holds.
+    Report {
+        /// Which report.
+        #[command(subcommand)]
+        what: ReportKind,
+    },
+    /// Inspect the configuration.
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// Options every report takes.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// From DAY.
+    #[arg(long, value_name = "DAY")]
+    from: Option<Day>,
+    /// Up to DAY (included).
+    #[arg(long, value_name = "DAY")]
+    to: Option<Day>,
+    /// Dimensions to group costs by, e.g. service,team.
+    #[arg(long, value_delimiter = ',', default_value = "service")]
+    group_by: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+/// The reports.
+#[derive(Debug, Subcommand)]
+pub enum ReportKind {
+    /// Cost totals grouped by dimensions.
+    Costs(ReportArgs),
+    /// The newest forecast of every series (a summary in table format).
+    Forecasts(ReportArgs),
+    /// The newest evaluation of every budget.
+    Budgets(ReportArgs),
+    /// The changes planned by the newest run.
+    Actions(ReportArgs),
+    /// Days smoothed out of the fit as anomalies.
+    Anomalies(ReportArgs),
+    /// Recent runs and their stages.
+    Runs(ReportArgs),
+}
+
+/// Configuration subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration, secrets redacted.
+    Print,
+}
+
+/// A command that failed, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure { code: 2, message: message.into() }
+    }
+
+    fn run(error: impl std::error::Error) -> Failure {
+        Failure { code: 1, message: chain(&error) }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::usage(e.to_string())
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let s = cause.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let env = |k: &str| std::env::var(k).ok();
+    match path {
+        Some(p) => Config::load(Some(p), &env),
+        None => {
+            let default = Path::new("costcast.toml");
+            Config::load(default.exists().then_some(default), &env)
+        }
+    }
+}
+
+async fn connect(config: Config) -> Result<Context, Failure> {
+    startup::context(config).await.map_err(Failure::run)
+}
+
+fn now_for(as_of: Option<Day>) -> DateTime<Utc> {
+    match as_of {
+        // Midday, so "today" is the same day in every timezone's reading of the log.
+        Some(day) => day.date().and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()).and_utc(),
+        None => Utc::now(),
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let now = now_for(cli.as_of);
+    match cli.command {
+        Command::Demo { dir } => run_demo(&dir, Day::from_date(now.date_naive()), now).await,
+        Command::Config { action: ConfigAction::Print } => {
+            let config = load_config(cli.config.as_deref())?;
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Forecast { input: Some(input), horizon, output } => {
+            if !(1..=366).contains(&horizon) {
+                return Err(Failure::usage(format!("--horizon: {horizon} is outside 1..=366")));
+            }
+            let count = match output {
+                Some(path) => {
+                    let mut file = std::fs::File::create(&path)
+                        .map_err(|e| Failure::run(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+                    let n = standalone::run(&input, horizon, &mut file).map_err(Failure::run)?;
+                    eprintln!("Forecast {n} series {horizon} days ahead into {}.", path.display());
+                    n
+                }
+                None => standalone::run(&input, horizon, &mut std::io::stdout()).map_err(Failure::run)?,
+            };
+            if count == 0 {
+                return Err(Failure::run(std::io::Error::other(format!("{}: no series to forecast", input.display()))));
+            }
+            Ok(())
+        }
+        command => {
+            let config = load_config(cli.config.as_deref())?;
+            let ctx = connect(config).await?;
+            let result = run_with_store(&ctx, command, now).await;
+            ctx.store.close().await;
+            result
+        }
+    }
+}
+
+async fn run_with_store(ctx: &Context, command: Command, now: DateTime<Utc>) -> Result<(), Failure> {
+    let steps = |s: &[Step]| s.to_vec();
+    let (job, steps, options) = match command {
+        Command::Migrate => {
+            println!("Database {} ({}) is up to date.", ctx.config.database_url.redacted(), ctx.store.backend());
+            return Ok(());
+        }
+        Command::Ingest { source, from, to } => {
+            let range = match (from, to) {
+                (None, None) => None,
+                (from, to) => Some(
+                    DayRange::new(from.unwrap_or(Day::from_date(chrono::NaiveDate::MIN)), to.unwrap_or(Day::from_date(chrono::NaiveDate::MAX)))
+                        .map_err(|e| Failure::usage(format!("--from/--to: {e}")))?,
+                ),
+            };
+            if let Some(name) = &source
+                && ctx.config.source(name).is_none()
+            {
+                return Err(Failure::usage(format!("--source: no source named {name:?} in the configuration")));
+            }
+            ("ingest".to_string(), steps(&[Step::Ingest]), RunOptions { source, range, dry_run: false })
+        }
+        Command::Forecast { .. } => ("forecast".into(), steps(&[Step::Forecast]), RunOptions::default()),
+        Command::Budgets { format } => {
+            let report = execute(ctx, "budgets", &[Step::Budgets], now, &RunOptions::default()).await?;
+            print!("{}", report::budgets(&report.evaluations).render(format));
+            return Ok(());
+        }
+        Command::Act { dry_run } => ("act".into(), steps(&[Step::Act]), RunOptions { dry_run, ..RunOptions::default() }),
+        Command::Run { job, jobs_dir, dry_run } => {
+            let loaded = Job::load(&jobs_dir, &job).map_err(|e| Failure::usage(e.to_string()))?;
+            (job, loaded.steps, RunOptions { dry_run, ..RunOptions::default() })
+        }
+        Command::Report { what } => return print_report(ctx, what).await,
+        Command::Demo { .. } | Command::Config { .. } => unreachable!("handled before connecting"),
+    };
+    let report = execute(ctx, &job, &steps, now, &options).await?;
+    print_run(&report);
+    Ok(())
+}
+
+async fn execute(
+    ctx: &Context,
+    job: &str,
+    steps: &[Step],
+    now: DateTime<Utc>,
+    options: &RunOptions,
+) -> Result<RunReport, Failure> {
+    let started = Instant::now();
+    let report = pipeline::run_once(ctx, job, steps, now, options).await.map_err(Failure::run)?;
+    eprintln!("{}", summary_line(&report, started.elapsed().as_secs_f64()));
+    Ok(report)
+}
+
+/// One line: what the run did, in counts.
+fn summary_line(report: &RunReport, secs: f64) -> String {
+    let parts: Vec<String> = report
+        .stages
+        .iter()
+        .map(|s| {
+            let counts: Vec<String> = s.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} ({})", s.step, counts.join(" "))
+        })
+        .collect();
+    format!("Run {} finished in {secs:.1} s: {}.", report.run_id, parts.join(", "))
+}
+
+fn print_run(report: &RunReport) {
+    if !report.evaluations.is_empty() {
+        print!("{}", report::budgets(&report.evaluations).render(Format::Table));
+    }
+    if !report.changes.is_empty() {
+        let with_outcome: Vec<_> = report.changes.iter().map(|c| (c.clone(), "planned".to_string())).collect();
+        print!("{}", report::actions(&with_outcome).render(Format::Table));
+    }
+    if let (Some(alert), Some(outcome)) = (&report.alert, &report.alert_outcome) {
+        println!("Slack message ({outcome}):\n{}", serde_json::to_string_pretty(alert).unwrap_or_default());
+    }
+}
+
+async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
+    let store = &ctx.store;
+    let out = match what {
+        ReportKind::Costs(args) => {
+            let group_by = args
+                .group_by
+                .iter()
+                .map(|d| Dimension::parse(d).map_err(|e| Failure::usage(format!("--group-by: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let series = store.series().await.map_err(Failure::run)?;
+            let costs = store.daily_costs(args.from, args.to).await.map_err(Failure::run)?;
+            report::costs(&series, &costs, &group_by).render(args.format)
+        }
+        ReportKind::Forecasts(args) => {
+            let forecasts = store.latest_forecasts().await.map_err(Failure::run)?;
+            match args.format {
+                Format::Table => report::forecast_totals(&forecasts).render(Format::Table),
+                f => report::forecasts(&forecasts, args.from, args.to).render(f),
+            }
+        }
+        ReportKind::Budgets(args) => {
+            report::budgets(&store.latest_evaluations().await.map_err(Failure::run)?).render(args.format)
+        }
+        ReportKind::Actions(args) => {
+            report::actions(&store.latest_planned_changes().await.map_err(Failure::run)?).render(args.format)
+        }
+        ReportKind::Anomalies(args) => {
+            report::anomalies(&store.latest_anomalies(args.from, args.to).await.map_err(Failure::run)?).render(args.format)
+        }
+        ReportKind::Runs(args) => {
+            let runs = store.runs(20).await.map_err(Failure::run)?;
+            let mut r = report::Report {
+                columns: ["run", "job", "started_at", "finished_at", "outcome", "detail"].map(String::from).to_vec(),
+                rows: Vec::new(),
+            };
+            for run in runs {
+                r.rows.push(vec![
+                    serde_json::json!(run.id),
+                    serde_json::json!(run.job),
+                    serde_json::json!(run.started_at.to_rfc3339()),
+                    run.finished_at.map(|t| serde_json::json!(t.to_rfc3339())).unwrap_or_default(),
+                    serde_json::json!(run.outcome),
+                    run.detail,
+                ]);
+            }
+            r.render(args.format)
+        }
+    };
+    print!("{out}");
+    Ok(())
+}
+
+async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Failure> {
+    let started = Instant::now();
+    let files = demo::write(dir, as_of).map_err(Failure::run)?;
+    eprintln!("Wrote the demo organisation's FOCUS export: {} rows in {}.", files.rows, files.export.display());
+    let config = load_config(Some(&files.config))?;
+    let ctx = connect(config).await?;
+    let result = pipeline::run_once(&ctx, "demo", &Step::ALL, now, &RunOptions::default()).await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.store.close().await;
+            return Err(Failure::run(e));
+        }
+    };
+    let summary = ctx.store.cost_summary().await.map_err(Failure::run)?;
+    ctx.store.close().await;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("{}", summary_line(&report, secs));
+
+    println!("\ncostcast demo — Northwind Analytics, as of {as_of}\n");
+    println!(
+        "Ingested {} daily cost points in {} series ({} to {}), total {} USD.\n",
+        summary.points,
+        summary.series,
+        summary.first_day.map(|d| d.to_string()).unwrap_or_default(),
+        summary.last_day.map(|d| d.to_string()).unwrap_or_default(),
+        format_amount(summary.total),
+    );
+    println!("Budgets this month (projected = month to date + forecast for the remaining days):");
+    print!("{}", report::budgets(&report.evaluations).render(Format::Table));
+    let breaches = report.evaluations.iter().filter(|e| e.status == Status::Breach).count();
+    println!("{breaches} of {} budgets predicted to breach.\n", report.evaluations.len());
+    if !report.changes.is_empty() {
+        println!("Planned Kubernetes changes (observe mode: described, not applied):");
+        for c in &report.changes {
+            println!("  {} step {}: {}", c.budget, c.step, c.description);
+        }
+        println!();
+    }
+    if let Some(alert) = &report.alert {
+        println!("Slack message that would be sent (no webhook configured):");
+        println!("{}\n", serde_json::to_string_pretty(alert).unwrap_or_default());
+    }
+    let cfg = files.config.display();
+    println!("Where to look next:");
+    println!("  database     {}", files.database.display());
+    println!("  export       {}", files.export.display());
+    println!("  config       {cfg}");
+    println!("  costcast --config {cfg} report budgets");
+    println!("  costcast --config {cfg} report forecasts");
+    println!("  costcast --config {cfg} report anomalies");
+    println!("  costcast --config {cfg} report costs --group-by team,service");
+    println!("  costcast --config {cfg} run --job daily   (the scheduled pipeline)");
+    println!("Finished in {secs:.1} s.");
+    Ok(())
+}

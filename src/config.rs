@@ -1,0 +1,765 @@
+//! The typed configuration: a TOML file, then `COSTCAST_*` environment overrides, validated into
+//! settings whose every error names the key at fault.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    ActionKind, ActionRule, Budget, BudgetMode, Currency, Dimension, Money, Period, Scope,
+    Thresholds,
+};
+
+/// The database used when neither the config file nor the environment names one.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://costcast.db";
+
+/// A configuration problem, naming the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A key has a value costcast cannot use.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The dotted key, e.g. `budgets[2].amount`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A value that must never reach a log: `Debug`, `Display` and serialization print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// A database URL; its password, if any, is redacted when shown.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The full URL, for the driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `[redacted]`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else {
+            return url.clone();
+        };
+        let rest = &url[scheme_end + 3..];
+        let Some(at) = rest.find('@') else {
+            return url.clone();
+        };
+        match rest[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:[redacted]{}",
+                &url[..scheme_end + 3],
+                &rest[..colon],
+                &rest[at..]
+            ),
+            None => url.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+// ---- The file as written -------------------------------------------------------------------
+
+/// The config file as deserialized, before validation.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    forecast: RawForecast,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+    #[serde(default)]
+    budgets: Vec<RawBudget>,
+    #[serde(default)]
+    notify: RawNotify,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<DatabaseUrl>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawForecast {
+    horizon_days: Option<i64>,
+    billing_lag_days: Option<i64>,
+    grain: Option<Vec<String>>,
+    top_series: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    kind: String,
+    path: Option<String>,
+    cost_column: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    name: String,
+    amount: f64,
+    currency: Option<String>,
+    period: Option<String>,
+    mode: Option<String>,
+    #[serde(default)]
+    scope: BTreeMap<String, OneOrMany>,
+    warn_probability: Option<f64>,
+    breach_probability: Option<f64>,
+    #[serde(default)]
+    actions: Vec<RawAction>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    kind: String,
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    selector: String,
+    factor: Option<f64>,
+    replicas: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    slack: Option<RawSlack>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    webhook_url: Option<Secret>,
+}
+
+// ---- Validated settings --------------------------------------------------------------------
+
+/// Which FOCUS cost column is summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostColumn {
+    /// Amortized cost after discounts: what a team really consumed. The default.
+    EffectiveCost,
+    /// What the invoice charges.
+    BilledCost,
+    /// Public list price.
+    ListCost,
+    /// Negotiated price before commitment discounts.
+    ContractedCost,
+}
+
+impl CostColumn {
+    /// The FOCUS column name.
+    pub fn column(self) -> &'static str {
+        match self {
+            CostColumn::EffectiveCost => "EffectiveCost",
+            CostColumn::BilledCost => "BilledCost",
+            CostColumn::ListCost => "ListCost",
+            CostColumn::ContractedCost => "ContractedCost",
+        }
+    }
+
+    fn parse(s: &str) -> Option<CostColumn> {
+        [
+            CostColumn::EffectiveCost,
+            CostColumn::BilledCost,
+            CostColumn::ListCost,
+            CostColumn::ContractedCost,
+        ]
+        .into_iter()
+        .find(|c| c.column() == s)
+    }
+}
+
+/// A FOCUS export: files matching a path or glob.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FocusSource {
+    /// The path or glob, resolved against the config file's folder.
+    pub path: PathBuf,
+    /// The cost column to sum.
+    pub cost_column: CostColumn,
+    /// Tag keys kept as dimensions (from the `Tags` JSON).
+    pub tag_keys: Vec<String>,
+}
+
+/// Where a source's data comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    /// FOCUS CSV or Parquet files.
+    Focus(FocusSource),
+}
+
+/// A configured billing source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Unique name, stored with every row.
+    pub name: String,
+    /// What it reads.
+    pub kind: SourceKind,
+}
+
+/// Forecast settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastSettings {
+    /// Days forecast past the last trusted day.
+    pub horizon_days: u32,
+    /// The newest days billing has not fully reported; they are forecast, not trusted.
+    pub billing_lag_days: u32,
+    /// Dimensions of the report series (default service × team).
+    pub grain: Vec<Dimension>,
+    /// Report series kept by spend; the rest are pooled as `other`.
+    pub top_series: usize,
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NotifySettings {
+    /// Slack incoming-webhook URL; without one the message is built and recorded, not sent.
+    pub slack_webhook: Option<Secret>,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// Forecast settings.
+    pub forecast: ForecastSettings,
+    /// Billing sources.
+    pub sources: Vec<Source>,
+    /// Budgets.
+    pub budgets: Vec<Budget>,
+    /// Alert destinations.
+    pub notify: NotifySettings,
+    raw: RawConfig,
+}
+
+/// Environment variables that override the file.
+pub const ENV_OVERRIDES: [&str; 4] = [
+    "COSTCAST_DATABASE_URL",
+    "COSTCAST_SLACK_WEBHOOK_URL",
+    "COSTCAST_FORECAST_HORIZON_DAYS",
+    "COSTCAST_FORECAST_BILLING_LAG_DAYS",
+];
+
+impl Config {
+    /// Loads `path` (or built-in defaults when `None`), applies `env` overrides and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (raw, base_dir) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let raw = Config::parse_raw(&text, path)?;
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (raw, dir)
+            }
+            None => (RawConfig::default(), PathBuf::new()),
+        };
+        Config::from_raw(raw, &base_dir, env)
+    }
+
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn parse_raw(text: &str, origin: &Path) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    /// Applies `env` overrides to `raw` and validates; relative paths resolve against `base_dir`.
+    pub fn from_raw(
+        mut raw: RawConfig,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        if let Some(url) = env("COSTCAST_DATABASE_URL") {
+            raw.database.url = Some(DatabaseUrl::new(url));
+        }
+        if let Some(hook) = env("COSTCAST_SLACK_WEBHOOK_URL") {
+            raw.notify.slack.get_or_insert_with(RawSlack::default).webhook_url =
+                Some(Secret::new(hook));
+        }
+        for (var, slot) in [
+            (
+                "COSTCAST_FORECAST_HORIZON_DAYS",
+                &mut raw.forecast.horizon_days,
+            ),
+            (
+                "COSTCAST_FORECAST_BILLING_LAG_DAYS",
+                &mut raw.forecast.billing_lag_days,
+            ),
+        ] {
+            if let Some(v) = env(var) {
+                *slot = Some(
+                    v.trim()
+                        .parse()
+                        .map_err(|_| invalid(var, format!("{v:?} is not a whole number")))?,
+                );
+            }
+        }
+
+        let forecast = validate_forecast(&raw.forecast)?;
+        let sources = raw
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| validate_source(i, s, base_dir))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(dup) = first_duplicate(sources.iter().map(|s| s.name.as_str())) {
+            return Err(invalid("sources", format!("two sources are named {dup:?}")));
+        }
+        let budgets = raw
+            .budgets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| validate_budget(i, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(dup) = first_duplicate(budgets.iter().map(|b| b.name.as_str())) {
+            return Err(invalid("budgets", format!("two budgets are named {dup:?}")));
+        }
+        let notify = NotifySettings {
+            slack_webhook: raw.notify.slack.as_ref().and_then(|s| s.webhook_url.clone()),
+        };
+        if let Some(hook) = &notify.slack_webhook
+            && !(hook.expose().starts_with("https://") || hook.expose().starts_with("http://"))
+        {
+            return Err(invalid(
+                "notify.slack.webhook_url",
+                "must be an http(s) URL",
+            ));
+        }
+        let database_url = raw
+            .database
+            .url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::new(DEFAULT_DATABASE_URL));
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.expose().starts_with(p))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        Ok(Config {
+            database_url,
+            forecast,
+            sources,
+            budgets,
+            notify,
+            raw,
+        })
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut text = toml::to_string_pretty(&self.raw)
+            .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));
+        if self.raw.database.url.is_none() {
+            text = format!(
+                "# database.url is the default\n[database]\nurl = {:?}\n\n{text}",
+                self.database_url.redacted()
+            );
+        }
+        text
+    }
+
+    /// The source named `name`.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().find(|n| !seen.insert(*n))
+}
+
+fn validate_forecast(raw: &RawForecast) -> Result<ForecastSettings, ConfigError> {
+    let horizon_days = raw.horizon_days.unwrap_or(45);
+    if !(1..=366).contains(&horizon_days) {
+        return Err(invalid(
+            "forecast.horizon_days",
+            format!("{horizon_days} is outside 1..=366"),
+        ));
+    }
+    let billing_lag_days = raw.billing_lag_days.unwrap_or(1);
+    if !(0..=31).contains(&billing_lag_days) {
+        return Err(invalid(
+            "forecast.billing_lag_days",
+            format!("{billing_lag_days} is outside 0..=31"),
+        ));
+    }
+    let grain = raw
+        .grain
+        .clone()
+        .unwrap_or_else(|| vec!["service".into(), "team".into()])
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Dimension::parse(d).map_err(|e| invalid(format!("forecast.grain[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let top_series = raw.top_series.unwrap_or(15);
+    if !(1..=10_000).contains(&top_series) {
+        return Err(invalid(
+            "forecast.top_series",
+            format!("{top_series} is outside 1..=10000"),
+        ));
+    }
+    Ok(ForecastSettings {
+        horizon_days: horizon_days as u32,
+        billing_lag_days: billing_lag_days as u32,
+        grain,
+        top_series: top_series as usize,
+    })
+}
+
+fn validate_source(i: usize, raw: &RawSource, base_dir: &Path) -> Result<Source, ConfigError> {
+    let key = |k: &str| format!("sources[{i}].{k}");
+    if raw.name.trim().is_empty() {
+        return Err(invalid(key("name"), "must not be empty"));
+    }
+    let kind = match raw.kind.as_str() {
+        "focus" => {
+            let path = raw
+                .path
+                .as_deref()
+                .ok_or_else(|| invalid(key("path"), "is required for kind = \"focus\""))?;
+            let cost_column = match raw.cost_column.as_deref() {
+                None => CostColumn::EffectiveCost,
+                Some(c) => CostColumn::parse(c).ok_or_else(|| {
+                    invalid(
+                        key("cost_column"),
+                        format!(
+                            "{c:?} is not one of EffectiveCost, BilledCost, ListCost, ContractedCost"
+                        ),
+                    )
+                })?,
+            };
+            for (j, t) in raw.tags.iter().enumerate() {
+                if !matches!(Dimension::parse(t), Ok(Dimension::Tag(_))) {
+                    return Err(invalid(
+                        key(&format!("tags[{j}]")),
+                        format!("{t:?} is not a usable tag key"),
+                    ));
+                }
+            }
+            SourceKind::Focus(FocusSource {
+                path: base_dir.join(path),
+                cost_column,
+                tag_keys: raw.tags.clone(),
+            })
+        }
+        other => {
+            return Err(invalid(
+                key("kind"),
+                format!("{other:?} is not a known source kind (known: \"focus\")"),
+            ));
+        }
+    };
+    Ok(Source {
+        name: raw.name.clone(),
+        kind,
+    })
+}
+
+fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
+    let key = |k: &str| format!("budgets[{i}].{k}");
+    if raw.name.trim().is_empty() {
+        return Err(invalid(key("name"), "must not be empty"));
+    }
+    if !(raw.amount.is_finite() && raw.amount > 0.0) {
+        return Err(invalid(key("amount"), format!("must be > 0, got {}", raw.amount)));
+    }
+    let currency = match &raw.currency {
+        None => Currency::usd(),
+        Some(c) => Currency::parse(c).map_err(|e| invalid(key("currency"), e.to_string()))?,
+    };
+    let period = match raw.period.as_deref().unwrap_or("monthly") {
+        "monthly" => Period::Monthly,
+        other => {
+            return Err(invalid(
+                key("period"),
+                format!("{other:?} is not supported (supported: \"monthly\")"),
+            ));
+        }
+    };
+    let mode = match raw.mode.as_deref().unwrap_or("observe") {
+        "observe" => BudgetMode::Observe,
+        "enforce" => BudgetMode::Enforce,
+        other => {
+            return Err(invalid(
+                key("mode"),
+                format!("{other:?} is not \"observe\" or \"enforce\""),
+            ));
+        }
+    };
+    let mut scope = Scope::all();
+    for (dim, values) in &raw.scope {
+        let d = Dimension::parse(dim)
+            .map_err(|e| invalid(key(&format!("scope.{dim}")), e.to_string()))?;
+        let values = match values {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        };
+        if values.is_empty() {
+            return Err(invalid(key(&format!("scope.{dim}")), "lists no values"));
+        }
+        scope = scope.and(d, values);
+    }
+    let defaults = Thresholds::default();
+    let thresholds = Thresholds {
+        warn: raw.warn_probability.unwrap_or(defaults.warn),
+        breach: raw.breach_probability.unwrap_or(defaults.breach),
+    };
+    for (k, p) in [
+        ("warn_probability", thresholds.warn),
+        ("breach_probability", thresholds.breach),
+    ] {
+        if !(0.0..=1.0).contains(&p) || p == 0.0 {
+            return Err(invalid(key(k), format!("must be in (0, 1], got {p}")));
+        }
+    }
+    if thresholds.warn > thresholds.breach {
+        return Err(invalid(
+            key("warn_probability"),
+            "must not be above breach_probability",
+        ));
+    }
+    let actions = raw
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(j, a)| validate_action(&key(&format!("actions[{j}]")), a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Budget {
+        name: raw.name.clone(),
+        amount: Money::new(raw.amount, currency),
+        scope,
+        period,
+        mode,
+        thresholds,
+        actions,
+    })
+}
+
+fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError> {
+    let kind = match raw.kind.as_str() {
+        "alert" => ActionKind::Alert,
+        "lower-autoscaler-caps" => {
+            let factor = raw.factor.ok_or_else(|| {
+                invalid(format!("{key}.factor"), "is required for lower-autoscaler-caps")
+            })?;
+            if !(factor > 0.0 && factor < 1.0) {
+                return Err(invalid(
+                    format!("{key}.factor"),
+                    format!("must be in (0, 1), got {factor}"),
+                ));
+            }
+            ActionKind::LowerAutoscalerCaps { factor }
+        }
+        "suspend-cronjobs" => ActionKind::SuspendCronJobs,
+        "scale-down" => {
+            let replicas = raw.replicas.unwrap_or(0);
+            if !(0..=10_000).contains(&replicas) {
+                return Err(invalid(
+                    format!("{key}.replicas"),
+                    format!("must be in 0..=10000, got {replicas}"),
+                ));
+            }
+            ActionKind::ScaleDown {
+                replicas: replicas as u32,
+            }
+        }
+        other => {
+            return Err(invalid(
+                format!("{key}.kind"),
+                format!(
+                    "{other:?} is not one of alert, lower-autoscaler-caps, suspend-cronjobs, scale-down"
+                ),
+            ));
+        }
+    };
+    if !matches!(kind, ActionKind::Alert) && raw.namespaces.is_empty() {
+        return Err(invalid(
+            format!("{key}.namespaces"),
+            "must name at least one namespace",
+        ));
+    }
+    Ok(ActionRule {
+        kind,
+        namespaces: raw.namespaces.clone(),
+        selector: raw.selector.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let raw = Config::parse_raw(text, Path::new("costcast.toml"))?;
+        Config::from_raw(raw, Path::new("/etc/costcast"), &no_env)
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = load("").unwrap();
+        assert_eq!(c.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(c.forecast.horizon_days, 45);
+        assert_eq!(c.forecast.grain.len(), 2);
+    }
+
+    #[test]
+    fn a_negative_budget_amount_names_the_key() {
+        let err = load("[[budgets]]\nname='a'\namount=5\n[[budgets]]\nname='b'\namount=-1\n")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "budgets[1].amount: must be > 0, got -1");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let err = load("[forecast]\nhorizon = 3\n").unwrap_err();
+        assert!(err.to_string().contains("horizon"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_cost_column_names_the_key() {
+        let err = load("[[sources]]\nname='b'\nkind='focus'\npath='x.csv'\ncost_column='Cost'\n")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("sources[0].cost_column:"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_action_factor_names_the_key() {
+        let err = load(
+            "[[budgets]]\nname='a'\namount=5\n[[budgets.actions]]\nkind='lower-autoscaler-caps'\nfactor=2\nnamespaces=['x']\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("budgets[0].actions[0].factor:"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_secrets_stay_redacted() {
+        let raw = Config::parse_raw(
+            "[database]\nurl='sqlite://a.db'\n[notify.slack]\nwebhook_url='https://hooks.example/T0/B0/s3cr3t'\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let env = |k: &str| {
+            (k == "COSTCAST_DATABASE_URL").then(|| "postgres://u:hunter2@db:5432/cc".to_string())
+        };
+        let c = Config::from_raw(raw, Path::new(""), &env).unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://u:hunter2@db:5432/cc");
+        let printed = format!("{}\n{:?}", c.to_redacted_toml(), c);
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(printed.contains("postgres://u:[redacted]@db:5432/cc"), "{printed}");
+    }
+
+    #[test]
+    fn a_bad_environment_number_names_the_variable() {
+        let env = |k: &str| (k == "COSTCAST_FORECAST_HORIZON_DAYS").then(|| "soon".to_string());
+        let err = Config::from_raw(RawConfig::default(), Path::new(""), &env).unwrap_err();
+        assert!(err.to_string().starts_with("COSTCAST_FORECAST_HORIZON_DAYS:"), "{err}");
+    }
+}

@@ -1,0 +1,455 @@
+//! The demo organisation: a deterministic FOCUS billing export and the config that reads it.
+//!
+//! About 18 months of daily charges of a mid-sized company on three clouds: six teams tagged
+//! `team`, 24 services, weekday/weekend cycles, fees on the 1st of each month, a November-
+//! December peak for the customer-facing teams, a few runaway-job spikes (one of them still
+//! running), and a step change when the ML team launches a hosted-LLM service. The same
+//! `as_of` day always gives the same file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use crate::domain::Day;
+
+/// Days of history in the export.
+pub const HISTORY_DAYS: i64 = 548;
+
+/// Share of the newest day that billing has reported: exports lag, and the newest day is
+/// always partial.
+const NEWEST_DAY_REPORTED: f64 = 0.55;
+
+const SEED: u64 = 0x00c0_57ca_57de_0001;
+
+/// One cost line of the demo company.
+struct Line {
+    provider: &'static str,
+    service: &'static str,
+    category: &'static str,
+    charge: &'static str,
+    team: &'static str,
+    account: &'static str,
+    region: &'static str,
+    /// Mean weekday cost, USD a day, at the end of the history.
+    daily: f64,
+    /// Weekend cost as a share of weekday cost.
+    weekend: f64,
+    /// Growth over a year, as a share.
+    growth: f64,
+    /// Whether the Nov-Dec shopping season lifts it.
+    seasonal: bool,
+}
+
+const fn line(
+    provider: &'static str,
+    service: &'static str,
+    category: &'static str,
+    team: &'static str,
+    daily: f64,
+    weekend: f64,
+    growth: f64,
+    seasonal: bool,
+) -> Line {
+    let (account, region) = match provider.as_bytes()[0] {
+        b'A' => ("210987654321", "us-east-1"),
+        b'M' => ("sub-4f2a9c1e", "westeurope"),
+        _ => ("northwind-prod", "europe-west1"),
+    };
+    Line {
+        provider,
+        service,
+        category,
+        charge: "Usage",
+        team,
+        account,
+        region,
+        daily,
+        weekend,
+        growth,
+        seasonal,
+    }
+}
+
+const AWS: &str = "AWS";
+const AZURE: &str = "Microsoft";
+const GCP: &str = "Google Cloud";
+
+/// Usage lines: (provider, service, category, team, USD/day, weekend share, growth, seasonal).
+const USAGE: [Line; 31] = [
+    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "web", 1450.0, 0.70, 0.18, true),
+    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "payments", 620.0, 0.75, 0.12, true),
+    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "ml", 980.0, 0.95, 0.45, false),
+    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "platform", 540.0, 0.90, 0.10, false),
+    line(AWS, "Amazon Elastic Kubernetes Service", "Compute", "platform", 210.0, 1.0, 0.10, false),
+    line(AWS, "Amazon Simple Storage Service", "Storage", "data", 430.0, 1.0, 0.30, false),
+    line(AWS, "Amazon Simple Storage Service", "Storage", "ml", 260.0, 1.0, 0.40, false),
+    line(AWS, "Amazon Relational Database Service", "Databases", "payments", 520.0, 1.0, 0.08, true),
+    line(AWS, "Amazon Relational Database Service", "Databases", "web", 310.0, 1.0, 0.10, true),
+    line(AWS, "Amazon DynamoDB", "Databases", "mobile", 240.0, 0.85, 0.25, true),
+    line(AWS, "AWS Lambda", "Compute", "mobile", 120.0, 0.80, 0.30, true),
+    line(AWS, "Amazon CloudFront", "Networking", "web", 380.0, 0.85, 0.15, true),
+    line(AWS, "Amazon SageMaker", "AI and Machine Learning", "ml", 690.0, 0.90, 0.50, false),
+    line(AWS, "Amazon Redshift", "Analytics", "data", 560.0, 0.60, 0.15, false),
+    line(AWS, "Amazon EMR", "Analytics", "data", 330.0, 0.50, 0.20, false),
+    line(AWS, "Amazon CloudWatch", "Management and Governance", "platform", 140.0, 1.0, 0.20, false),
+    line(AWS, "Amazon Elastic Container Registry", "Storage", "platform", 35.0, 1.0, 0.15, false),
+    line(AWS, "Amazon Simple Queue Service", "Integration", "payments", 45.0, 0.80, 0.10, true),
+    line(AZURE, "Virtual Machines", "Compute", "data", 410.0, 0.65, 0.12, false),
+    line(AZURE, "Azure Kubernetes Service", "Compute", "mobile", 260.0, 0.85, 0.20, true),
+    line(AZURE, "Storage Accounts", "Storage", "data", 150.0, 1.0, 0.25, false),
+    line(AZURE, "Azure SQL Database", "Databases", "mobile", 190.0, 1.0, 0.10, true),
+    line(AZURE, "Azure Monitor", "Management and Governance", "platform", 60.0, 1.0, 0.10, false),
+    line(GCP, "Compute Engine", "Compute", "ml", 520.0, 0.95, 0.40, false),
+    line(GCP, "BigQuery", "Analytics", "data", 470.0, 0.45, 0.35, false),
+    line(GCP, "Cloud Storage", "Storage", "ml", 140.0, 1.0, 0.35, false),
+    line(GCP, "Vertex AI", "AI and Machine Learning", "ml", 380.0, 0.90, 0.60, false),
+    line(GCP, "Cloud CDN", "Networking", "web", 90.0, 0.85, 0.10, true),
+    line(GCP, "Cloud Pub/Sub", "Integration", "data", 55.0, 0.80, 0.15, false),
+    line(AZURE, "Azure Cache for Redis", "Databases", "payments", 75.0, 1.0, 0.05, true),
+    // Launched 120 days before the end of the history: the step change.
+    line(AZURE, "Azure OpenAI Service", "AI and Machine Learning", "ml", 640.0, 0.80, 0.30, false),
+];
+
+/// Index in `USAGE` of the line that launches mid-history.
+const LAUNCH_LINE: usize = 30;
+/// Days before the end of the history that it launches.
+const LAUNCH_DAYS_BEFORE_END: i64 = 120;
+
+/// Fees billed on the 1st: (provider, service, category, charge category, team, USD).
+const MONTHLY_FEES: [(&str, &str, &str, &str, &str, f64); 4] = [
+    (AWS, "AWS Support (Business)", "Management and Governance", "Purchase", "platform", 2900.0),
+    (AWS, "Savings Plans for Compute usage", "Compute", "Purchase", "platform", 6200.0),
+    (AZURE, "Azure Support", "Management and Governance", "Purchase", "platform", 1000.0),
+    (GCP, "Tax", "Other", "Tax", "platform", 1850.0),
+];
+
+/// Runaway jobs: (line index, days before the end it starts, days it lasts, cost multiple).
+/// The last one is still running on the newest day.
+const RUNAWAYS: [(usize, i64, i64, f64); 4] = [
+    (12, 410, 3, 4.0),
+    (14, 260, 2, 5.0),
+    (26, 75, 4, 3.5),
+    (2, 5, 6, 3.2),
+];
+
+/// What `write` produced.
+#[derive(Debug, Clone)]
+pub struct DemoFiles {
+    /// The FOCUS CSV export.
+    pub export: PathBuf,
+    /// The config that reads it.
+    pub config: PathBuf,
+    /// The SQLite database the config points at.
+    pub database: PathBuf,
+    /// Rows in the export.
+    pub rows: usize,
+}
+
+/// Writes the demo export and config into `dir`, with the history ending the day before
+/// `as_of`.
+pub fn write(dir: &Path, as_of: Day) -> Result<DemoFiles, DemoError> {
+    let billing = dir.join("billing");
+    std::fs::create_dir_all(&billing).map_err(|e| DemoError::Io(billing.clone(), e))?;
+    // The database URL in the config is absolute: SQLite resolves relative paths against the
+    // working directory, not the config file.
+    let dir = dir.canonicalize().map_err(|e| DemoError::Io(dir.to_path_buf(), e))?;
+    let billing = dir.join("billing");
+    let mut df = generate(as_of).map_err(DemoError::Polars)?;
+    let export = billing.join("focus-demo.csv");
+    let mut file = std::fs::File::create(&export).map_err(|e| DemoError::Io(export.clone(), e))?;
+    CsvWriter::new(&mut file)
+        .include_header(true)
+        .finish(&mut df)
+        .map_err(DemoError::Polars)?;
+
+    let database = dir.join("costcast.db");
+    let config = dir.join("costcast.toml");
+    let text = demo_config(&df, as_of, &database).map_err(DemoError::Polars)?;
+    std::fs::write(&config, text).map_err(|e| DemoError::Io(config.clone(), e))?;
+    Ok(DemoFiles {
+        export,
+        config,
+        database,
+        rows: df.height(),
+    })
+}
+
+/// Why the demo could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A file could not be written.
+    #[error("cannot write {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The export could not be built.
+    #[error("cannot build the demo export: {0}")]
+    Polars(PolarsError),
+}
+
+/// The Nov-Dec season's lift on day `d`: rising through November to a peak around Black
+/// Friday, staying high until just before Christmas.
+fn season(d: Day) -> f64 {
+    match (d.month(), d.day_of_month()) {
+        (11, n) => 1.0 + 0.30 * (n as f64 / 28.0).min(1.0),
+        (12, n) if n <= 22 => 1.30,
+        (12, n) => 1.30 - 0.25 * ((n - 22) as f64 / 9.0),
+        _ => 1.0,
+    }
+}
+
+fn rng_for(day: Day, line: usize) -> ChaCha8Rng {
+    let key = (day.date().to_string().len() as u64) ^ (day.year() as u64) << 20
+        ^ (day.ordinal() as u64) << 8
+        ^ (line as u64) << 40;
+    ChaCha8Rng::seed_from_u64(SEED ^ key)
+}
+
+/// Builds the export as a DataFrame with the FOCUS columns costcast and most tools read.
+pub fn generate(as_of: Day) -> PolarsResult<DataFrame> {
+    let end = as_of.add_days(-1);
+    let start = end.add_days(-(HISTORY_DAYS - 1));
+    let noise = Normal::new(0.0, 0.06).expect("a positive standard deviation is valid");
+    let mut rows = Rows::default();
+    for offset in 0..HISTORY_DAYS {
+        let day = start.add_days(offset);
+        let days_before_end = day.days_until(end);
+        let reported = if day == end { NEWEST_DAY_REPORTED } else { 1.0 };
+        let weekend = day.weekday_index() >= 5;
+        for (i, l) in USAGE.iter().enumerate() {
+            if i == LAUNCH_LINE && days_before_end > LAUNCH_DAYS_BEFORE_END {
+                continue;
+            }
+            let mut rng = rng_for(day, i);
+            let years_before_end = days_before_end as f64 / 365.0;
+            let mut cost = l.daily / (1.0 + l.growth).powf(years_before_end);
+            if weekend {
+                cost *= l.weekend;
+            }
+            if l.seasonal {
+                cost *= season(day);
+            }
+            for (line, begins, lasts, multiple) in RUNAWAYS {
+                if line == i && days_before_end <= begins && days_before_end > begins - lasts {
+                    cost *= multiple;
+                }
+            }
+            cost *= (1.0 + noise.sample(&mut rng)).max(0.5) * reported;
+            // Split across two or three resources, as real exports list each resource.
+            let parts = rng.gen_range(2..=3);
+            let mut weights: Vec<f64> = (0..parts).map(|_| rng.gen_range(0.5..1.5)).collect();
+            let sum: f64 = weights.iter().sum();
+            weights.iter_mut().for_each(|w| *w /= sum);
+            for (k, w) in weights.iter().enumerate() {
+                rows.push(day, l, l.charge, cost * w, &format!("{}-{}-{k}", l.team, i));
+            }
+        }
+        if day.day_of_month() == 1 {
+            for (j, (provider, service, category, charge, team, amount)) in MONTHLY_FEES.iter().enumerate() {
+                let base = USAGE.iter().find(|l| l.provider == *provider).unwrap_or(&USAGE[0]);
+                let fee = Line {
+                    provider,
+                    service,
+                    category,
+                    charge,
+                    team,
+                    seasonal: false,
+                    ..*base
+                };
+                let grown = amount / 1.12f64.powf(days_before_end as f64 / 365.0);
+                rows.push(day, &fee, charge, grown * reported, &format!("fee-{j}"));
+            }
+        }
+    }
+    rows.into_frame()
+}
+
+#[derive(Default)]
+struct Rows {
+    day: Vec<String>,
+    day_end: Vec<String>,
+    period_start: Vec<String>,
+    period_end: Vec<String>,
+    provider: Vec<&'static str>,
+    service: Vec<&'static str>,
+    category: Vec<&'static str>,
+    charge: Vec<&'static str>,
+    account: Vec<&'static str>,
+    region: Vec<&'static str>,
+    resource: Vec<String>,
+    tags: Vec<String>,
+    billed: Vec<f64>,
+    effective: Vec<f64>,
+    list: Vec<f64>,
+}
+
+impl Rows {
+    fn push(&mut self, day: Day, l: &Line, charge: &'static str, cost: f64, resource: &str) {
+        let cost = (cost * 1e4).round() / 1e4;
+        self.day.push(format!("{day}T00:00:00Z"));
+        self.day_end.push(format!("{}T00:00:00Z", day.add_days(1)));
+        self.period_start.push(format!("{}T00:00:00Z", day.month_start()));
+        self.period_end.push(format!("{}T00:00:00Z", day.month_end().add_days(1)));
+        self.provider.push(l.provider);
+        self.service.push(l.service);
+        self.category.push(l.category);
+        self.charge.push(charge);
+        self.account.push(l.account);
+        self.region.push(l.region);
+        self.resource.push(format!("northwind-{resource}"));
+        let mut tags = String::new();
+        let _ = write!(tags, r#"{{"team": "{}", "env": "prod"}}"#, l.team);
+        self.tags.push(tags);
+        // Usage is covered 20% by commitments: billed and list prices differ from effective.
+        let (billed, list) = if charge == "Usage" { (cost * 0.95, cost * 1.25) } else { (cost, cost) };
+        self.billed.push((billed * 1e4).round() / 1e4);
+        self.effective.push(cost);
+        self.list.push((list * 1e4).round() / 1e4);
+    }
+
+    fn into_frame(self) -> PolarsResult<DataFrame> {
+        let n = self.day.len();
+        let constant = |v: &str| vec![v.to_string(); n];
+        DataFrame::new_infer_height(vec![
+            Column::new("BilledCost".into(), self.billed),
+            Column::new("BillingAccountId".into(), constant("northwind-billing")),
+            Column::new("BillingCurrency".into(), constant("USD")),
+            Column::new("BillingPeriodEnd".into(), self.period_end),
+            Column::new("BillingPeriodStart".into(), self.period_start),
+            Column::new("ChargeCategory".into(), self.charge),
+            Column::new("ChargePeriodEnd".into(), self.day_end),
+            Column::new("ChargePeriodStart".into(), self.day),
+            Column::new("EffectiveCost".into(), self.effective),
+            Column::new("ListCost".into(), self.list),
+            Column::new("ProviderName".into(), self.provider),
+            Column::new("RegionId".into(), self.region),
+            Column::new("ResourceId".into(), self.resource),
+            Column::new("ServiceCategory".into(), self.category),
+            Column::new("ServiceName".into(), self.service),
+            Column::new("SubAccountId".into(), self.account),
+            Column::new("Tags".into(), self.tags),
+        ])
+    }
+}
+
+/// Last full month's spend of the rows matching `predicate`.
+fn last_month_spend(df: &DataFrame, as_of: Day, predicate: Expr) -> PolarsResult<f64> {
+    let last_month = as_of.month_start().add_days(-1);
+    let (from, to) = (format!("{}", last_month.month_start()), format!("{}", last_month.add_days(1)));
+    let out = df
+        .clone()
+        .lazy()
+        .filter(
+            predicate
+                .and(col("ChargePeriodStart").gt_eq(lit(from)))
+                .and(col("ChargePeriodStart").lt(lit(to))),
+        )
+        .select([col("EffectiveCost").sum()])
+        .collect()?;
+    Ok(out.column("EffectiveCost")?.f64()?.get(0).unwrap_or(0.0))
+}
+
+fn round_to(amount: f64, step: f64) -> f64 {
+    (amount / step).round() * step
+}
+
+fn demo_config(df: &DataFrame, as_of: Day, database: &Path) -> PolarsResult<String> {
+    let team = |t: &str| col("Tags").str().contains_literal(lit(format!(r#""team": "{t}""#)));
+    let ml = last_month_spend(df, as_of, team("ml"))?;
+    let data = last_month_spend(df, as_of, team("data"))?;
+    let compute_services = ["Amazon Elastic Compute Cloud", "Compute Engine", "Virtual Machines"];
+    let compute = last_month_spend(
+        df,
+        as_of,
+        col("ServiceName").is_in(lit(Series::new("s".into(), compute_services)).implode(), false),
+    )?;
+    // The ML team grows fastest and has a runaway job this month: its budget, set a little
+    // under last month's spend, is the one the demo shows breaching.
+    let ml_amount = round_to(ml * 0.92, 1000.0);
+    let data_amount = round_to(data * 1.30, 1000.0);
+    let compute_amount = round_to(compute * 1.10, 1000.0);
+    Ok(format!(
+        r#"# costcast demo configuration, written by `costcast demo` for {as_of}.
+# Paths are relative to this file's folder.
+
+[database]
+url = "sqlite://{db_path}"
+
+[forecast]
+horizon_days = 45
+billing_lag_days = 1
+grain = ["service", "team"]
+top_series = 15
+
+[[sources]]
+name = "demo-focus"
+kind = "focus"
+path = "billing/*.csv"
+cost_column = "EffectiveCost"
+tags = ["team"]
+
+[[budgets]]
+name = "ml-team"
+amount = {ml_amount}
+currency = "USD"
+scope = {{ team = ["ml"] }}
+mode = "observe"
+
+[[budgets.actions]]
+kind = "alert"
+
+[[budgets.actions]]
+kind = "lower-autoscaler-caps"
+factor = 0.5
+namespaces = ["ml-training", "ml-serving"]
+selector = "costcast.io/tier=batch"
+
+[[budgets.actions]]
+kind = "suspend-cronjobs"
+namespaces = ["ml-training"]
+selector = "costcast.io/tier=batch"
+
+[[budgets]]
+name = "data-team"
+amount = {data_amount}
+currency = "USD"
+scope = {{ team = ["data"] }}
+
+[[budgets]]
+name = "compute"
+amount = {compute_amount}
+currency = "USD"
+scope = {{ service = {compute_services:?} }}
+
+[[budgets.actions]]
+kind = "alert"
+
+# Add a Slack incoming webhook to send the alert instead of printing it:
+# [notify.slack]
+# webhook_url = "https://hooks.slack.com/services/..."
+"#,
+        db_path = database.display(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_export_is_the_same_for_the_same_day() {
+        let as_of = Day::parse("2025-11-20").unwrap();
+        let a = generate(as_of).unwrap();
+        let b = generate(as_of).unwrap();
+        assert!(a.equals(&b));
+        assert!(a.height() > 40_000, "{} rows", a.height());
+    }
+
+    #[test]
+    fn the_season_peaks_late_november() {
+        assert!(season(Day::parse("2025-11-28").unwrap()) > 1.29);
+        assert_eq!(season(Day::parse("2025-07-01").unwrap()), 1.0);
+    }
+}

@@ -1,0 +1,41 @@
+//! Parsed, valid-by-construction values that every stage speaks in.
+//!
+//! Nothing here knows about SQL, polars, HTTP or Kubernetes: these types are the contract between
+//! stages, so a value that exists has already been checked at the edge where it came in.
+
+mod budget;
+mod day;
+mod dimensions;
+mod forecast;
+pub mod money;
+
+pub use budget::{
+    ActionKind, ActionRule, Budget, BudgetMode, Evaluation, Period, PlannedChange, Projection,
+    Status, Thresholds,
+};
+pub use day::{Day, DayRange};
+pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
+pub use forecast::{Anomaly, DailyForecast, ModelKind, SeriesForecast};
+pub use money::{Currency, Money};
+
+/// A value that failed to parse into a domain type; the caller adds where it came from.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    /// A calendar day that is not `YYYY-MM-DD`.
+    #[error("{0:?} is not a date (expected YYYY-MM-DD)")]
+    BadDay(String),
+    /// A currency code that is not three ASCII letters.
+    #[error("{0:?} is not an ISO 4217 currency code")]
+    BadCurrency(String),
+    /// A dimension name costcast does not store.
+    #[error("unknown dimension {0:?}")]
+    BadDimension(String),
+    /// A range whose end is before its start.
+    #[error("range ends ({end}) before it starts ({start})")]
+    EmptyRange {
+        /// First day of the range.
+        start: Day,
+        /// Last day of the range.
+        end: Day,
+    },
+}

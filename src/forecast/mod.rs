@@ -1,0 +1,183 @@
+//! Forecasting: pure and synchronous. Callers run it under `spawn_blocking`; it spreads the
+//! series over all cores with rayon and gives the same answer for the same input.
+//!
+//! Each target series is split into usage and recurring charges (FOCUS `ChargeCategory`
+//! Purchase and Tax: support plans, commitment fees, tax). Usage is smoothed and fitted with
+//! MSTL; recurring charges repeat on the same day of the month, so a fee on the 1st is neither
+//! smeared into the trend nor flagged as an anomaly every month.
+
+pub mod model;
+pub mod prepare;
+pub mod targets;
+
+use chrono::Months;
+use rayon::prelude::*;
+
+use crate::domain::{Anomaly, DailyForecast, Day, SeriesForecast};
+use model::{Z80, Z95, fit_and_forecast};
+use prepare::{DailySeries, smooth_outliers};
+pub use targets::{Target, build_targets};
+
+/// Charge categories forecast as recurring charges rather than usage.
+pub const RECURRING_CATEGORIES: [&str; 2] = ["Purchase", "Tax"];
+
+/// Forecasts and anomalies of a set of targets.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Output {
+    /// One forecast per target with history.
+    pub forecasts: Vec<SeriesForecast>,
+    /// Days smoothed before fitting, in every target.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// Forecasts every target `horizon_days` past `history_end`, the last day trusted.
+pub fn forecast_targets(targets: &[Target], history_end: Day, horizon_days: usize) -> Output {
+    let results: Vec<(SeriesForecast, Vec<Anomaly>)> = targets
+        .par_iter()
+        .filter_map(|t| forecast_target(t, history_end, horizon_days))
+        .collect();
+    let mut out = Output::default();
+    for (f, a) in results {
+        out.forecasts.push(f);
+        out.anomalies.extend(a);
+    }
+    out
+}
+
+/// One target's forecast, or `None` when it has no history up to `history_end`.
+pub fn forecast_target(
+    target: &Target,
+    history_end: Day,
+    horizon: usize,
+) -> Option<(SeriesForecast, Vec<Anomaly>)> {
+    let usage = DailySeries::from_points(&target.usage, history_end);
+    let recurring = recurring_forecast(&target.recurring, history_end, horizon);
+    if usage.is_none() && recurring.is_none() {
+        return None;
+    }
+    let (fit, anomalies) = match &usage {
+        Some(series) => {
+            let (smoothed, outliers) = smooth_outliers(&series.values);
+            let anomalies = outliers
+                .iter()
+                .map(|o| Anomaly {
+                    series: target.name.clone(),
+                    day: series.day(o.index),
+                    actual: o.actual,
+                    expected: o.expected,
+                })
+                .collect();
+            (Some(fit_and_forecast(&smoothed, horizon)), anomalies)
+        }
+        None => (None, Vec::new()),
+    };
+    let recurring = recurring.unwrap_or_else(|| vec![0.0; horizon]);
+    let points = (0..horizon)
+        .map(|h| {
+            let fee = recurring[h];
+            let (mean, level, noise) = match &fit {
+                Some(f) => (f.mean[h].max(0.0), f.sd_level[h], f.sd_noise[h]),
+                None => (0.0, 0.0, 0.0),
+            };
+            let sd = level.hypot(noise);
+            DailyForecast {
+                day: history_end.add_days(h as i64 + 1),
+                mean: mean + fee,
+                lo80: (mean - Z80 * sd).max(0.0) + fee,
+                hi80: mean + Z80 * sd + fee,
+                lo95: (mean - Z95 * sd).max(0.0) + fee,
+                hi95: mean + Z95 * sd + fee,
+                sd_level: level,
+                sd_noise: noise,
+            }
+        })
+        .collect();
+    let (model, note) = match &fit {
+        Some(f) => (f.model, f.note.clone()),
+        None => (
+            model::ModelKind::SeasonalNaive,
+            Some("recurring charges only".to_string()),
+        ),
+    };
+    Some((
+        SeriesForecast {
+            series: target.name.clone(),
+            model,
+            history_end,
+            note,
+            points,
+        },
+        anomalies,
+    ))
+}
+
+/// Recurring charges for the `horizon` days after `history_end`: each day repeats the charge
+/// of the same day one month earlier (itself forecast when it falls in the horizon). `None`
+/// when there are no recurring charges in the last three months.
+fn recurring_forecast(points: &[(Day, f64)], history_end: Day, horizon: usize) -> Option<Vec<f64>> {
+    let recent_start = history_end.add_days(-92);
+    let history = DailySeries::from_points(points, history_end)?;
+    if history.values.iter().enumerate().all(|(i, v)| *v == 0.0 || history.day(i) < recent_start) {
+        return None;
+    }
+    let mut out: Vec<f64> = Vec::with_capacity(horizon);
+    for h in 0..horizon {
+        let day = history_end.add_days(h as i64 + 1);
+        let value = day
+            .date()
+            .checked_sub_months(Months::new(1))
+            .map(Day::from_date)
+            // A month earlier exists unless the day is the 29th-31st of a longer month.
+            .filter(|prev| prev.day_of_month() == day.day_of_month())
+            .map(|prev| {
+                if prev > history_end {
+                    out[history_end.days_until(prev) as usize - 1]
+                } else if prev >= history.start {
+                    history.values[history.start.days_until(prev) as usize]
+                } else {
+                    0.0
+                }
+            })
+            .unwrap_or(0.0);
+        out.push(value);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Day {
+        Day::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_fee_on_the_first_recurs_on_the_first() {
+        let fees = vec![(d("2024-01-01"), 500.0), (d("2024-02-01"), 520.0)];
+        let f = recurring_forecast(&fees, d("2024-02-20"), 45).unwrap();
+        // Day 1 of the horizon is 2024-02-21; 2024-03-01 is index 9; 2024-04-01 index 40.
+        assert_eq!(f[9], 520.0);
+        assert_eq!(f[40], 520.0);
+        assert_eq!(f.iter().filter(|v| **v != 0.0).count(), 2);
+    }
+
+    #[test]
+    fn forecasts_are_never_negative() {
+        // A series that stepped down to nothing: the trend alone would go below zero.
+        let start = d("2024-01-01");
+        let usage: Vec<(Day, f64)> = (0..120)
+            .map(|i| (start.add_days(i), if i < 100 { 1000.0 - 9.0 * i as f64 } else { 5.0 }))
+            .collect();
+        let target = Target {
+            name: "t".into(),
+            usage,
+            recurring: vec![],
+        };
+        let (f, _) = forecast_target(&target, start.add_days(119), 45).unwrap();
+        for p in &f.points {
+            assert!(p.mean >= 0.0 && p.lo80 >= 0.0 && p.lo95 >= 0.0, "{p:?}");
+            assert!(p.lo95 <= p.lo80 && p.lo80 <= p.mean && p.mean <= p.hi80 && p.hi80 <= p.hi95);
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The stage order. `run_once` runs a job's steps — ingest → forecast → budgets → act →
+//! notify — each reading what the previous one stored and recording what it did, so any step
+//! can be re-run alone and every run can be inspected afterwards.
+
+pub mod job;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::act::{self, slack};
+use crate::budget;
+use crate::config::Config;
+use crate::domain::{Day, DayRange, Evaluation, PlannedChange, Scope};
+use crate::forecast;
+use crate::ingest::{self, IngestError};
+use crate::store::{StoreError, StoredSeries, Store};
+pub use job::{Job, JobError, Step};
+
+/// What a run needs: configuration, the store and an HTTP client.
+pub struct Context {
+    /// The validated configuration.
+    pub config: Config,
+    /// The store.
+    pub store: Store,
+    /// The HTTP client for webhooks.
+    pub http: reqwest::Client,
+}
+
+/// Options that narrow or soften a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Ingest only this source.
+    pub source: Option<String>,
+    /// Ingest only these days.
+    pub range: Option<DayRange>,
+    /// Plan and build messages, but apply and send nothing.
+    pub dry_run: bool,
+}
+
+/// Why a stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// A source could not be read.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The alert could not be delivered.
+    #[error(transparent)]
+    Slack(#[from] slack::SlackError),
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A failed run: which stage, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{step} failed: {source}")]
+pub struct RunError {
+    /// The stage that failed.
+    pub step: Step,
+    /// Why.
+    #[source]
+    pub source: StageError,
+    /// The run's id, when it was recorded.
+    pub run_id: Option<i64>,
+}
+
+/// What one stage did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// The stage.
+    pub step: Step,
+    /// Wall time in milliseconds.
+    pub millis: u64,
+    /// Counts, by name.
+    pub counts: BTreeMap<String, u64>,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+/// What a run did, for printing.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// The run's id.
+    pub run_id: i64,
+    /// Stages in order.
+    pub stages: Vec<StageReport>,
+    /// Budget evaluations made by this run.
+    pub evaluations: Vec<Evaluation>,
+    /// Changes planned by this run.
+    pub changes: Vec<PlannedChange>,
+    /// The alert built, if any budget was at risk.
+    pub alert: Option<Value>,
+    /// What became of the alert.
+    pub alert_outcome: Option<String>,
+}
+
+/// Runs `steps` in order as one recorded run of `job`, as of `now`.
+pub async fn run_once(
+    ctx: &Context,
+    job: &str,
+    steps: &[Step],
+    now: DateTime<Utc>,
+    options: &RunOptions,
+) -> Result<RunReport, RunError> {
+    let run_id = ctx
+        .store
+        .start_run(job, now)
+        .await
+        .map_err(|e| RunError {
+            step: steps.first().copied().unwrap_or(Step::Ingest),
+            source: e.into(),
+            run_id: None,
+        })?;
+    let mut report = RunReport {
+        run_id,
+        ..RunReport::default()
+    };
+    let as_of = Day::from_date(now.date_naive());
+    for &step in steps {
+        let span = tracing::info_span!("stage", run_id, step = %step);
+        let _guard = span.enter();
+        let started = Instant::now();
+        let result = match step {
+            Step::Ingest => ingest_stage(ctx, options).await,
+            Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
+            Step::Budgets => budgets_stage(ctx, run_id, as_of, &mut report).await,
+            Step::Act => act_stage(ctx, run_id, options, &mut report).await,
+            Step::Notify => notify_stage(ctx, run_id, options, &mut report).await,
+        };
+        let millis = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(counts) => {
+                tracing::info!(millis, counts = ?counts, "Stage finished.");
+                report.stages.push(StageReport {
+                    step,
+                    millis,
+                    counts,
+                    error: None,
+                });
+            }
+            Err(e) => {
+                tracing::error!(millis, error = %e, "Stage failed.");
+                report.stages.push(StageReport {
+                    step,
+                    millis,
+                    counts: BTreeMap::new(),
+                    error: Some(e.to_string()),
+                });
+                let detail = json!({ "stages": report.stages });
+                if let Err(store_err) = ctx.store.finish_run(run_id, Utc::now(), false, &detail).await {
+                    tracing::error!(error = %store_err, "Could not record the failed run.");
+                }
+                return Err(RunError {
+                    step,
+                    source: e,
+                    run_id: Some(run_id),
+                });
+            }
+        }
+    }
+    let detail = json!({ "stages": report.stages });
+    ctx.store
+        .finish_run(run_id, Utc::now(), true, &detail)
+        .await
+        .map_err(|e| RunError {
+            step: steps.last().copied().unwrap_or(Step::Notify),
+            source: e.into(),
+            run_id: Some(run_id),
+        })?;
+    Ok(report)
+}
+
+type Counts = BTreeMap<String, u64>;
+
+fn counts<const N: usize>(pairs: [(&str, u64); N]) -> Counts {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+async fn ingest_stage(ctx: &Context, options: &RunOptions) -> Result<Counts, StageError> {
+    let sources: Vec<_> = match &options.source {
+        Some(name) => vec![ctx.config.source(name).cloned().ok_or_else(|| {
+            StageError::Other(format!("no source named {name:?} in the configuration"))
+        })?],
+        None => ctx.config.sources.clone(),
+    };
+    let mut total = counts([("sources", 0), ("files", 0), ("rows_read", 0), ("points_written", 0), ("points_removed", 0)]);
+    for source in sources {
+        let range = options.range;
+        let name = source.name.clone();
+        let batch = tokio::task::spawn_blocking(move || ingest::fetch(&source, range))
+            .await
+            .map_err(|e| StageError::Other(format!("ingest task panicked: {e}")))??;
+        let Some(covered) = batch.covered else {
+            tracing::warn!(source = %name, "Source had no rows in range; nothing stored.");
+            continue;
+        };
+        let written = ctx.store.replace_costs(&name, covered, &batch.points).await?;
+        tracing::info!(
+            source = %name,
+            files = batch.files.len(),
+            rows = batch.rows_read,
+            points = written.points_written,
+            series = written.series,
+            replaced = written.points_removed,
+            days = %covered,
+            "Source ingested."
+        );
+        for (key, n) in [
+            ("sources", 1),
+            ("files", batch.files.len() as u64),
+            ("rows_read", batch.rows_read),
+            ("points_written", written.points_written),
+            ("points_removed", written.points_removed),
+        ] {
+            *total.entry(key.to_string()).or_default() += n;
+        }
+    }
+    Ok(total)
+}
+
+/// The last day trusted for fitting as of `as_of`: today is never complete, and the
+/// `billing_lag_days` before it are still being reported.
+pub fn trusted_through(as_of: Day, billing_lag_days: u32, last_stored: Option<Day>) -> Option<Day> {
+    let by_lag = as_of.add_days(-1 - billing_lag_days as i64);
+    last_stored.map(|last| last.min(by_lag))
+}
+
+async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts, StageError> {
+    let settings = ctx.config.forecast.clone();
+    let summary = ctx.store.cost_summary().await?;
+    let Some(history_end) = trusted_through(as_of, settings.billing_lag_days, summary.last_day) else {
+        return Err(StageError::Other(
+            "the store holds no costs yet: run `costcast ingest` first".into(),
+        ));
+    };
+    let series: Vec<(i64, crate::domain::Dimensions)> = ctx
+        .store
+        .series()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.dims))
+        .collect();
+    let costs = ctx.store.daily_costs(None, Some(history_end)).await?;
+    let budgets = ctx.config.budgets.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let targets = forecast::build_targets(&series, &costs, &budgets, &settings.grain, settings.top_series);
+        forecast::forecast_targets(&targets, history_end, settings.horizon_days as usize)
+    })
+    .await
+    .map_err(|e| StageError::Other(format!("forecast task panicked: {e}")))?;
+    ctx.store.save_forecasts(run_id, &output.forecasts).await?;
+    ctx.store.save_anomalies(run_id, &output.anomalies).await?;
+    let fallbacks = output.forecasts.iter().filter(|f| f.note.is_some()).count();
+    Ok(counts([
+        ("series", output.forecasts.len() as u64),
+        ("fallbacks", fallbacks as u64),
+        ("anomalies", output.anomalies.len() as u64),
+    ]))
+}
+
+/// Daily totals of the stored series inside `scope`.
+fn scope_totals(series: &[StoredSeries], costs: &[(i64, Day, f64)], scope: &Scope) -> Vec<(Day, f64)> {
+    let members: std::collections::HashSet<i64> =
+        series.iter().filter(|s| scope.matches(&s.dims)).map(|s| s.id).collect();
+    let mut by_day: BTreeMap<Day, f64> = BTreeMap::new();
+    for (id, day, amount) in costs {
+        if members.contains(id) {
+            *by_day.entry(*day).or_default() += amount;
+        }
+    }
+    by_day.into_iter().collect()
+}
+
+async fn budgets_stage(
+    ctx: &Context,
+    run_id: i64,
+    as_of: Day,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let forecasts = ctx.store.latest_forecasts().await?;
+    let series = ctx.store.series().await?;
+    let earliest = ctx
+        .config
+        .budgets
+        .iter()
+        .map(|b| b.period.containing(as_of).start())
+        .min();
+    let costs = match earliest {
+        Some(from) => ctx.store.daily_costs(Some(from), None).await?,
+        None => Vec::new(),
+    };
+    let evaluations: Vec<Evaluation> = ctx
+        .config
+        .budgets
+        .iter()
+        .map(|b| {
+            let name = forecast::targets::budget_series(&b.name);
+            let forecast = forecasts.iter().find(|f| f.series == name);
+            if forecast.is_none() {
+                tracing::warn!(budget = %b.name, "No forecast for this budget: run `costcast forecast`.");
+            }
+            budget::evaluate(b, &scope_totals(&series, &costs, &b.scope), forecast, as_of)
+        })
+        .collect();
+    ctx.store.save_evaluations(run_id, &evaluations).await?;
+    let n = |s| evaluations.iter().filter(|e| e.status == s).count() as u64;
+    use crate::domain::Status;
+    let c = counts([
+        ("budgets", evaluations.len() as u64),
+        ("ok", n(Status::Ok)),
+        ("warn", n(Status::Warn)),
+        ("breach", n(Status::Breach)),
+    ]);
+    report.evaluations = evaluations;
+    Ok(c)
+}
+
+async fn act_stage(
+    ctx: &Context,
+    run_id: i64,
+    options: &RunOptions,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let evaluations = ctx.store.latest_evaluations().await?;
+    let mut changes = Vec::new();
+    for e in &evaluations {
+        if let Some(b) = ctx.config.budgets.iter().find(|b| b.name == e.budget) {
+            changes.extend(act::plan(b, e));
+        }
+    }
+    let enforced = changes
+        .iter()
+        .filter(|c| c.mode == crate::domain::BudgetMode::Enforce && !options.dry_run)
+        .count();
+    if enforced > 0 {
+        tracing::warn!(
+            changes = enforced,
+            "Budgets in enforce mode planned changes, but this build has no Kubernetes executor yet: they are recorded as planned, not applied."
+        );
+    }
+    ctx.store.save_planned_changes(run_id, &changes, "planned").await?;
+    let c = counts([("planned", changes.len() as u64), ("applied", 0)]);
+    report.changes = changes;
+    Ok(c)
+}
+
+async fn notify_stage(
+    ctx: &Context,
+    run_id: i64,
+    options: &RunOptions,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let evaluations = ctx.store.latest_evaluations().await?;
+    let changes: Vec<PlannedChange> = ctx
+        .store
+        .latest_planned_changes()
+        .await?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let Some(message) = slack::build_message(&evaluations, &changes, run_id) else {
+        return Ok(counts([("messages", 0)]));
+    };
+    let (outcome, result) = match (&ctx.config.notify.slack_webhook, options.dry_run) {
+        (None, _) => ("not-configured".to_string(), Ok(0)),
+        (Some(_), true) => ("dry-run".to_string(), Ok(0)),
+        (Some(hook), false) => match slack::send(&ctx.http, hook, &message).await {
+            Ok(attempts) => ("sent".to_string(), Ok(attempts)),
+            Err(e) => (format!("failed: {e}"), Err(e)),
+        },
+    };
+    ctx.store.save_alert(run_id, "slack", &message, &outcome).await?;
+    report.alert = Some(message);
+    report.alert_outcome = Some(outcome);
+    let attempts = result?;
+    Ok(counts([("messages", 1), ("attempts", attempts as u64)]))
+}

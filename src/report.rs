@@ -1,0 +1,235 @@
+//! Rendering what the store holds for people (tables) and programs (CSV, JSON).
+
+use std::collections::BTreeMap;
+
+use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Value, json};
+
+use crate::domain::money::format_amount;
+use crate::domain::{Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast};
+use crate::store::StoredSeries;
+
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// Rows of named cells; numbers stay numbers until rendered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Report {
+    fn new(columns: &[&str]) -> Report {
+        Report {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Renders in `format`.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => {
+                let mut grid = Grid::new();
+                grid.load_preset(UTF8_FULL_CONDENSED).set_header(&self.columns);
+                for row in &self.rows {
+                    grid.add_row(row.iter().map(cell_text));
+                }
+                format!("{grid}\n")
+            }
+            Format::Csv => {
+                let mut out = csv::Writer::from_writer(Vec::new());
+                let _ = out.write_record(&self.columns);
+                for row in &self.rows {
+                    let _ = out.write_record(row.iter().map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    }));
+                }
+                String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+            }
+            Format::Json => {
+                let objects: Vec<Value> = self
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        Value::Object(self.columns.iter().cloned().zip(row.iter().cloned()).collect())
+                    })
+                    .collect();
+                let mut s = serde_json::to_string_pretty(&objects).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+        }
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".to_string(),
+        Value::Number(n) if n.is_f64() => format_amount(n.as_f64().unwrap_or_default()),
+        other => other.to_string(),
+    }
+}
+
+fn money(v: f64) -> Value {
+    json!((v * 100.0).round() / 100.0)
+}
+
+/// Budgets: month to date, projection with its 80% interval, P(breach), status.
+pub fn budgets(evaluations: &[Evaluation]) -> Report {
+    let mut r = Report::new(&[
+        "budget", "period", "amount", "currency", "month_to_date", "reported_through", "projected",
+        "projected_lo80", "projected_hi80", "p_breach", "status", "mode",
+    ]);
+    for e in evaluations {
+        let p = &e.projection;
+        r.rows.push(vec![
+            json!(e.budget),
+            json!(p.period.to_string()),
+            money(e.amount.amount),
+            json!(e.amount.currency.as_str()),
+            money(p.actual_to_date),
+            p.reported_through.map(|d| json!(d.to_string())).unwrap_or(Value::Null),
+            money(p.mean),
+            money(p.lo80),
+            money(p.hi80),
+            json!((p.p_breach * 1000.0).round() / 1000.0),
+            json!(e.status.as_str()),
+            json!(e.mode.as_str()),
+        ]);
+    }
+    r
+}
+
+/// Planned changes with their outcome.
+pub fn actions(changes: &[(PlannedChange, String)]) -> Report {
+    let mut r = Report::new(&["budget", "step", "action", "mode", "outcome", "description"]);
+    for (c, outcome) in changes {
+        r.rows.push(vec![
+            json!(c.budget),
+            json!(c.step),
+            json!(c.action.as_str()),
+            json!(c.mode.as_str()),
+            json!(outcome),
+            json!(c.description),
+        ]);
+    }
+    r
+}
+
+/// Anomalies, newest first.
+pub fn anomalies(anomalies: &[Anomaly]) -> Report {
+    let mut r = Report::new(&["day", "series", "actual", "expected", "excess"]);
+    for a in anomalies {
+        r.rows.push(vec![
+            json!(a.day.to_string()),
+            json!(a.series),
+            money(a.actual),
+            money(a.expected),
+            money(a.actual - a.expected),
+        ]);
+    }
+    r
+}
+
+/// Forecasts: one row per series and day, optionally only days in `[from, to]`.
+pub fn forecasts(forecasts: &[SeriesForecast], from: Option<Day>, to: Option<Day>) -> Report {
+    let mut r = Report::new(&["series", "model", "day", "mean", "lo80", "hi80", "lo95", "hi95"]);
+    for f in forecasts {
+        for p in &f.points {
+            if from.is_some_and(|d| p.day < d) || to.is_some_and(|d| p.day > d) {
+                continue;
+            }
+            r.rows.push(vec![
+                json!(f.series),
+                json!(f.model.as_str()),
+                json!(p.day.to_string()),
+                money(p.mean),
+                money(p.lo80),
+                money(p.hi80),
+                money(p.lo95),
+                money(p.hi95),
+            ]);
+        }
+    }
+    r
+}
+
+/// A summary of forecasts: one row per series with the horizon total.
+pub fn forecast_totals(forecasts: &[SeriesForecast]) -> Report {
+    let mut r = Report::new(&["series", "model", "from", "to", "days", "total", "note"]);
+    for f in forecasts {
+        let (Some(first), Some(last)) = (f.points.first(), f.points.last()) else {
+            continue;
+        };
+        r.rows.push(vec![
+            json!(f.series),
+            json!(f.model.as_str()),
+            json!(first.day.to_string()),
+            json!(last.day.to_string()),
+            json!(f.points.len()),
+            money(f.points.iter().map(|p| p.mean).sum()),
+            f.note.as_ref().map(|n| json!(n)).unwrap_or(Value::Null),
+        ]);
+    }
+    r
+}
+
+/// Cost totals per group of `group_by` dimensions over the daily `costs`, largest first.
+pub fn costs(series: &[StoredSeries], costs: &[(i64, Day, f64)], group_by: &[Dimension]) -> Report {
+    let by_id: BTreeMap<i64, &StoredSeries> = series.iter().map(|s| (s.id, s)).collect();
+    let mut totals: BTreeMap<(Vec<String>, String), (f64, Day, Day)> = BTreeMap::new();
+    for (id, day, amount) in costs {
+        let Some(s) = by_id.get(id) else { continue };
+        let key: Vec<String> = group_by.iter().map(|d| d.value_of(&s.dims).to_string()).collect();
+        let entry = totals
+            .entry((key, s.currency.as_str().to_string()))
+            .or_insert((0.0, *day, *day));
+        entry.0 += amount;
+        entry.1 = entry.1.min(*day);
+        entry.2 = entry.2.max(*day);
+    }
+    let mut columns: Vec<String> = group_by.iter().map(|d| d.to_string()).collect();
+    columns.extend(["currency", "from", "to", "cost"].map(String::from));
+    let mut rows: Vec<(f64, Vec<Value>)> = totals
+        .into_iter()
+        .map(|((key, currency), (total, first, last))| {
+            let mut row: Vec<Value> = key.into_iter().map(Value::String).collect();
+            row.extend([json!(currency), json!(first.to_string()), json!(last.to_string()), money(total)]);
+            (total, row)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Report {
+        columns,
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_json_keep_numbers_and_table_groups_thousands() {
+        let mut r = Report::new(&["name", "cost"]);
+        r.rows.push(vec![json!("a,b"), money(12345.678)]);
+        assert_eq!(r.render(Format::Csv), "name,cost\n\"a,b\",12345.68\n");
+        assert!(r.render(Format::Json).contains("\"cost\": 12345.68"));
+        assert!(r.render(Format::Table).contains("12,345.68"));
+    }
+}

@@ -1,0 +1,32 @@
+//! Building what a command needs from config — the store and the HTTP client — the same way
+//! for `main` and for the tests.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::pipeline::Context;
+use crate::store::{Store, StoreError};
+
+/// Connects the configured store, applies pending migrations and builds the HTTP client.
+pub async fn context(config: Config) -> Result<Context, StoreError> {
+    let store = Store::connect(&config.database_url).await?;
+    let applied = store.migrate().await?;
+    if applied > 0 {
+        tracing::info!(applied, backend = store.backend(), "Migrations applied.");
+    }
+    Ok(Context {
+        config,
+        store,
+        http: http_client(),
+    })
+}
+
+/// The HTTP client for webhooks: bounded timeouts so a stuck endpoint cannot stall a run.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .user_agent(concat!("costcast/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}

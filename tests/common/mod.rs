@@ -1,0 +1,103 @@
+//! Shared test helpers: a fresh database per test on each backend, configs, fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use costcast::config::Config;
+use costcast::pipeline::Context;
+use costcast::store::Store;
+use sqlx::Connection;
+
+/// A database for one test; the SQLite file lives as long as this value.
+pub struct TestDb {
+    /// Which backend.
+    pub backend: &'static str,
+    /// Its URL.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh SQLite file.
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    TestDb { backend: "sqlite", url, _dir: Some(dir) }
+}
+
+/// A fresh, empty PostgreSQL database on the server `scripts/test` started.
+pub async fn postgres_db() -> TestDb {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let admin = std::env::var("COSTCAST_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "COSTCAST_TEST_POSTGRES_URL is not set. Store tests run on PostgreSQL as well as SQLite: \
+             run them through scripts/test, which starts a throwaway PostgreSQL, or point \
+             COSTCAST_TEST_POSTGRES_URL at a server where you may create databases \
+             (e.g. postgres://postgres@127.0.0.1:55432/postgres)."
+        )
+    });
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("cannot connect to COSTCAST_TEST_POSTGRES_URL={admin}: {e}. Is the server from scripts/test running?")
+    });
+    let name = format!(
+        "costcast_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        chrono::Utc::now().timestamp_subsec_nanos()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    TestDb { backend: "postgres", url: format!("{base}/{name}"), _dir: None }
+}
+
+/// One fresh database on each backend: every store test runs on both.
+pub async fn both_dbs() -> Vec<TestDb> {
+    vec![sqlite_db(), postgres_db().await]
+}
+
+/// A config from TOML text whose relative paths resolve against `base_dir`, on `db`.
+pub fn config(toml_text: &str, base_dir: &Path, db: &TestDb) -> Config {
+    let raw = Config::parse_raw(toml_text, Path::new("test.toml")).expect("test config parses");
+    let url = db.url.clone();
+    let env = move |k: &str| (k == "COSTCAST_DATABASE_URL").then(|| url.clone());
+    Config::from_raw(raw, base_dir, &env).expect("test config is valid")
+}
+
+/// The context a command would build.
+pub async fn context(config: Config) -> Context {
+    costcast::startup::context(config).await.expect("store opens and migrates")
+}
+
+/// A file in tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Sum of stored amounts per day.
+pub async fn daily_totals(store: &Store) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (_, day, amount) in store.daily_costs(None, None).await.expect("read costs") {
+        *out.entry(day.to_string()).or_insert(0.0) += amount;
+    }
+    out
+}
+
+/// Sum of a FOCUS CSV column per day, parsed independently of costcast's reader: the first
+/// ten characters of ChargePeriodStart, amounts parsed with `str::parse`.
+pub fn independent_daily_sums(path: &Path, column: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut reader = csv::Reader::from_path(path).expect("fixture opens");
+    let headers = reader.headers().expect("header").clone();
+    let day_i = headers.iter().position(|h| h == "ChargePeriodStart").expect("ChargePeriodStart");
+    let cost_i = headers.iter().position(|h| h == column).expect("cost column");
+    let mut out = std::collections::BTreeMap::new();
+    for record in reader.records() {
+        let record = record.expect("record");
+        let day = record[day_i][..10].to_string();
+        let amount: f64 = record[cost_i].parse().expect("number");
+        *out.entry(day).or_insert(0.0) += amount;
+    }
+    out
+}

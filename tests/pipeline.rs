@@ -1,0 +1,102 @@
+//! The whole pipeline on the demo organisation, on both stores.
+
+mod common;
+
+use chrono::{NaiveTime, Utc};
+use common::*;
+use costcast::config::Config;
+use costcast::domain::{BudgetMode, Day, Status};
+use costcast::pipeline::{RunOptions, Step, run_once};
+
+fn as_of() -> Day {
+    Day::parse("2025-11-20").unwrap()
+}
+
+fn demo_config(dir: &std::path::Path, db: &TestDb) -> Config {
+    let files = costcast::demo::write(dir, as_of()).expect("demo writes");
+    let url = db.url.clone();
+    let env = move |k: &str| (k == "COSTCAST_DATABASE_URL").then(|| url.clone());
+    Config::load(Some(&files.config), &env).expect("demo config is valid")
+}
+
+#[tokio::test]
+async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_stores() {
+    let now = as_of().date().and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap()).and_utc();
+    for db in both_dbs().await {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(demo_config(dir.path(), &db)).await;
+        let report = run_once(&ctx, "demo", &Step::ALL, now, &RunOptions::default())
+            .await
+            .expect("the demo pipeline runs");
+        let b = db.backend;
+
+        // Ingest: the stored total equals the export's, to the cent.
+        let export = dir.path().join("billing/focus-demo.csv");
+        let expected: f64 = independent_daily_sums(&export, "EffectiveCost").values().sum();
+        let summary = ctx.store.cost_summary().await.unwrap();
+        assert!((summary.total - expected).abs() < 0.01, "{b}: stored {} vs export {expected}", summary.total);
+        assert_eq!(summary.last_day, Some(as_of().add_days(-1)), "{b}");
+
+        // Forecast: every target 45 days ahead, from the last trusted day (lag 1).
+        let forecasts = ctx.store.latest_forecasts().await.unwrap();
+        assert!(forecasts.len() >= 10, "{b}: {} forecasts", forecasts.len());
+        for f in &forecasts {
+            assert_eq!(f.points.len(), 45, "{b} {}", f.series);
+            assert_eq!(f.history_end, as_of().add_days(-2), "{b} {}", f.series);
+            assert!(f.points.iter().all(|p| p.lo95 >= 0.0 && p.lo95 <= p.lo80 && p.hi80 <= p.hi95));
+        }
+        assert!(forecasts.iter().any(|f| f.series == "budget:ml-team"), "{b}");
+
+        // Anomalies: the runaway jobs are found.
+        let anomalies = ctx.store.latest_anomalies(None, None).await.unwrap();
+        assert!(!anomalies.is_empty(), "{b}: the runaway jobs were not flagged");
+
+        // Budgets: three, the ML team's in breach, stored as evaluated.
+        assert_eq!(report.evaluations.len(), 3, "{b}");
+        let ml = report.evaluations.iter().find(|e| e.budget == "ml-team").unwrap();
+        assert_eq!(ml.status, Status::Breach, "{b}: {ml:?}");
+        assert!(ml.projection.p_breach >= 0.8);
+        assert!(ml.projection.lo80 <= ml.projection.mean && ml.projection.mean <= ml.projection.hi80);
+        assert_eq!(ml.projection.reported_through, Some(as_of().add_days(-2)));
+        assert!(ml.projection.actual_to_date > 0.0 && ml.projection.mean > ml.projection.actual_to_date);
+        assert_eq!(ctx.store.latest_evaluations().await.unwrap(), {
+            let mut e = report.evaluations.clone();
+            e.sort_by(|a, b| a.budget.cmp(&b.budget));
+            e
+        });
+
+        // Act: planned in observe mode, recorded, nothing applied.
+        let planned = ctx.store.latest_planned_changes().await.unwrap();
+        assert!(planned.iter().any(|(c, _)| c.budget == "ml-team" && c.description.contains("Suspend CronJobs")), "{b}");
+        assert!(planned.iter().all(|(c, outcome)| c.mode == BudgetMode::Observe && outcome == "planned"));
+
+        // Notify: the message is built and recorded, not sent (no webhook).
+        let alerts = ctx.store.alerts().await.unwrap();
+        assert_eq!(alerts.len(), 1, "{b}");
+        assert_eq!(alerts[0].outcome, "not-configured");
+        assert!(alerts[0].payload["text"].as_str().unwrap().contains("ml-team"));
+
+        let runs = ctx.store.runs(5).await.unwrap();
+        assert_eq!(runs[0].outcome, "ok", "{b}");
+        assert_eq!(runs[0].detail["stages"].as_array().unwrap().len(), 5);
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn each_stage_runs_alone_from_what_the_previous_one_stored() {
+    let now = Utc::now();
+    let db = sqlite_db();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(demo_config(dir.path(), &db)).await;
+    let opts = RunOptions::default();
+    // Budgets before any forecast: evaluated on actuals alone, with a warning, not a failure.
+    let err = run_once(&ctx, "forecast", &[Step::Forecast], now, &opts).await.unwrap_err();
+    assert!(err.to_string().contains("run `costcast ingest` first"), "{err}");
+    for step in Step::ALL {
+        run_once(&ctx, &step.to_string(), &[step], now, &opts).await.unwrap();
+    }
+    let runs = ctx.store.runs(10).await.unwrap();
+    assert_eq!(runs.len(), 6);
+    assert_eq!(runs.iter().filter(|r| r.outcome == "ok").count(), 5);
+}
