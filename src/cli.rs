@@ -266,7 +266,10 @@ async fn run_with_store(ctx: &Context, command: Command, now: DateTime<Utc>) -> 
             let range = match (from, to) {
                 (None, None) => None,
                 (from, to) => Some(
-                    DayRange::new(from.unwrap_or(Day::from_date(chrono::NaiveDate::MIN)), to.unwrap_or(Day::from_date(chrono::NaiveDate::MAX)))
+                    DayRange::new(
+                        from.or(Day::from_ymd(1, 1, 1)).unwrap_or(Day::today_utc()),
+                        to.or(Day::from_ymd(9999, 12, 31)).unwrap_or(Day::today_utc()),
+                    )
                         .map_err(|e| Failure::usage(format!("--from/--to: {e}")))?,
                 ),
             };
@@ -280,7 +283,11 @@ async fn run_with_store(ctx: &Context, command: Command, now: DateTime<Utc>) -> 
         Command::Forecast { .. } => ("forecast".into(), steps(&[Step::Forecast]), RunOptions::default()),
         Command::Budgets { format } => {
             let report = execute(ctx, "budgets", &[Step::Budgets], now, &RunOptions::default()).await?;
-            print!("{}", report::budgets(&report.evaluations).render(format));
+            let table = match format {
+                Format::Table => report::budgets_summary(&report.evaluations),
+                _ => report::budgets(&report.evaluations),
+            };
+            print!("{}", table.render(format));
             return Ok(());
         }
         Command::Act { dry_run } => ("act".into(), steps(&[Step::Act]), RunOptions { dry_run, ..RunOptions::default() }),
@@ -324,7 +331,7 @@ fn summary_line(report: &RunReport, secs: f64) -> String {
 
 fn print_run(report: &RunReport) {
     if !report.evaluations.is_empty() {
-        print!("{}", report::budgets(&report.evaluations).render(Format::Table));
+        print!("{}", report::budgets_summary(&report.evaluations).render(Format::Table));
     }
     if !report.changes.is_empty() {
         let with_outcome: Vec<_> = report.changes.iter().map(|c| (c.clone(), "planned".to_string())).collect();
@@ -356,7 +363,11 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
             }
         }
         ReportKind::Budgets(args) => {
-            report::budgets(&store.latest_evaluations().await.map_err(Failure::run)?).render(args.format)
+            let evaluations = store.latest_evaluations().await.map_err(Failure::run)?;
+            match args.format {
+                Format::Table => report::budgets_summary(&evaluations).render(Format::Table),
+                f => report::budgets(&evaluations).render(f),
+            }
         }
         ReportKind::Actions(args) => {
             report::actions(&store.latest_planned_changes().await.map_err(Failure::run)?).render(args.format)
@@ -416,7 +427,7 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         format_amount(summary.total),
     );
     println!("Budgets this month (projected = month to date + forecast for the remaining days):");
-    print!("{}", report::budgets(&report.evaluations).render(Format::Table));
+    print!("{}", report::budgets_summary(&report.evaluations).render(Format::Table));
     let breaches = report.evaluations.iter().filter(|e| e.status == Status::Breach).count();
     println!("{breaches} of {} budgets predicted to breach.\n", report.evaluations.len());
     if !report.changes.is_empty() {

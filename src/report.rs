@@ -115,6 +115,28 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
     r
 }
 
+/// Budgets for a terminal: one readable line each, amounts with their currency.
+pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
+    let mut r = Report::new(&[
+        "budget", "month to date", "projected", "80% interval", "budget", "P(breach)", "status",
+    ]);
+    for e in evaluations {
+        let p = &e.projection;
+        let cur = e.amount.currency.as_str();
+        let whole = |v: f64| format!("{} {cur}", format_amount(v).trim_end_matches(".00").split('.').next().unwrap_or("0"));
+        r.rows.push(vec![
+            json!(e.budget),
+            json!(whole(p.actual_to_date)),
+            json!(whole(p.mean)),
+            json!(format!("{} – {}", whole(p.lo80), whole(p.hi80))),
+            json!(whole(e.amount.amount)),
+            json!(format!("{:.0}%", p.p_breach * 100.0)),
+            json!(e.status.as_str().to_uppercase()),
+        ]);
+    }
+    r
+}
+
 /// Planned changes with their outcome.
 pub fn actions(changes: &[(PlannedChange, String)]) -> Report {
     let mut r = Report::new(&["budget", "step", "action", "mode", "outcome", "description"]);

@@ -1,5 +1,7 @@
 //! Logging: tracing events to stderr, so stdout carries only the report.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber; `RUST_LOG` overrides the default level (info for costcast, warn
@@ -11,6 +13,7 @@ pub fn init() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .compact()
         .try_init();
 }

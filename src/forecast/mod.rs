@@ -95,7 +95,7 @@ pub fn forecast_target(
     let (model, note) = match &fit {
         Some(f) => (f.model, f.note.clone()),
         None => (
-            model::ModelKind::SeasonalNaive,
+            crate::domain::ModelKind::SeasonalNaive,
             Some("recurring charges only".to_string()),
         ),
     };

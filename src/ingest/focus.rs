@@ -255,7 +255,7 @@ pub fn read_file(
 }
 
 fn column_sum(df: &DataFrame, name: &str) -> PolarsResult<u64> {
-    Ok(df.column(name)?.u64()?.into_iter().flatten().sum())
+    Ok(df.column(name)?.u64()?.iter().flatten().sum())
 }
 
 /// Where row `row` (0-based, header excluded) is, as a person opening the file would say it.
@@ -365,7 +365,7 @@ fn to_points(
             .column(name)
             .and_then(|c| c.str().cloned())
             .map_err(internal)?
-            .into_iter()
+            .iter()
             .map(|v| v.map(str::to_string))
             .collect())
     };
@@ -373,13 +373,13 @@ fn to_points(
         .column("day")
         .and_then(|c| c.i32().cloned())
         .map_err(internal)?
-        .into_iter()
+        .iter()
         .collect();
     let costs: Vec<Option<f64>> = df
         .column("cost")
         .and_then(|c| c.f64().cloned())
         .map_err(internal)?
-        .into_iter()
+        .iter()
         .collect();
     let currencies = strs("currency")?;
     let tags = strs("tags")?;

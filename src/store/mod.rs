@@ -152,6 +152,14 @@ fn day_of(date: NaiveDate) -> Day {
     Day::from_date(date)
 }
 
+/// Bounds for open-ended day ranges. Not `NaiveDate::MIN/MAX`: SQLite compares dates as text,
+/// and those format with a sign (`+262142-12-31`) that sorts before every real date.
+fn day_bounds(from: Option<Day>, to: Option<Day>) -> (NaiveDate, NaiveDate) {
+    let first = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default();
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
+    (from.map(Day::date).unwrap_or(first), to.map(Day::date).unwrap_or(last))
+}
+
 impl Store {
     /// Opens the database at `url`, creating a SQLite file if it does not exist.
     pub async fn connect(url: &DatabaseUrl) -> Result<Store> {
@@ -304,8 +312,7 @@ impl Store {
         from: Option<Day>,
         to: Option<Day>,
     ) -> Result<Vec<(i64, Day, f64)>> {
-        let from = from.map(Day::date).unwrap_or(NaiveDate::MIN);
-        let to = to.map(Day::date).unwrap_or(NaiveDate::MAX);
+        let (from, to) = day_bounds(from, to);
         let sql = "SELECT series_id, day, amount FROM cost_points \
                    WHERE day >= $1 AND day <= $2 ORDER BY series_id, day";
         with_pool!(self, pool => {
@@ -356,13 +363,15 @@ impl Store {
     ) -> Result<()> {
         let sql = "UPDATE runs SET finished_at = $2, outcome = $3, detail = $4 WHERE id = $1";
         let outcome = if ok { "ok" } else { "failed" };
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(id)
-            .bind(at)
-            .bind(outcome)
-            .bind(detail.to_string())
-            .execute(pool)
-            .await?);
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(id)
+                .bind(at)
+                .bind(outcome)
+                .bind(detail.to_string())
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -485,8 +494,7 @@ impl Store {
 
     /// Anomalies found by the newest run that looked for them, within days if given.
     pub async fn latest_anomalies(&self, from: Option<Day>, to: Option<Day>) -> Result<Vec<Anomaly>> {
-        let from = from.map(Day::date).unwrap_or(NaiveDate::MIN);
-        let to = to.map(Day::date).unwrap_or(NaiveDate::MAX);
+        let (from, to) = day_bounds(from, to);
         let sql = "SELECT series, day, actual, expected FROM anomalies \
                    WHERE run_id = (SELECT MAX(run_id) FROM anomalies) AND day >= $1 AND day <= $2 \
                    ORDER BY day DESC, series";
@@ -657,13 +665,15 @@ impl Store {
         outcome: &str,
     ) -> Result<()> {
         let sql = "INSERT INTO alerts (run_id, channel, payload, outcome) VALUES ($1, $2, $3, $4)";
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(run_id)
-            .bind(channel.to_string())
-            .bind(payload.to_string())
-            .bind(outcome.to_string())
-            .execute(pool)
-            .await?);
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(run_id)
+                .bind(channel.to_string())
+                .bind(payload.to_string())
+                .bind(outcome.to_string())
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
