@@ -400,7 +400,12 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
 
 async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Failure> {
     let started = Instant::now();
-    let files = demo::write(dir, as_of).map_err(Failure::run)?;
+    let target = dir.to_path_buf();
+    // Generating the export runs polars, which blocks: keep it off the async workers.
+    let files = tokio::task::spawn_blocking(move || demo::write(&target, as_of))
+        .await
+        .map_err(|e| Failure::run(std::io::Error::other(format!("demo task failed: {e}"))))?
+        .map_err(Failure::run)?;
     eprintln!("Wrote the demo organisation's FOCUS export: {} rows in {}.", files.rows, files.export.display());
     let config = load_config(Some(&files.config))?;
     let ctx = connect(config).await?;

@@ -32,7 +32,7 @@ fn assert_same_to_the_cent(
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_official_focus_sample_matches_an_independent_sum_to_the_cent() {
     let fixture = fixture("focus_1.0_sample_multicloud_1000.csv");
     for column in ["EffectiveCost", "BilledCost"] {
@@ -55,7 +55,7 @@ async fn the_official_focus_sample_matches_an_independent_sum_to_the_cent() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn reingesting_the_same_file_leaves_every_total_unchanged() {
     let fixture = fixture("focus_1.0_sample_multicloud_1000.csv");
     for db in both_dbs().await {
@@ -71,17 +71,22 @@ async fn reingesting_the_same_file_leaves_every_total_unchanged() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn parquet_exports_ingest_to_the_same_totals_as_csv() {
     let fixture = fixture("focus_1.0_sample_multicloud_1000.csv");
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("sample.parquet");
     let mut df = LazyCsvReader::new(PlRefPath::new(fixture.display().to_string()))
         .with_null_values(Some(NullValues::AllColumnsSingle("NULL".into())))
+        .with_infer_schema_length(None)
+        // Typed as a Parquet export would be: timestamps as datetimes, costs as floats.
+        .with_try_parse_dates(true)
         .finish()
         .unwrap()
         .collect()
         .unwrap();
+    assert!(matches!(df.column("ChargePeriodStart").unwrap().dtype(), DataType::Datetime(_, _)));
+    assert_eq!(df.column("EffectiveCost").unwrap().dtype(), &DataType::Float64);
     ParquetWriter::new(std::fs::File::create(&parquet).unwrap()).finish(&mut df).unwrap();
 
     let expected = independent_daily_sums(&fixture, "EffectiveCost");
@@ -152,12 +157,12 @@ async fn refused_without_loss(bad: String, expected_fragments: &[&str]) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_non_numeric_cost_names_the_file_line_and_column_and_stores_nothing() {
     refused_without_loss(corrupt(42, "EffectiveCost", "12,5"), &["line 42", "column EffectiveCost", "\"12,5\" is not a number"]).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_unparseable_date_names_the_file_line_and_column_and_stores_nothing() {
     refused_without_loss(
         corrupt(777, "ChargePeriodStart", "2024-13-45 00:00:00"),
@@ -166,7 +171,7 @@ async fn an_unparseable_date_names_the_file_line_and_column_and_stores_nothing()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_non_utc_timestamp_is_refused_rather_than_shifted_to_the_wrong_day() {
     refused_without_loss(
         corrupt(5, "ChargePeriodStart", "2024-09-18T22:00:00+05:00"),
@@ -175,23 +180,23 @@ async fn a_non_utc_timestamp_is_refused_rather_than_shifted_to_the_wrong_day() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_mandatory_column_is_named_and_stores_nothing() {
     refused_without_loss(without_column("EffectiveCost"), &["missing mandatory column EffectiveCost"]).await;
     refused_without_loss(without_column("ServiceName"), &["missing mandatory column ServiceName"]).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_cost_cell_names_the_line() {
     refused_without_loss(corrupt(10, "EffectiveCost", ""), &["line 10", "column EffectiveCost", "is empty"]).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn malformed_tags_json_names_the_line_and_column() {
     refused_without_loss(corrupt(3, "Tags", "{\"application\": "), &["line 3", "column Tags", "not a JSON object"]).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_glob_that_matches_nothing_is_an_error_not_an_empty_ingest() {
     let db = sqlite_db();
     let dir = tempfile::tempdir().unwrap();

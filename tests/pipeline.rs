@@ -19,7 +19,7 @@ fn demo_config(dir: &std::path::Path, db: &TestDb) -> Config {
     Config::load(Some(&files.config), &env).expect("demo config is valid")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_stores() {
     let now = as_of().date().and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap()).and_utc();
     for db in both_dbs().await {
@@ -83,14 +83,14 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn each_stage_runs_alone_from_what_the_previous_one_stored() {
     let now = Utc::now();
     let db = sqlite_db();
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(demo_config(dir.path(), &db)).await;
     let opts = RunOptions::default();
-    // Budgets before any forecast: evaluated on actuals alone, with a warning, not a failure.
+    // Forecasting an empty store fails and says what to run first.
     let err = run_once(&ctx, "forecast", &[Step::Forecast], now, &opts).await.unwrap_err();
     assert!(err.to_string().contains("run `costcast ingest` first"), "{err}");
     for step in Step::ALL {

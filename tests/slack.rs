@@ -39,7 +39,7 @@ async fn start(script: Vec<u16>) -> (String, Receiver) {
     (url, receiver)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_is_retried_and_the_payload_arrives_intact() {
     let (url, receiver) = start(vec![503]).await;
     let payload = json!({"text": "hello", "blocks": []});
@@ -48,7 +48,7 @@ async fn a_server_error_is_retried_and_the_payload_arrives_intact() {
     assert_eq!(*receiver.bodies.lock().unwrap(), vec![payload.clone(), payload]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_message_is_not_retried_and_the_error_hides_the_webhook() {
     let (url, receiver) = start(vec![400]).await;
     let err = slack::send(&costcast::startup::http_client(), &Secret::new(url.clone()), &json!({"text": "x"}))
@@ -60,7 +60,7 @@ async fn a_rejected_message_is_not_retried_and_the_error_hides_the_webhook() {
     assert_eq!(receiver.bodies.lock().unwrap().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_pipeline_posts_one_block_kit_message_naming_the_breaching_budget() {
     let (url, receiver) = start(vec![]).await;
     let db = sqlite_db();

@@ -308,9 +308,9 @@ fn locate_bad_row<const N: usize>(
     for (i, (column, _, problem)) in checks.iter().enumerate() {
         if matches!(cell(&format!("bad{i}")), Some(AnyValue::Boolean(true))) {
             let value = match cell(&format!("raw{i}")) {
-                Some(AnyValue::String(v)) => format!("{v:?} "),
                 Some(AnyValue::Null) => "empty value ".to_string(),
-                _ => String::new(),
+                Some(v) => v.get_str().map(|s| format!("{s:?} ")).unwrap_or_default(),
+                None => String::new(),
             };
             let problem = if value == "empty value " {
                 "is empty".to_string()
