@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
-use crate::domain::{Day, DayRange, Dimension, Status};
 use crate::domain::money::format_amount;
+use crate::domain::{Day, DayRange, Dimension, Status};
 use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
 use crate::report::{self, Format};
 use crate::{demo, standalone, startup};
@@ -158,11 +158,17 @@ impl Failure {
     }
 
     fn usage(message: impl Into<String>) -> Failure {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 
     fn run(error: impl std::error::Error) -> Failure {
-        Failure { code: 1, message: chain(&error) }
+        Failure {
+            code: 1,
+            message: chain(&error),
+        }
     }
 }
 
@@ -211,7 +217,10 @@ async fn connect(config: Config) -> Result<Context, Failure> {
 fn now_for(as_of: Option<Day>) -> DateTime<Utc> {
     match as_of {
         // Midday, so "today" is the same day in every timezone's reading of the log.
-        Some(day) => day.date().and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()).and_utc(),
+        Some(day) => day
+            .date()
+            .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default())
+            .and_utc(),
         None => Utc::now(),
     }
 }
@@ -221,27 +230,46 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let now = now_for(cli.as_of);
     match cli.command {
         Command::Demo { dir } => run_demo(&dir, Day::from_date(now.date_naive()), now).await,
-        Command::Config { action: ConfigAction::Print } => {
+        Command::Config {
+            action: ConfigAction::Print,
+        } => {
             let config = load_config(cli.config.as_deref())?;
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
-        Command::Forecast { input: Some(input), horizon, output } => {
+        Command::Forecast {
+            input: Some(input),
+            horizon,
+            output,
+        } => {
             if !(1..=366).contains(&horizon) {
-                return Err(Failure::usage(format!("--horizon: {horizon} is outside 1..=366")));
+                return Err(Failure::usage(format!(
+                    "--horizon: {horizon} is outside 1..=366"
+                )));
             }
             let count = match output {
                 Some(path) => {
-                    let mut file = std::fs::File::create(&path)
-                        .map_err(|e| Failure::run(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+                    let mut file = std::fs::File::create(&path).map_err(|e| {
+                        Failure::run(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", path.display()),
+                        ))
+                    })?;
                     let n = standalone::run(&input, horizon, &mut file).map_err(Failure::run)?;
-                    eprintln!("Forecast {n} series {horizon} days ahead into {}.", path.display());
+                    eprintln!(
+                        "Forecast {n} series {horizon} days ahead into {}.",
+                        path.display()
+                    );
                     n
                 }
-                None => standalone::run(&input, horizon, &mut std::io::stdout()).map_err(Failure::run)?,
+                None => standalone::run(&input, horizon, &mut std::io::stdout())
+                    .map_err(Failure::run)?,
             };
             if count == 0 {
-                return Err(Failure::run(std::io::Error::other(format!("{}: no series to forecast", input.display()))));
+                return Err(Failure::run(std::io::Error::other(format!(
+                    "{}: no series to forecast",
+                    input.display()
+                ))));
             }
             Ok(())
         }
@@ -255,11 +283,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn run_with_store(ctx: &Context, command: Command, now: DateTime<Utc>) -> Result<(), Failure> {
+async fn run_with_store(
+    ctx: &Context,
+    command: Command,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
     let steps = |s: &[Step]| s.to_vec();
     let (job, steps, options) = match command {
         Command::Migrate => {
-            println!("Database {} ({}) is up to date.", ctx.config.database_url.redacted(), ctx.store.backend());
+            println!(
+                "Database {} ({}) is up to date.",
+                ctx.config.database_url.redacted(),
+                ctx.store.backend()
+            );
             return Ok(());
         }
         Command::Ingest { source, from, to } => {
@@ -268,21 +304,43 @@ async fn run_with_store(ctx: &Context, command: Command, now: DateTime<Utc>) -> 
                 (from, to) => Some(
                     DayRange::new(
                         from.or(Day::from_ymd(1, 1, 1)).unwrap_or(Day::today_utc()),
-                        to.or(Day::from_ymd(9999, 12, 31)).unwrap_or(Day::today_utc()),
+                        to.or(Day::from_ymd(9999, 12, 31))
+                            .unwrap_or(Day::today_utc()),
                     )
-                        .map_err(|e| Failure::usage(format!("--from/--to: {e}")))?,
+                    .map_err(|e| Failure::usage(format!("--from/--to: {e}")))?,
                 ),
             };
             if let Some(name) = &source
                 && ctx.config.source(name).is_none()
             {
-                return Err(Failure::usage(format!("--source: no source named {name:?} in the configuration")));
+                return Err(Failure::usage(format!(
+                    "--source: no source named {name:?} in the configuration"
+                )));
             }
-            ("ingest".to_string(), steps(&[Step::Ingest]), RunOptions { source, range, dry_run: false })
+            (
+                "ingest".to_string(),
+                steps(&[Step::Ingest]),
+                RunOptions {
+                    source,
+                    range,
+                    dry_run: false,
+                },
+            )
         }
-        Command::Forecast { .. } => ("forecast".into(), steps(&[Step::Forecast]), RunOptions::default()),
+        Command::Forecast { .. } => (
+            "forecast".into(),
+            steps(&[Step::Forecast]),
+            RunOptions::default(),
+        ),
         Command::Budgets { format } => {
-            let report = execute(ctx, "budgets", &[Step::Budgets], now, &RunOptions::default()).await?;
+            let report = execute(
+                ctx,
+                "budgets",
+                &[Step::Budgets],
+                now,
+                &RunOptions::default(),
+            )
+            .await?;
             let table = match format {
                 Format::Table => report::budgets_summary(&report.evaluations),
                 _ => report::budgets(&report.evaluations),
@@ -290,10 +348,28 @@ async fn run_with_store(ctx: &Context, command: Command, now: DateTime<Utc>) -> 
             print!("{}", table.render(format));
             return Ok(());
         }
-        Command::Act { dry_run } => ("act".into(), steps(&[Step::Act]), RunOptions { dry_run, ..RunOptions::default() }),
-        Command::Run { job, jobs_dir, dry_run } => {
+        Command::Act { dry_run } => (
+            "act".into(),
+            steps(&[Step::Act]),
+            RunOptions {
+                dry_run,
+                ..RunOptions::default()
+            },
+        ),
+        Command::Run {
+            job,
+            jobs_dir,
+            dry_run,
+        } => {
             let loaded = Job::load(&jobs_dir, &job).map_err(|e| Failure::usage(e.to_string()))?;
-            (job, loaded.steps, RunOptions { dry_run, ..RunOptions::default() })
+            (
+                job,
+                loaded.steps,
+                RunOptions {
+                    dry_run,
+                    ..RunOptions::default()
+                },
+            )
         }
         Command::Report { what } => return print_report(ctx, what).await,
         Command::Demo { .. } | Command::Config { .. } => unreachable!("handled before connecting"),
@@ -311,7 +387,9 @@ async fn execute(
     options: &RunOptions,
 ) -> Result<RunReport, Failure> {
     let started = Instant::now();
-    let report = pipeline::run_once(ctx, job, steps, now, options).await.map_err(Failure::run)?;
+    let report = pipeline::run_once(ctx, job, steps, now, options)
+        .await
+        .map_err(Failure::run)?;
     eprintln!("{}", summary_line(&report, started.elapsed().as_secs_f64()));
     Ok(report)
 }
@@ -326,19 +404,33 @@ fn summary_line(report: &RunReport, secs: f64) -> String {
             format!("{} ({})", s.step, counts.join(" "))
         })
         .collect();
-    format!("Run {} finished in {secs:.1} s: {}.", report.run_id, parts.join(", "))
+    format!(
+        "Run {} finished in {secs:.1} s: {}.",
+        report.run_id,
+        parts.join(", ")
+    )
 }
 
 fn print_run(report: &RunReport) {
     if !report.evaluations.is_empty() {
-        print!("{}", report::budgets_summary(&report.evaluations).render(Format::Table));
+        print!(
+            "{}",
+            report::budgets_summary(&report.evaluations).render(Format::Table)
+        );
     }
     if !report.changes.is_empty() {
-        let with_outcome: Vec<_> = report.changes.iter().map(|c| (c.clone(), "planned".to_string())).collect();
+        let with_outcome: Vec<_> = report
+            .changes
+            .iter()
+            .map(|c| (c.clone(), "planned".to_string()))
+            .collect();
         print!("{}", report::actions(&with_outcome).render(Format::Table));
     }
     if let (Some(alert), Some(outcome)) = (&report.alert, &report.alert_outcome) {
-        println!("Slack message ({outcome}):\n{}", serde_json::to_string_pretty(alert).unwrap_or_default());
+        println!(
+            "Slack message ({outcome}):\n{}",
+            serde_json::to_string_pretty(alert).unwrap_or_default()
+        );
     }
 }
 
@@ -349,10 +441,15 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
             let group_by = args
                 .group_by
                 .iter()
-                .map(|d| Dimension::parse(d).map_err(|e| Failure::usage(format!("--group-by: {e}"))))
+                .map(|d| {
+                    Dimension::parse(d).map_err(|e| Failure::usage(format!("--group-by: {e}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let series = store.series().await.map_err(Failure::run)?;
-            let costs = store.daily_costs(args.from, args.to).await.map_err(Failure::run)?;
+            let costs = store
+                .daily_costs(args.from, args.to)
+                .await
+                .map_err(Failure::run)?;
             report::costs(&series, &costs, &group_by).render(args.format)
         }
         ReportKind::Forecasts(args) => {
@@ -370,15 +467,29 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
             }
         }
         ReportKind::Actions(args) => {
-            report::actions(&store.latest_planned_changes().await.map_err(Failure::run)?).render(args.format)
+            report::actions(&store.latest_planned_changes().await.map_err(Failure::run)?)
+                .render(args.format)
         }
-        ReportKind::Anomalies(args) => {
-            report::anomalies(&store.latest_anomalies(args.from, args.to).await.map_err(Failure::run)?).render(args.format)
-        }
+        ReportKind::Anomalies(args) => report::anomalies(
+            &store
+                .latest_anomalies(args.from, args.to)
+                .await
+                .map_err(Failure::run)?,
+        )
+        .render(args.format),
         ReportKind::Runs(args) => {
             let runs = store.runs(20).await.map_err(Failure::run)?;
             let mut r = report::Report {
-                columns: ["run", "job", "started_at", "finished_at", "outcome", "detail"].map(String::from).to_vec(),
+                columns: [
+                    "run",
+                    "job",
+                    "started_at",
+                    "finished_at",
+                    "outcome",
+                    "detail",
+                ]
+                .map(String::from)
+                .to_vec(),
                 rows: Vec::new(),
             };
             for run in runs {
@@ -386,7 +497,9 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
                     serde_json::json!(run.id),
                     serde_json::json!(run.job),
                     serde_json::json!(run.started_at.to_rfc3339()),
-                    run.finished_at.map(|t| serde_json::json!(t.to_rfc3339())).unwrap_or_default(),
+                    run.finished_at
+                        .map(|t| serde_json::json!(t.to_rfc3339()))
+                        .unwrap_or_default(),
                     serde_json::json!(run.outcome),
                     run.detail,
                 ]);
@@ -406,7 +519,11 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         .await
         .map_err(|e| Failure::run(std::io::Error::other(format!("demo task failed: {e}"))))?
         .map_err(Failure::run)?;
-    eprintln!("Wrote the demo organisation's FOCUS export: {} rows in {}.", files.rows, files.export.display());
+    eprintln!(
+        "Wrote the demo organisation's FOCUS export: {} rows in {}.",
+        files.rows,
+        files.export.display()
+    );
     let config = load_config(Some(&files.config))?;
     let ctx = connect(config).await?;
     let result = pipeline::run_once(&ctx, "demo", &Step::ALL, now, &RunOptions::default()).await;
@@ -432,9 +549,19 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         format_amount(summary.total),
     );
     println!("Budgets this month (projected = month to date + forecast for the remaining days):");
-    print!("{}", report::budgets_summary(&report.evaluations).render(Format::Table));
-    let breaches = report.evaluations.iter().filter(|e| e.status == Status::Breach).count();
-    println!("{breaches} of {} budgets predicted to breach.\n", report.evaluations.len());
+    print!(
+        "{}",
+        report::budgets_summary(&report.evaluations).render(Format::Table)
+    );
+    let breaches = report
+        .evaluations
+        .iter()
+        .filter(|e| e.status == Status::Breach)
+        .count();
+    println!(
+        "{breaches} of {} budgets predicted to breach.\n",
+        report.evaluations.len()
+    );
     if !report.changes.is_empty() {
         println!("Planned Kubernetes changes (observe mode: described, not applied):");
         for c in &report.changes {
@@ -444,7 +571,10 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
     }
     if let Some(alert) = &report.alert {
         println!("Slack message that would be sent (no webhook configured):");
-        println!("{}\n", serde_json::to_string_pretty(alert).unwrap_or_default());
+        println!(
+            "{}\n",
+            serde_json::to_string_pretty(alert).unwrap_or_default()
+        );
     }
     let cfg = files.config.display();
     println!("Where to look next:");

@@ -369,8 +369,10 @@ impl Config {
             raw.database.url = Some(DatabaseUrl::new(url));
         }
         if let Some(hook) = env("COSTCAST_SLACK_WEBHOOK_URL") {
-            raw.notify.slack.get_or_insert_with(RawSlack::default).webhook_url =
-                Some(Secret::new(hook));
+            raw.notify
+                .slack
+                .get_or_insert_with(RawSlack::default)
+                .webhook_url = Some(Secret::new(hook));
         }
         for (var, slot) in [
             (
@@ -411,7 +413,11 @@ impl Config {
             return Err(invalid("budgets", format!("two budgets are named {dup:?}")));
         }
         let notify = NotifySettings {
-            slack_webhook: raw.notify.slack.as_ref().and_then(|s| s.webhook_url.clone()),
+            slack_webhook: raw
+                .notify
+                .slack
+                .as_ref()
+                .and_then(|s| s.webhook_url.clone()),
         };
         if let Some(hook) = &notify.slack_webhook
             && !(hook.expose().starts_with("https://") || hook.expose().starts_with("http://"))
@@ -564,7 +570,10 @@ fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
         return Err(invalid(key("name"), "must not be empty"));
     }
     if !(raw.amount.is_finite() && raw.amount > 0.0) {
-        return Err(invalid(key("amount"), format!("must be > 0, got {}", raw.amount)));
+        return Err(invalid(
+            key("amount"),
+            format!("must be > 0, got {}", raw.amount),
+        ));
     }
     let currency = match &raw.currency {
         None => Currency::usd(),
@@ -643,7 +652,10 @@ fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError
         "alert" => ActionKind::Alert,
         "lower-autoscaler-caps" => {
             let factor = raw.factor.ok_or_else(|| {
-                invalid(format!("{key}.factor"), "is required for lower-autoscaler-caps")
+                invalid(
+                    format!("{key}.factor"),
+                    "is required for lower-autoscaler-caps",
+                )
             })?;
             if !(factor > 0.0 && factor < 1.0) {
                 return Err(invalid(
@@ -726,7 +738,10 @@ mod tests {
     fn an_unknown_cost_column_names_the_key() {
         let err = load("[[sources]]\nname='b'\nkind='focus'\npath='x.csv'\ncost_column='Cost'\n")
             .unwrap_err();
-        assert!(err.to_string().starts_with("sources[0].cost_column:"), "{err}");
+        assert!(
+            err.to_string().starts_with("sources[0].cost_column:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -735,7 +750,10 @@ mod tests {
             "[[budgets]]\nname='a'\namount=5\n[[budgets.actions]]\nkind='lower-autoscaler-caps'\nfactor=2\nnamespaces=['x']\n",
         )
         .unwrap_err();
-        assert!(err.to_string().starts_with("budgets[0].actions[0].factor:"), "{err}");
+        assert!(
+            err.to_string().starts_with("budgets[0].actions[0].factor:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -753,13 +771,20 @@ mod tests {
         let printed = format!("{}\n{:?}", c.to_redacted_toml(), c);
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("s3cr3t"), "{printed}");
-        assert!(printed.contains("postgres://u:[redacted]@db:5432/cc"), "{printed}");
+        assert!(
+            printed.contains("postgres://u:[redacted]@db:5432/cc"),
+            "{printed}"
+        );
     }
 
     #[test]
     fn a_bad_environment_number_names_the_variable() {
         let env = |k: &str| (k == "COSTCAST_FORECAST_HORIZON_DAYS").then(|| "soon".to_string());
         let err = Config::from_raw(RawConfig::default(), Path::new(""), &env).unwrap_err();
-        assert!(err.to_string().starts_with("COSTCAST_FORECAST_HORIZON_DAYS:"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("COSTCAST_FORECAST_HORIZON_DAYS:"),
+            "{err}"
+        );
     }
 }

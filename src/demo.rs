@@ -44,6 +44,8 @@ struct Line {
     seasonal: bool,
 }
 
+// One call per row keeps the table below readable as a table.
+#[allow(clippy::too_many_arguments)]
 const fn line(
     provider: &'static str,
     service: &'static str,
@@ -80,38 +82,317 @@ const GCP: &str = "Google Cloud";
 
 /// Usage lines: (provider, service, category, team, USD/day, weekend share, growth, seasonal).
 const USAGE: [Line; 31] = [
-    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "web", 1450.0, 0.70, 0.18, true),
-    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "payments", 620.0, 0.75, 0.12, true),
-    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "ml", 980.0, 0.95, 0.45, false),
-    line(AWS, "Amazon Elastic Compute Cloud", "Compute", "platform", 540.0, 0.90, 0.10, false),
-    line(AWS, "Amazon Elastic Kubernetes Service", "Compute", "platform", 210.0, 1.0, 0.10, false),
-    line(AWS, "Amazon Simple Storage Service", "Storage", "data", 430.0, 1.0, 0.30, false),
-    line(AWS, "Amazon Simple Storage Service", "Storage", "ml", 260.0, 1.0, 0.40, false),
-    line(AWS, "Amazon Relational Database Service", "Databases", "payments", 520.0, 1.0, 0.08, true),
-    line(AWS, "Amazon Relational Database Service", "Databases", "web", 310.0, 1.0, 0.10, true),
-    line(AWS, "Amazon DynamoDB", "Databases", "mobile", 240.0, 0.85, 0.25, true),
-    line(AWS, "AWS Lambda", "Compute", "mobile", 120.0, 0.80, 0.30, true),
-    line(AWS, "Amazon CloudFront", "Networking", "web", 380.0, 0.85, 0.15, true),
-    line(AWS, "Amazon SageMaker", "AI and Machine Learning", "ml", 690.0, 0.90, 0.50, false),
-    line(AWS, "Amazon Redshift", "Analytics", "data", 560.0, 0.60, 0.15, false),
-    line(AWS, "Amazon EMR", "Analytics", "data", 330.0, 0.50, 0.20, false),
-    line(AWS, "Amazon CloudWatch", "Management and Governance", "platform", 140.0, 1.0, 0.20, false),
-    line(AWS, "Amazon Elastic Container Registry", "Storage", "platform", 35.0, 1.0, 0.15, false),
-    line(AWS, "Amazon Simple Queue Service", "Integration", "payments", 45.0, 0.80, 0.10, true),
-    line(AZURE, "Virtual Machines", "Compute", "data", 410.0, 0.65, 0.12, false),
-    line(AZURE, "Azure Kubernetes Service", "Compute", "mobile", 260.0, 0.85, 0.20, true),
-    line(AZURE, "Storage Accounts", "Storage", "data", 150.0, 1.0, 0.25, false),
-    line(AZURE, "Azure SQL Database", "Databases", "mobile", 190.0, 1.0, 0.10, true),
-    line(AZURE, "Azure Monitor", "Management and Governance", "platform", 60.0, 1.0, 0.10, false),
-    line(GCP, "Compute Engine", "Compute", "ml", 520.0, 0.95, 0.40, false),
-    line(GCP, "BigQuery", "Analytics", "data", 470.0, 0.45, 0.35, false),
-    line(GCP, "Cloud Storage", "Storage", "ml", 140.0, 1.0, 0.35, false),
-    line(GCP, "Vertex AI", "AI and Machine Learning", "ml", 380.0, 0.90, 0.60, false),
-    line(GCP, "Cloud CDN", "Networking", "web", 90.0, 0.85, 0.10, true),
-    line(GCP, "Cloud Pub/Sub", "Integration", "data", 55.0, 0.80, 0.15, false),
-    line(AZURE, "Azure Cache for Redis", "Databases", "payments", 75.0, 1.0, 0.05, true),
+    line(
+        AWS,
+        "Amazon Elastic Compute Cloud",
+        "Compute",
+        "web",
+        1450.0,
+        0.70,
+        0.18,
+        true,
+    ),
+    line(
+        AWS,
+        "Amazon Elastic Compute Cloud",
+        "Compute",
+        "payments",
+        620.0,
+        0.75,
+        0.12,
+        true,
+    ),
+    line(
+        AWS,
+        "Amazon Elastic Compute Cloud",
+        "Compute",
+        "ml",
+        980.0,
+        0.95,
+        0.45,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Elastic Compute Cloud",
+        "Compute",
+        "platform",
+        540.0,
+        0.90,
+        0.10,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Elastic Kubernetes Service",
+        "Compute",
+        "platform",
+        210.0,
+        1.0,
+        0.10,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Simple Storage Service",
+        "Storage",
+        "data",
+        430.0,
+        1.0,
+        0.30,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Simple Storage Service",
+        "Storage",
+        "ml",
+        260.0,
+        1.0,
+        0.40,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Relational Database Service",
+        "Databases",
+        "payments",
+        520.0,
+        1.0,
+        0.08,
+        true,
+    ),
+    line(
+        AWS,
+        "Amazon Relational Database Service",
+        "Databases",
+        "web",
+        310.0,
+        1.0,
+        0.10,
+        true,
+    ),
+    line(
+        AWS,
+        "Amazon DynamoDB",
+        "Databases",
+        "mobile",
+        240.0,
+        0.85,
+        0.25,
+        true,
+    ),
+    line(
+        AWS,
+        "AWS Lambda",
+        "Compute",
+        "mobile",
+        120.0,
+        0.80,
+        0.30,
+        true,
+    ),
+    line(
+        AWS,
+        "Amazon CloudFront",
+        "Networking",
+        "web",
+        380.0,
+        0.85,
+        0.15,
+        true,
+    ),
+    line(
+        AWS,
+        "Amazon SageMaker",
+        "AI and Machine Learning",
+        "ml",
+        690.0,
+        0.90,
+        0.50,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Redshift",
+        "Analytics",
+        "data",
+        560.0,
+        0.60,
+        0.15,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon EMR",
+        "Analytics",
+        "data",
+        330.0,
+        0.50,
+        0.20,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon CloudWatch",
+        "Management and Governance",
+        "platform",
+        140.0,
+        1.0,
+        0.20,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Elastic Container Registry",
+        "Storage",
+        "platform",
+        35.0,
+        1.0,
+        0.15,
+        false,
+    ),
+    line(
+        AWS,
+        "Amazon Simple Queue Service",
+        "Integration",
+        "payments",
+        45.0,
+        0.80,
+        0.10,
+        true,
+    ),
+    line(
+        AZURE,
+        "Virtual Machines",
+        "Compute",
+        "data",
+        410.0,
+        0.65,
+        0.12,
+        false,
+    ),
+    line(
+        AZURE,
+        "Azure Kubernetes Service",
+        "Compute",
+        "mobile",
+        260.0,
+        0.85,
+        0.20,
+        true,
+    ),
+    line(
+        AZURE,
+        "Storage Accounts",
+        "Storage",
+        "data",
+        150.0,
+        1.0,
+        0.25,
+        false,
+    ),
+    line(
+        AZURE,
+        "Azure SQL Database",
+        "Databases",
+        "mobile",
+        190.0,
+        1.0,
+        0.10,
+        true,
+    ),
+    line(
+        AZURE,
+        "Azure Monitor",
+        "Management and Governance",
+        "platform",
+        60.0,
+        1.0,
+        0.10,
+        false,
+    ),
+    line(
+        GCP,
+        "Compute Engine",
+        "Compute",
+        "ml",
+        520.0,
+        0.95,
+        0.40,
+        false,
+    ),
+    line(
+        GCP,
+        "BigQuery",
+        "Analytics",
+        "data",
+        470.0,
+        0.45,
+        0.35,
+        false,
+    ),
+    line(
+        GCP,
+        "Cloud Storage",
+        "Storage",
+        "ml",
+        140.0,
+        1.0,
+        0.35,
+        false,
+    ),
+    line(
+        GCP,
+        "Vertex AI",
+        "AI and Machine Learning",
+        "ml",
+        380.0,
+        0.90,
+        0.60,
+        false,
+    ),
+    line(
+        GCP,
+        "Cloud CDN",
+        "Networking",
+        "web",
+        90.0,
+        0.85,
+        0.10,
+        true,
+    ),
+    line(
+        GCP,
+        "Cloud Pub/Sub",
+        "Integration",
+        "data",
+        55.0,
+        0.80,
+        0.15,
+        false,
+    ),
+    line(
+        AZURE,
+        "Azure Cache for Redis",
+        "Databases",
+        "payments",
+        75.0,
+        1.0,
+        0.05,
+        true,
+    ),
     // Launched 120 days before the end of the history: the step change.
-    line(AZURE, "Azure OpenAI Service", "AI and Machine Learning", "ml", 640.0, 0.80, 0.30, false),
+    line(
+        AZURE,
+        "Azure OpenAI Service",
+        "AI and Machine Learning",
+        "ml",
+        640.0,
+        0.80,
+        0.30,
+        false,
+    ),
 ];
 
 /// Index in `USAGE` of the line that launches mid-history.
@@ -121,9 +402,30 @@ const LAUNCH_DAYS_BEFORE_END: i64 = 120;
 
 /// Fees billed on the 1st: (provider, service, category, charge category, team, USD).
 const MONTHLY_FEES: [(&str, &str, &str, &str, &str, f64); 4] = [
-    (AWS, "AWS Support (Business)", "Management and Governance", "Purchase", "platform", 2900.0),
-    (AWS, "Savings Plans for Compute usage", "Compute", "Purchase", "platform", 6200.0),
-    (AZURE, "Azure Support", "Management and Governance", "Purchase", "platform", 1000.0),
+    (
+        AWS,
+        "AWS Support (Business)",
+        "Management and Governance",
+        "Purchase",
+        "platform",
+        2900.0,
+    ),
+    (
+        AWS,
+        "Savings Plans for Compute usage",
+        "Compute",
+        "Purchase",
+        "platform",
+        6200.0,
+    ),
+    (
+        AZURE,
+        "Azure Support",
+        "Management and Governance",
+        "Purchase",
+        "platform",
+        1000.0,
+    ),
     (GCP, "Tax", "Other", "Tax", "platform", 1850.0),
 ];
 
@@ -156,7 +458,9 @@ pub fn write(dir: &Path, as_of: Day) -> Result<DemoFiles, DemoError> {
     std::fs::create_dir_all(&billing).map_err(|e| DemoError::Io(billing.clone(), e))?;
     // The database URL in the config is absolute: SQLite resolves relative paths against the
     // working directory, not the config file.
-    let dir = dir.canonicalize().map_err(|e| DemoError::Io(dir.to_path_buf(), e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| DemoError::Io(dir.to_path_buf(), e))?;
     let billing = dir.join("billing");
     let mut df = generate(as_of).map_err(DemoError::Polars)?;
     let export = billing.join("focus-demo.csv");
@@ -201,7 +505,8 @@ fn season(d: Day) -> f64 {
 }
 
 fn rng_for(day: Day, line: usize) -> ChaCha8Rng {
-    let key = (day.date().to_string().len() as u64) ^ (day.year() as u64) << 20
+    let key = (day.date().to_string().len() as u64)
+        ^ (day.year() as u64) << 20
         ^ (day.ordinal() as u64) << 8
         ^ (line as u64) << 40;
     ChaCha8Rng::seed_from_u64(SEED ^ key)
@@ -248,8 +553,13 @@ pub fn generate(as_of: Day) -> PolarsResult<DataFrame> {
             }
         }
         if day.day_of_month() == 1 {
-            for (j, (provider, service, category, charge, team, amount)) in MONTHLY_FEES.iter().enumerate() {
-                let base = USAGE.iter().find(|l| l.provider == *provider).unwrap_or(&USAGE[0]);
+            for (j, (provider, service, category, charge, team, amount)) in
+                MONTHLY_FEES.iter().enumerate()
+            {
+                let base = USAGE
+                    .iter()
+                    .find(|l| l.provider == *provider)
+                    .unwrap_or(&USAGE[0]);
                 let fee = Line {
                     provider,
                     service,
@@ -291,8 +601,10 @@ impl Rows {
         let cost = (cost * 1e4).round() / 1e4;
         self.day.push(format!("{day}T00:00:00Z"));
         self.day_end.push(format!("{}T00:00:00Z", day.add_days(1)));
-        self.period_start.push(format!("{}T00:00:00Z", day.month_start()));
-        self.period_end.push(format!("{}T00:00:00Z", day.month_end().add_days(1)));
+        self.period_start
+            .push(format!("{}T00:00:00Z", day.month_start()));
+        self.period_end
+            .push(format!("{}T00:00:00Z", day.month_end().add_days(1)));
         self.provider.push(l.provider);
         self.service.push(l.service);
         self.category.push(l.category);
@@ -304,7 +616,11 @@ impl Rows {
         let _ = write!(tags, r#"{{"team": "{}", "env": "prod"}}"#, l.team);
         self.tags.push(tags);
         // Usage is covered 20% by commitments: billed and list prices differ from effective.
-        let (billed, list) = if charge == "Usage" { (cost * 0.95, cost * 1.25) } else { (cost, cost) };
+        let (billed, list) = if charge == "Usage" {
+            (cost * 0.95, cost * 1.25)
+        } else {
+            (cost, cost)
+        };
         self.billed.push((billed * 1e4).round() / 1e4);
         self.effective.push(cost);
         self.list.push((list * 1e4).round() / 1e4);
@@ -338,7 +654,10 @@ impl Rows {
 /// Last full month's spend of the rows matching `predicate`.
 fn last_month_spend(df: &DataFrame, as_of: Day, predicate: Expr) -> PolarsResult<f64> {
     let last_month = as_of.month_start().add_days(-1);
-    let (from, to) = (format!("{}", last_month.month_start()), format!("{}", last_month.add_days(1)));
+    let (from, to) = (
+        format!("{}", last_month.month_start()),
+        format!("{}", last_month.add_days(1)),
+    );
     let out = df
         .clone()
         .lazy()
@@ -357,10 +676,18 @@ fn round_to(amount: f64, step: f64) -> f64 {
 }
 
 fn demo_config(df: &DataFrame, as_of: Day, database: &Path) -> PolarsResult<String> {
-    let team = |t: &str| col("Tags").str().contains_literal(lit(format!(r#""team": "{t}""#)));
+    let team = |t: &str| {
+        col("Tags")
+            .str()
+            .contains_literal(lit(format!(r#""team": "{t}""#)))
+    };
     let ml = last_month_spend(df, as_of, team("ml"))?;
     let data = last_month_spend(df, as_of, team("data"))?;
-    let compute_services = ["Amazon Elastic Compute Cloud", "Compute Engine", "Virtual Machines"];
+    let compute_services = [
+        "Amazon Elastic Compute Cloud",
+        "Compute Engine",
+        "Virtual Machines",
+    ];
     let compute = last_month_spend(
         df,
         as_of,

@@ -42,7 +42,8 @@ impl Report {
         match format {
             Format::Table => {
                 let mut grid = Grid::new();
-                grid.load_preset(UTF8_FULL_CONDENSED).set_header(&self.columns);
+                grid.load_preset(UTF8_FULL_CONDENSED)
+                    .set_header(&self.columns);
                 for row in &self.rows {
                     grid.add_row(row.iter().map(cell_text));
                 }
@@ -65,7 +66,13 @@ impl Report {
                     .rows
                     .iter()
                     .map(|row| {
-                        Value::Object(self.columns.iter().cloned().zip(row.iter().cloned()).collect())
+                        Value::Object(
+                            self.columns
+                                .iter()
+                                .cloned()
+                                .zip(row.iter().cloned())
+                                .collect(),
+                        )
                     })
                     .collect();
                 let mut s = serde_json::to_string_pretty(&objects).unwrap_or_default();
@@ -92,8 +99,18 @@ fn money(v: f64) -> Value {
 /// Budgets: month to date, projection with its 80% interval, P(breach), status.
 pub fn budgets(evaluations: &[Evaluation]) -> Report {
     let mut r = Report::new(&[
-        "budget", "period", "amount", "currency", "month_to_date", "reported_through", "projected",
-        "projected_lo80", "projected_hi80", "p_breach", "status", "mode",
+        "budget",
+        "period",
+        "amount",
+        "currency",
+        "month_to_date",
+        "reported_through",
+        "projected",
+        "projected_lo80",
+        "projected_hi80",
+        "p_breach",
+        "status",
+        "mode",
     ]);
     for e in evaluations {
         let p = &e.projection;
@@ -103,7 +120,9 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
             money(e.amount.amount),
             json!(e.amount.currency.as_str()),
             money(p.actual_to_date),
-            p.reported_through.map(|d| json!(d.to_string())).unwrap_or(Value::Null),
+            p.reported_through
+                .map(|d| json!(d.to_string()))
+                .unwrap_or(Value::Null),
             money(p.mean),
             money(p.lo80),
             money(p.hi80),
@@ -118,12 +137,27 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
 /// Budgets for a terminal: one readable line each, amounts with their currency.
 pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
     let mut r = Report::new(&[
-        "budget", "month to date", "projected", "80% interval", "budget", "P(breach)", "status",
+        "budget",
+        "month to date",
+        "projected",
+        "80% interval",
+        "budget",
+        "P(breach)",
+        "status",
     ]);
     for e in evaluations {
         let p = &e.projection;
         let cur = e.amount.currency.as_str();
-        let whole = |v: f64| format!("{} {cur}", format_amount(v).trim_end_matches(".00").split('.').next().unwrap_or("0"));
+        let whole = |v: f64| {
+            format!(
+                "{} {cur}",
+                format_amount(v)
+                    .trim_end_matches(".00")
+                    .split('.')
+                    .next()
+                    .unwrap_or("0")
+            )
+        };
         r.rows.push(vec![
             json!(e.budget),
             json!(whole(p.actual_to_date)),
@@ -170,7 +204,9 @@ pub fn anomalies(anomalies: &[Anomaly]) -> Report {
 
 /// Forecasts: one row per series and day, optionally only days in `[from, to]`.
 pub fn forecasts(forecasts: &[SeriesForecast], from: Option<Day>, to: Option<Day>) -> Report {
-    let mut r = Report::new(&["series", "model", "day", "mean", "lo80", "hi80", "lo95", "hi95"]);
+    let mut r = Report::new(&[
+        "series", "model", "day", "mean", "lo80", "hi80", "lo95", "hi95",
+    ]);
     for f in forecasts {
         for p in &f.points {
             if from.is_some_and(|d| p.day < d) || to.is_some_and(|d| p.day > d) {
@@ -217,7 +253,10 @@ pub fn costs(series: &[StoredSeries], costs: &[(i64, Day, f64)], group_by: &[Dim
     let mut totals: BTreeMap<(Vec<String>, String), (f64, Day, Day)> = BTreeMap::new();
     for (id, day, amount) in costs {
         let Some(s) = by_id.get(id) else { continue };
-        let key: Vec<String> = group_by.iter().map(|d| d.value_of(&s.dims).to_string()).collect();
+        let key: Vec<String> = group_by
+            .iter()
+            .map(|d| d.value_of(&s.dims).to_string())
+            .collect();
         let entry = totals
             .entry((key, s.currency.as_str().to_string()))
             .or_insert((0.0, *day, *day));
@@ -231,7 +270,12 @@ pub fn costs(series: &[StoredSeries], costs: &[(i64, Day, f64)], group_by: &[Dim
         .into_iter()
         .map(|((key, currency), (total, first, last))| {
             let mut row: Vec<Value> = key.into_iter().map(Value::String).collect();
-            row.extend([json!(currency), json!(first.to_string()), json!(last.to_string()), money(total)]);
+            row.extend([
+                json!(currency),
+                json!(first.to_string()),
+                json!(last.to_string()),
+                money(total),
+            ]);
             (total, row)
         })
         .collect();

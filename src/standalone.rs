@@ -42,7 +42,9 @@ pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize
     std::fs::File::open(input)
         .and_then(|mut f| f.read_to_string(&mut text))
         .map_err(io(input))?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let bad = |line: u64, message: String| StandaloneError::BadLine {
         path: input.to_path_buf(),
         line,
@@ -50,23 +52,36 @@ pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize
     };
     let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
     let position = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| bad(1, format!("missing column {name} (need series_id,date,value)")))
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            bad(
+                1,
+                format!("missing column {name} (need series_id,date,value)"),
+            )
+        })
     };
-    let (id_col, date_col, value_col) = (position("series_id")?, position("date")?, position("value")?);
+    let (id_col, date_col, value_col) = (
+        position("series_id")?,
+        position("date")?,
+        position("value")?,
+    );
 
     let mut series: BTreeMap<String, Vec<(Day, f64)>> = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
         let record = record.map_err(|e| bad(line, e.to_string()))?;
         let field = |c: usize| record.get(c).unwrap_or("");
-        let day = Day::parse(field(date_col)).map_err(|e| bad(line, format!("column date: {e}")))?;
-        let value: f64 = field(value_col)
-            .parse()
-            .map_err(|_| bad(line, format!("column value: {:?} is not a number", field(value_col))))?;
-        series.entry(field(id_col).to_string()).or_default().push((day, value));
+        let day =
+            Day::parse(field(date_col)).map_err(|e| bad(line, format!("column date: {e}")))?;
+        let value: f64 = field(value_col).parse().map_err(|_| {
+            bad(
+                line,
+                format!("column value: {:?} is not a number", field(value_col)),
+            )
+        })?;
+        series
+            .entry(field(id_col).to_string())
+            .or_default()
+            .push((day, value));
     }
 
     let mut writer = csv::Writer::from_writer(output);
@@ -79,17 +94,29 @@ pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize
         .map_err(write_err)?;
     let mut count = 0;
     for (id, points) in series {
-        let Some(end) = points.iter().map(|p| p.0).max() else { continue };
+        let Some(end) = points.iter().map(|p| p.0).max() else {
+            continue;
+        };
         let target = Target {
             name: id.clone(),
             usage: points,
             recurring: Vec::new(),
         };
-        let Some((f, _)) = forecast::forecast_target(&target, end, horizon) else { continue };
+        let Some((f, _)) = forecast::forecast_target(&target, end, horizon) else {
+            continue;
+        };
         for p in f.points {
             let n = |v: f64| format!("{v:.4}");
             writer
-                .write_record([id.clone(), p.day.to_string(), n(p.mean), n(p.lo80), n(p.hi80), n(p.lo95), n(p.hi95)])
+                .write_record([
+                    id.clone(),
+                    p.day.to_string(),
+                    n(p.mean),
+                    n(p.lo80),
+                    n(p.hi80),
+                    n(p.lo95),
+                    n(p.hi95),
+                ])
                 .map_err(write_err)?;
         }
         count += 1;

@@ -4,7 +4,10 @@ use std::process::{Command, Output};
 
 fn costcast(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_costcast"));
-    cmd.args(args).env_remove("COSTCAST_DATABASE_URL").env_remove("COSTCAST_SLACK_WEBHOOK_URL").env("RUST_LOG", "warn");
+    cmd.args(args)
+        .env_remove("COSTCAST_DATABASE_URL")
+        .env_remove("COSTCAST_SLACK_WEBHOOK_URL")
+        .env("RUST_LOG", "warn");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -19,23 +22,70 @@ fn text(bytes: &[u8]) -> String {
 fn demo_prints_a_breaching_budget_and_where_to_look_next() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let out = costcast(&["--as-of", "2025-11-20", "demo", "--dir", demo_dir.to_str().unwrap()], &[]);
+    let out = costcast(
+        &[
+            "--as-of",
+            "2025-11-20",
+            "demo",
+            "--dir",
+            demo_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
-    assert!(stdout.contains("ml-team") && stdout.contains("breach"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ml-team") && stdout.contains("breach"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Where to look next"), "{stdout}");
-    assert!(stdout.contains("Slack message that would be sent"), "{stdout}");
+    assert!(
+        stdout.contains("Slack message that would be sent"),
+        "{stdout}"
+    );
     assert!(demo_dir.join("costcast.db").exists());
 
     // The report reads back what the demo stored.
     let config = demo_dir.join("costcast.toml");
-    let out = costcast(&["--config", config.to_str().unwrap(), "report", "budgets", "--format", "json"], &[]);
+    let out = costcast(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "report",
+            "budgets",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let budgets: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(budgets.as_array().unwrap().len(), 3);
-    assert!(budgets.as_array().unwrap().iter().any(|b| b["status"] == "breach"));
+    assert!(
+        budgets
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["status"] == "breach")
+    );
 
-    let out = costcast(&["--config", config.to_str().unwrap(), "report", "costs", "--group-by", "team", "--format", "csv"], &[]);
+    let out = costcast(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "report",
+            "costs",
+            "--group-by",
+            "team",
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
     let csv = text(&out.stdout);
     assert!(csv.starts_with("team,currency,from,to,cost\n"), "{csv}");
     assert_eq!(csv.lines().count(), 7, "six teams and a header: {csv}");
@@ -48,30 +98,56 @@ fn a_config_error_exits_2_and_names_the_key() {
     std::fs::write(&config, "[[budgets]]\nname = \"a\"\namount = 0\n").unwrap();
     let out = costcast(&["--config", config.to_str().unwrap(), "budgets"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("budgets[0].amount: must be > 0"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("budgets[0].amount: must be > 0"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn config_print_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("costcast.toml");
-    std::fs::write(&config, "[notify.slack]\nwebhook_url = \"https://hooks.example/T/B/s3cr3t\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[notify.slack]\nwebhook_url = \"https://hooks.example/T/B/s3cr3t\"\n",
+    )
+    .unwrap();
     let out = costcast(
         &["--config", config.to_str().unwrap(), "config", "print"],
-        &[("COSTCAST_DATABASE_URL", "postgres://app:hunter2@db.internal/costcast")],
+        &[(
+            "COSTCAST_DATABASE_URL",
+            "postgres://app:hunter2@db.internal/costcast",
+        )],
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success());
-    assert!(stdout.contains("postgres://app:[redacted]@db.internal/costcast"), "{stdout}");
-    assert!(!stdout.contains("hunter2") && !stdout.contains("s3cr3t"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://app:[redacted]@db.internal/costcast"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("s3cr3t"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn an_unreachable_database_exits_1_and_says_which() {
-    let out = costcast(&["migrate"], &[("COSTCAST_DATABASE_URL", "postgres://costcast@127.0.0.1:1/costcast")]);
+    let out = costcast(
+        &["migrate"],
+        &[(
+            "COSTCAST_DATABASE_URL",
+            "postgres://costcast@127.0.0.1:1/costcast",
+        )],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("cannot open database postgres://costcast@127.0.0.1:1/costcast"), "{stderr}");
+    assert!(
+        stderr.contains("cannot open database postgres://costcast@127.0.0.1:1/costcast"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -83,11 +159,23 @@ fn forecast_input_writes_45_days_per_series_without_a_database() {
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
     for i in 0..120 {
         let day = start + chrono::Duration::days(i);
-        csv.push_str(&format!("a,{day},{}\nb,{day},{}\n", 100 + i % 7 * 10, 5 + i % 3));
+        csv.push_str(&format!(
+            "a,{day},{}\nb,{day},{}\n",
+            100 + i % 7 * 10,
+            5 + i % 3
+        ));
     }
     std::fs::write(&input, csv).unwrap();
     let out = costcast(
-        &["forecast", "--input", input.to_str().unwrap(), "--horizon", "45", "--output", output.to_str().unwrap()],
+        &[
+            "forecast",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "45",
+            "--output",
+            output.to_str().unwrap(),
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -102,28 +190,68 @@ fn forecast_input_writes_45_days_per_series_without_a_database() {
 fn forecast_input_with_a_bad_value_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.csv");
-    std::fs::write(&input, "series_id,date,value\na,2024-01-01,1\na,2024-01-02,lots\n").unwrap();
+    std::fs::write(
+        &input,
+        "series_id,date,value\na,2024-01-01,1\na,2024-01-02,lots\n",
+    )
+    .unwrap();
     let out = costcast(&["forecast", "--input", input.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("in.csv line 3: column value: \"lots\" is not a number"), "{stderr}");
+    assert!(
+        stderr.contains("in.csv line 3: column value: \"lots\" is not a number"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn run_job_daily_runs_the_shipped_job_file() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let out = costcast(&["--as-of", "2025-11-20", "demo", "--dir", demo_dir.to_str().unwrap()], &[]);
+    let out = costcast(
+        &[
+            "--as-of",
+            "2025-11-20",
+            "demo",
+            "--dir",
+            demo_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(out.status.success());
     let config = demo_dir.join("costcast.toml");
     let jobs = concat!(env!("CARGO_MANIFEST_DIR"), "/jobs");
     let out = costcast(
-        &["--config", config.to_str().unwrap(), "--as-of", "2025-11-20", "run", "--job", "daily", "--jobs-dir", jobs],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--as-of",
+            "2025-11-20",
+            "run",
+            "--job",
+            "daily",
+            "--jobs-dir",
+            jobs,
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("ingest (") && text(&out.stderr).contains("notify ("), "{}", text(&out.stderr));
-    let out = costcast(&["--config", config.to_str().unwrap(), "report", "runs", "--format", "json"], &[]);
+    assert!(
+        text(&out.stderr).contains("ingest (") && text(&out.stderr).contains("notify ("),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = costcast(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "report",
+            "runs",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs[0]["job"], "daily");
     assert_eq!(runs[0]["outcome"], "ok");

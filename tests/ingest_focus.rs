@@ -16,8 +16,17 @@ fn source_toml(path: &str, cost_column: &str) -> String {
     )
 }
 
-async fn ingest(ctx: &costcast::pipeline::Context) -> Result<costcast::pipeline::RunReport, costcast::pipeline::RunError> {
-    run_once(ctx, "ingest", &[Step::Ingest], Utc::now(), &RunOptions::default()).await
+async fn ingest(
+    ctx: &costcast::pipeline::Context,
+) -> Result<costcast::pipeline::RunReport, costcast::pipeline::RunError> {
+    run_once(
+        ctx,
+        "ingest",
+        &[Step::Ingest],
+        Utc::now(),
+        &RunOptions::default(),
+    )
+    .await
 }
 
 fn assert_same_to_the_cent(
@@ -25,10 +34,17 @@ fn assert_same_to_the_cent(
     expected: &std::collections::BTreeMap<String, f64>,
     backend: &str,
 ) {
-    assert_eq!(stored.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "{backend}: days differ");
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{backend}: days differ"
+    );
     for (day, want) in expected {
         let got = stored[day];
-        assert!((got - want).abs() < 0.005, "{backend} {day}: stored {got} vs file {want}");
+        assert!(
+            (got - want).abs() < 0.005,
+            "{backend} {day}: stored {got} vs file {want}"
+        );
     }
 }
 
@@ -39,7 +55,11 @@ async fn the_official_focus_sample_matches_an_independent_sum_to_the_cent() {
         let expected = independent_daily_sums(&fixture, column);
         assert_eq!(expected.len(), 30, "the sample covers September 2024");
         for db in both_dbs().await {
-            let cfg = config(&source_toml(&fixture.display().to_string(), column), Path::new("/"), &db);
+            let cfg = config(
+                &source_toml(&fixture.display().to_string(), column),
+                Path::new("/"),
+                &db,
+            );
             let ctx = context(cfg).await;
             let report = ingest(&ctx).await.expect("the sample ingests");
             assert_eq!(report.stages[0].counts["rows_read"], 1000, "{}", db.backend);
@@ -47,7 +67,11 @@ async fn the_official_focus_sample_matches_an_independent_sum_to_the_cent() {
 
             // NULL tags become no tag, and the configured tag keys become dimensions.
             let series = ctx.store.series().await.unwrap();
-            assert!(series.iter().any(|s| s.dims.tags.get("env").map(String::as_str) == Some("prod")));
+            assert!(
+                series
+                    .iter()
+                    .any(|s| s.dims.tags.get("env").map(String::as_str) == Some("prod"))
+            );
             assert!(series.iter().any(|s| s.dims.tags.is_empty()));
             assert!(series.iter().any(|s| s.dims.provider == "Oracle"));
             ctx.store.close().await;
@@ -59,14 +83,28 @@ async fn the_official_focus_sample_matches_an_independent_sum_to_the_cent() {
 async fn reingesting_the_same_file_leaves_every_total_unchanged() {
     let fixture = fixture("focus_1.0_sample_multicloud_1000.csv");
     for db in both_dbs().await {
-        let ctx = context(config(&source_toml(&fixture.display().to_string(), "EffectiveCost"), Path::new("/"), &db)).await;
+        let ctx = context(config(
+            &source_toml(&fixture.display().to_string(), "EffectiveCost"),
+            Path::new("/"),
+            &db,
+        ))
+        .await;
         ingest(&ctx).await.unwrap();
         let first = daily_totals(&ctx.store).await;
         let points = ctx.store.cost_summary().await.unwrap().points;
         let report = ingest(&ctx).await.unwrap();
-        assert_eq!(report.stages[0].counts["points_removed"] as i64, points, "{}", db.backend);
+        assert_eq!(
+            report.stages[0].counts["points_removed"] as i64, points,
+            "{}",
+            db.backend
+        );
         assert_eq!(daily_totals(&ctx.store).await, first, "{}", db.backend);
-        assert_eq!(ctx.store.cost_summary().await.unwrap().points, points, "{}", db.backend);
+        assert_eq!(
+            ctx.store.cost_summary().await.unwrap().points,
+            points,
+            "{}",
+            db.backend
+        );
         ctx.store.close().await;
     }
 }
@@ -85,13 +123,26 @@ async fn parquet_exports_ingest_to_the_same_totals_as_csv() {
         .unwrap()
         .collect()
         .unwrap();
-    assert!(matches!(df.column("ChargePeriodStart").unwrap().dtype(), DataType::Datetime(_, _)));
-    assert_eq!(df.column("EffectiveCost").unwrap().dtype(), &DataType::Float64);
-    ParquetWriter::new(std::fs::File::create(&parquet).unwrap()).finish(&mut df).unwrap();
+    assert!(matches!(
+        df.column("ChargePeriodStart").unwrap().dtype(),
+        DataType::Datetime(_, _)
+    ));
+    assert_eq!(
+        df.column("EffectiveCost").unwrap().dtype(),
+        &DataType::Float64
+    );
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
+        .finish(&mut df)
+        .unwrap();
 
     let expected = independent_daily_sums(&fixture, "EffectiveCost");
     for db in both_dbs().await {
-        let ctx = context(config(&source_toml(&parquet.display().to_string(), "EffectiveCost"), Path::new("/"), &db)).await;
+        let ctx = context(config(
+            &source_toml(&parquet.display().to_string(), "EffectiveCost"),
+            Path::new("/"),
+            &db,
+        ))
+        .await;
         ingest(&ctx).await.expect("parquet ingests");
         assert_same_to_the_cent(&daily_totals(&ctx.store).await, &expected, db.backend);
         ctx.store.close().await;
@@ -122,10 +173,24 @@ fn without_column(column: &str) -> String {
     let headers = reader.headers().unwrap().clone();
     let i = headers.iter().position(|h| h == column).unwrap();
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(headers.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, h)| h)).unwrap();
+    out.write_record(
+        headers
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, h)| h),
+    )
+    .unwrap();
     for record in reader.records() {
         let record = record.unwrap();
-        out.write_record(record.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| f)).unwrap();
+        out.write_record(
+            record
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, f)| f),
+        )
+        .unwrap();
     }
     String::from_utf8(out.into_inner().unwrap()).unwrap()
 }
@@ -138,28 +203,66 @@ async fn refused_without_loss(bad: String, expected_fragments: &[&str]) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("export.csv");
         std::fs::write(&file, &good).unwrap();
-        let ctx = context(config(&source_toml("export.csv", "EffectiveCost"), dir.path(), &db)).await;
+        let ctx = context(config(
+            &source_toml("export.csv", "EffectiveCost"),
+            dir.path(),
+            &db,
+        ))
+        .await;
         ingest(&ctx).await.expect("the good file ingests");
         let before = daily_totals(&ctx.store).await;
         let points = ctx.store.cost_summary().await.unwrap().points;
 
         std::fs::write(&file, &bad).unwrap();
-        let err = ingest(&ctx).await.expect_err("bad input is refused").to_string();
-        assert!(err.contains("export.csv"), "{}: error does not name the file: {err}", db.backend);
+        let err = ingest(&ctx)
+            .await
+            .expect_err("bad input is refused")
+            .to_string();
+        assert!(
+            err.contains("export.csv"),
+            "{}: error does not name the file: {err}",
+            db.backend
+        );
         for fragment in expected_fragments {
-            assert!(err.contains(fragment), "{}: error lacks {fragment:?}: {err}", db.backend);
+            assert!(
+                err.contains(fragment),
+                "{}: error lacks {fragment:?}: {err}",
+                db.backend
+            );
         }
-        assert_eq!(daily_totals(&ctx.store).await, before, "{}: stored totals changed", db.backend);
-        assert_eq!(ctx.store.cost_summary().await.unwrap().points, points, "{}", db.backend);
+        assert_eq!(
+            daily_totals(&ctx.store).await,
+            before,
+            "{}: stored totals changed",
+            db.backend
+        );
+        assert_eq!(
+            ctx.store.cost_summary().await.unwrap().points,
+            points,
+            "{}",
+            db.backend
+        );
         let runs = ctx.store.runs(1).await.unwrap();
-        assert_eq!(runs[0].outcome, "failed", "{}: the failed run is recorded", db.backend);
+        assert_eq!(
+            runs[0].outcome, "failed",
+            "{}: the failed run is recorded",
+            db.backend
+        );
         ctx.store.close().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_non_numeric_cost_names_the_file_line_and_column_and_stores_nothing() {
-    refused_without_loss(corrupt(42, "EffectiveCost", "12,5"), &["line 42", "column EffectiveCost", "\"12,5\" is not a number"]).await;
+    refused_without_loss(
+        corrupt(42, "EffectiveCost", "12,5"),
+        &[
+            "line 42",
+            "column EffectiveCost",
+            "\"12,5\" is not a number",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,25 +285,49 @@ async fn a_non_utc_timestamp_is_refused_rather_than_shifted_to_the_wrong_day() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_mandatory_column_is_named_and_stores_nothing() {
-    refused_without_loss(without_column("EffectiveCost"), &["missing mandatory column EffectiveCost"]).await;
-    refused_without_loss(without_column("ServiceName"), &["missing mandatory column ServiceName"]).await;
+    refused_without_loss(
+        without_column("EffectiveCost"),
+        &["missing mandatory column EffectiveCost"],
+    )
+    .await;
+    refused_without_loss(
+        without_column("ServiceName"),
+        &["missing mandatory column ServiceName"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_cost_cell_names_the_line() {
-    refused_without_loss(corrupt(10, "EffectiveCost", ""), &["line 10", "column EffectiveCost", "is empty"]).await;
+    refused_without_loss(
+        corrupt(10, "EffectiveCost", ""),
+        &["line 10", "column EffectiveCost", "is empty"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_tags_json_names_the_line_and_column() {
-    refused_without_loss(corrupt(3, "Tags", "{\"application\": "), &["line 3", "column Tags", "not a JSON object"]).await;
+    refused_without_loss(
+        corrupt(3, "Tags", "{\"application\": "),
+        &["line 3", "column Tags", "not a JSON object"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_glob_that_matches_nothing_is_an_error_not_an_empty_ingest() {
     let db = sqlite_db();
     let dir = tempfile::tempdir().unwrap();
-    let ctx = context(config(&source_toml("exports/*.csv", "EffectiveCost"), dir.path(), &db)).await;
+    let ctx = context(config(
+        &source_toml("exports/*.csv", "EffectiveCost"),
+        dir.path(),
+        &db,
+    ))
+    .await;
     let err = ingest(&ctx).await.unwrap_err().to_string();
-    assert!(err.contains("no file matches") && err.contains("exports/*.csv"), "{err}");
+    assert!(
+        err.contains("no file matches") && err.contains("exports/*.csv"),
+        "{err}"
+    );
 }

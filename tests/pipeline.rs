@@ -21,7 +21,10 @@ fn demo_config(dir: &std::path::Path, db: &TestDb) -> Config {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_stores() {
-    let now = as_of().date().and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap()).and_utc();
+    let now = as_of()
+        .date()
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
+        .and_utc();
     for db in both_dbs().await {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(demo_config(dir.path(), &db)).await;
@@ -32,9 +35,15 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
 
         // Ingest: the stored total equals the export's, to the cent.
         let export = dir.path().join("billing/focus-demo.csv");
-        let expected: f64 = independent_daily_sums(&export, "EffectiveCost").values().sum();
+        let expected: f64 = independent_daily_sums(&export, "EffectiveCost")
+            .values()
+            .sum();
         let summary = ctx.store.cost_summary().await.unwrap();
-        assert!((summary.total - expected).abs() < 0.01, "{b}: stored {} vs export {expected}", summary.total);
+        assert!(
+            (summary.total - expected).abs() < 0.01,
+            "{b}: stored {} vs export {expected}",
+            summary.total
+        );
         assert_eq!(summary.last_day, Some(as_of().add_days(-1)), "{b}");
 
         // Forecast: every target 45 days ahead, from the last trusted day (lag 1).
@@ -43,22 +52,40 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
         for f in &forecasts {
             assert_eq!(f.points.len(), 45, "{b} {}", f.series);
             assert_eq!(f.history_end, as_of().add_days(-2), "{b} {}", f.series);
-            assert!(f.points.iter().all(|p| p.lo95 >= 0.0 && p.lo95 <= p.lo80 && p.hi80 <= p.hi95));
+            assert!(
+                f.points
+                    .iter()
+                    .all(|p| p.lo95 >= 0.0 && p.lo95 <= p.lo80 && p.hi80 <= p.hi95)
+            );
         }
-        assert!(forecasts.iter().any(|f| f.series == "budget:ml-team"), "{b}");
+        assert!(
+            forecasts.iter().any(|f| f.series == "budget:ml-team"),
+            "{b}"
+        );
 
         // Anomalies: the runaway jobs are found.
         let anomalies = ctx.store.latest_anomalies(None, None).await.unwrap();
-        assert!(!anomalies.is_empty(), "{b}: the runaway jobs were not flagged");
+        assert!(
+            !anomalies.is_empty(),
+            "{b}: the runaway jobs were not flagged"
+        );
 
         // Budgets: three, the ML team's in breach, stored as evaluated.
         assert_eq!(report.evaluations.len(), 3, "{b}");
-        let ml = report.evaluations.iter().find(|e| e.budget == "ml-team").unwrap();
+        let ml = report
+            .evaluations
+            .iter()
+            .find(|e| e.budget == "ml-team")
+            .unwrap();
         assert_eq!(ml.status, Status::Breach, "{b}: {ml:?}");
         assert!(ml.projection.p_breach >= 0.8);
-        assert!(ml.projection.lo80 <= ml.projection.mean && ml.projection.mean <= ml.projection.hi80);
+        assert!(
+            ml.projection.lo80 <= ml.projection.mean && ml.projection.mean <= ml.projection.hi80
+        );
         assert_eq!(ml.projection.reported_through, Some(as_of().add_days(-2)));
-        assert!(ml.projection.actual_to_date > 0.0 && ml.projection.mean > ml.projection.actual_to_date);
+        assert!(
+            ml.projection.actual_to_date > 0.0 && ml.projection.mean > ml.projection.actual_to_date
+        );
         assert_eq!(ctx.store.latest_evaluations().await.unwrap(), {
             let mut e = report.evaluations.clone();
             e.sort_by(|a, b| a.budget.cmp(&b.budget));
@@ -67,14 +94,28 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
 
         // Act: planned in observe mode, recorded, nothing applied.
         let planned = ctx.store.latest_planned_changes().await.unwrap();
-        assert!(planned.iter().any(|(c, _)| c.budget == "ml-team" && c.description.contains("Suspend CronJobs")), "{b}");
-        assert!(planned.iter().all(|(c, outcome)| c.mode == BudgetMode::Observe && outcome == "planned"));
+        assert!(
+            planned
+                .iter()
+                .any(|(c, _)| c.budget == "ml-team" && c.description.contains("Suspend CronJobs")),
+            "{b}"
+        );
+        assert!(
+            planned
+                .iter()
+                .all(|(c, outcome)| c.mode == BudgetMode::Observe && outcome == "planned")
+        );
 
         // Notify: the message is built and recorded, not sent (no webhook).
         let alerts = ctx.store.alerts().await.unwrap();
         assert_eq!(alerts.len(), 1, "{b}");
         assert_eq!(alerts[0].outcome, "not-configured");
-        assert!(alerts[0].payload["text"].as_str().unwrap().contains("ml-team"));
+        assert!(
+            alerts[0].payload["text"]
+                .as_str()
+                .unwrap()
+                .contains("ml-team")
+        );
 
         let runs = ctx.store.runs(5).await.unwrap();
         assert_eq!(runs[0].outcome, "ok", "{b}");
@@ -91,10 +132,17 @@ async fn each_stage_runs_alone_from_what_the_previous_one_stored() {
     let ctx = context(demo_config(dir.path(), &db)).await;
     let opts = RunOptions::default();
     // Forecasting an empty store fails and says what to run first.
-    let err = run_once(&ctx, "forecast", &[Step::Forecast], now, &opts).await.unwrap_err();
-    assert!(err.to_string().contains("run `costcast ingest` first"), "{err}");
+    let err = run_once(&ctx, "forecast", &[Step::Forecast], now, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("run `costcast ingest` first"),
+        "{err}"
+    );
     for step in Step::ALL {
-        run_once(&ctx, &step.to_string(), &[step], now, &opts).await.unwrap();
+        run_once(&ctx, &step.to_string(), &[step], now, &opts)
+            .await
+            .unwrap();
     }
     let runs = ctx.store.runs(10).await.unwrap();
     assert_eq!(runs.len(), 6);

@@ -24,15 +24,27 @@ struct Receiver {
 }
 
 async fn hook(State(r): State<Receiver>, body: String) -> StatusCode {
-    r.bodies.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::Null));
+    r.bodies
+        .lock()
+        .unwrap()
+        .push(serde_json::from_str(&body).unwrap_or(Value::Null));
     let mut script = r.script.lock().unwrap();
-    let status = if script.is_empty() { 200 } else { script.remove(0) };
+    let status = if script.is_empty() {
+        200
+    } else {
+        script.remove(0)
+    };
     StatusCode::from_u16(status).unwrap()
 }
 
 async fn start(script: Vec<u16>) -> (String, Receiver) {
-    let receiver = Receiver { script: Arc::new(Mutex::new(script)), ..Receiver::default() };
-    let app = Router::new().route("/hook", post(hook)).with_state(receiver.clone());
+    let receiver = Receiver {
+        script: Arc::new(Mutex::new(script)),
+        ..Receiver::default()
+    };
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -43,18 +55,31 @@ async fn start(script: Vec<u16>) -> (String, Receiver) {
 async fn a_server_error_is_retried_and_the_payload_arrives_intact() {
     let (url, receiver) = start(vec![503]).await;
     let payload = json!({"text": "hello", "blocks": []});
-    let attempts = slack::send(&costcast::startup::http_client(), &Secret::new(url), &payload).await.unwrap();
+    let attempts = slack::send(
+        &costcast::startup::http_client(),
+        &Secret::new(url),
+        &payload,
+    )
+    .await
+    .unwrap();
     assert_eq!(attempts, 2);
-    assert_eq!(*receiver.bodies.lock().unwrap(), vec![payload.clone(), payload]);
+    assert_eq!(
+        *receiver.bodies.lock().unwrap(),
+        vec![payload.clone(), payload]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_message_is_not_retried_and_the_error_hides_the_webhook() {
     let (url, receiver) = start(vec![400]).await;
-    let err = slack::send(&costcast::startup::http_client(), &Secret::new(url.clone()), &json!({"text": "x"}))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = slack::send(
+        &costcast::startup::http_client(),
+        &Secret::new(url.clone()),
+        &json!({"text": "x"}),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("400"), "{err}");
     assert!(!err.contains(&url), "the webhook URL is a secret: {err}");
     assert_eq!(receiver.bodies.lock().unwrap().len(), 1);
@@ -74,8 +99,13 @@ async fn the_pipeline_posts_one_block_kit_message_naming_the_breaching_budget() 
         _ => None,
     };
     let ctx = context(Config::load(Some(&files.config), &env).unwrap()).await;
-    let now = as_of.date().and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap()).and_utc();
-    run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default()).await.unwrap();
+    let now = as_of
+        .date()
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
+        .and_utc();
+    run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default())
+        .await
+        .unwrap();
 
     let bodies = receiver.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1);
@@ -92,9 +122,21 @@ async fn the_pipeline_posts_one_block_kit_message_naming_the_breaching_budget() 
     assert_eq!(&alerts[0].payload, body);
 
     // A dry run builds the message but sends nothing.
-    run_once(&ctx, "daily", &Step::ALL, now, &RunOptions { dry_run: true, ..RunOptions::default() })
-        .await
-        .unwrap();
+    run_once(
+        &ctx,
+        "daily",
+        &Step::ALL,
+        now,
+        &RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(receiver.bodies.lock().unwrap().len(), 1);
-    assert_eq!(ctx.store.alerts().await.unwrap().last().unwrap().outcome, "dry-run");
+    assert_eq!(
+        ctx.store.alerts().await.unwrap().last().unwrap().outcome,
+        "dry-run"
+    );
 }

@@ -98,7 +98,10 @@ mod tests {
             thresholds: Thresholds::default(),
             actions: vec![
                 rule(ActionKind::Alert, &[]),
-                rule(ActionKind::LowerAutoscalerCaps { factor: 0.5 }, &["ml", "kube-system"]),
+                rule(
+                    ActionKind::LowerAutoscalerCaps { factor: 0.5 },
+                    &["ml", "kube-system"],
+                ),
                 rule(ActionKind::SuspendCronJobs, &["kube-system"]),
             ],
         }
@@ -133,7 +136,10 @@ mod tests {
         let caps = &changes[1];
         assert_eq!(caps.step, 2);
         assert_eq!(caps.namespaces, vec!["ml".to_string()]);
-        assert_eq!(caps.selector, "costcast.io/tier=batch,costcast.io/tier!=critical");
+        assert_eq!(
+            caps.selector,
+            "costcast.io/tier=batch,costcast.io/tier!=critical"
+        );
         assert!(caps.description.contains("50%"), "{}", caps.description);
         assert_eq!(caps.mode, BudgetMode::Observe);
     }

@@ -42,8 +42,10 @@ pub fn build_message(
     changes: &[PlannedChange],
     run_id: i64,
 ) -> Option<Value> {
-    let mut at_risk: Vec<&Evaluation> =
-        evaluations.iter().filter(|e| e.status != Status::Ok).collect();
+    let mut at_risk: Vec<&Evaluation> = evaluations
+        .iter()
+        .filter(|e| e.status != Status::Ok)
+        .collect();
     if at_risk.is_empty() {
         return None;
     }
@@ -52,7 +54,10 @@ pub fn build_message(
             .cmp(&a.status)
             .then(b.projection.p_breach.total_cmp(&a.projection.p_breach))
     });
-    let breaches = at_risk.iter().filter(|e| e.status == Status::Breach).count();
+    let breaches = at_risk
+        .iter()
+        .filter(|e| e.status == Status::Breach)
+        .count();
     let warnings = at_risk.len() - breaches;
     let headline = match (breaches, warnings) {
         (0, w) => format!("{w} budget(s) at risk of overrun"),
@@ -66,7 +71,11 @@ pub fn build_message(
     })];
     for e in &at_risk {
         let p = &e.projection;
-        let icon = if e.status == Status::Breach { ":red_circle:" } else { ":large_yellow_circle:" };
+        let icon = if e.status == Status::Breach {
+            ":red_circle:"
+        } else {
+            ":large_yellow_circle:"
+        };
         let cur = e.amount.currency.as_str();
         let reported = p
             .reported_through
@@ -113,7 +122,11 @@ pub fn build_message(
 ///
 /// The loop is hand-written: reqwest's retry policy has no backoff and ignores `Retry-After`,
 /// which Slack sends with every 429.
-pub async fn send(client: &reqwest::Client, webhook: &Secret, payload: &Value) -> Result<u32, SlackError> {
+pub async fn send(
+    client: &reqwest::Client,
+    webhook: &Secret,
+    payload: &Value,
+) -> Result<u32, SlackError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -126,7 +139,13 @@ pub async fn send(client: &reqwest::Client, webhook: &Secret, payload: &Value) -
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok());
-                let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                let body: String = resp
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
                 let retryable = status.as_u16() == 429 || status.is_server_error();
                 if !retryable || attempt >= MAX_ATTEMPTS {
                     return Err(SlackError::Rejected {
@@ -135,7 +154,11 @@ pub async fn send(client: &reqwest::Client, webhook: &Secret, payload: &Value) -
                         body,
                     });
                 }
-                Duration::from_secs(retry_after.unwrap_or(1 << attempt).min(MAX_RETRY_AFTER_SECS))
+                Duration::from_secs(
+                    retry_after
+                        .unwrap_or(1 << attempt)
+                        .min(MAX_RETRY_AFTER_SECS),
+                )
             }
             Err(e) => {
                 if attempt >= MAX_ATTEMPTS {
@@ -147,7 +170,11 @@ pub async fn send(client: &reqwest::Client, webhook: &Secret, payload: &Value) -
                 Duration::from_millis(500 << attempt)
             }
         };
-        tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, "Slack delivery failed; retrying.");
+        tracing::warn!(
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            "Slack delivery failed; retrying."
+        );
         tokio::time::sleep(wait).await;
     }
 }

@@ -29,8 +29,7 @@ pub fn evaluate(
         .filter(|(d, _)| period.contains(*d) && *d <= trusted_end)
         .map(|(_, v)| v)
         .sum();
-    let reported_through =
-        (trusted_end >= period.start()).then(|| trusted_end.min(period.end()));
+    let reported_through = (trusted_end >= period.start()).then(|| trusted_end.min(period.end()));
 
     let (mut mean, mut level, mut noise_var, mut forecast_days) = (actual_to_date, 0.0, 0.0, 0);
     if let Some(f) = forecast {
@@ -108,7 +107,9 @@ mod tests {
 
     /// 100 a day through the 19th of June, then a forecast of 100 ± (level 5, noise 10).
     fn june() -> (Vec<(Day, f64)>, SeriesForecast) {
-        let actuals: Vec<(Day, f64)> = (0..19).map(|i| (d("2024-06-01").add_days(i), 100.0)).collect();
+        let actuals: Vec<(Day, f64)> = (0..19)
+            .map(|i| (d("2024-06-01").add_days(i), 100.0))
+            .collect();
         let points = (1..=45)
             .map(|h| DailyForecast {
                 day: d("2024-06-19").add_days(h),

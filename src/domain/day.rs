@@ -178,9 +178,18 @@ mod tests {
 
     #[test]
     fn month_end_handles_december_and_leap_years() {
-        assert_eq!(Day::parse("2024-12-15").unwrap().month_end().to_string(), "2024-12-31");
-        assert_eq!(Day::parse("2024-02-03").unwrap().month_end().to_string(), "2024-02-29");
-        assert_eq!(Day::parse("2025-02-03").unwrap().month_end().to_string(), "2025-02-28");
+        assert_eq!(
+            Day::parse("2024-12-15").unwrap().month_end().to_string(),
+            "2024-12-31"
+        );
+        assert_eq!(
+            Day::parse("2024-02-03").unwrap().month_end().to_string(),
+            "2024-02-29"
+        );
+        assert_eq!(
+            Day::parse("2025-02-03").unwrap().month_end().to_string(),
+            "2025-02-28"
+        );
     }
 
     #[test]

@@ -196,7 +196,10 @@ mod tests {
     #[test]
     fn a_scope_ands_its_conditions_and_ors_their_values() {
         let scope = Scope::all()
-            .and(Dimension::parse("team").unwrap(), vec!["ml".into(), "data".into()])
+            .and(
+                Dimension::parse("team").unwrap(),
+                vec!["ml".into(), "data".into()],
+            )
             .and(Dimension::Service, vec!["EC2".into()]);
         assert!(scope.matches(&dims("EC2", "ml")));
         assert!(scope.matches(&dims("EC2", "data")));
@@ -209,7 +212,10 @@ mod tests {
         for name in Dimension::FIXED {
             assert_eq!(Dimension::parse(name).unwrap().to_string(), name);
         }
-        assert_eq!(Dimension::parse("tag:team").unwrap(), Dimension::Tag("team".into()));
+        assert_eq!(
+            Dimension::parse("tag:team").unwrap(),
+            Dimension::Tag("team".into())
+        );
         assert!(Dimension::parse("bad name").is_err());
     }
 }

@@ -117,7 +117,12 @@ pub fn forecast_target(
 fn recurring_forecast(points: &[(Day, f64)], history_end: Day, horizon: usize) -> Option<Vec<f64>> {
     let recent_start = history_end.add_days(-92);
     let history = DailySeries::from_points(points, history_end)?;
-    if history.values.iter().enumerate().all(|(i, v)| *v == 0.0 || history.day(i) < recent_start) {
+    if history
+        .values
+        .iter()
+        .enumerate()
+        .all(|(i, v)| *v == 0.0 || history.day(i) < recent_start)
+    {
         return None;
     }
     let mut out: Vec<f64> = Vec::with_capacity(horizon);
@@ -167,7 +172,16 @@ mod tests {
         // A series that stepped down to nothing: the trend alone would go below zero.
         let start = d("2024-01-01");
         let usage: Vec<(Day, f64)> = (0..120)
-            .map(|i| (start.add_days(i), if i < 100 { 1000.0 - 9.0 * i as f64 } else { 5.0 }))
+            .map(|i| {
+                (
+                    start.add_days(i),
+                    if i < 100 {
+                        1000.0 - 9.0 * i as f64
+                    } else {
+                        5.0
+                    },
+                )
+            })
             .collect();
         let target = Target {
             name: "t".into(),

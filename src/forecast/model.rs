@@ -44,7 +44,11 @@ pub fn fit_and_forecast(y: &[f64], horizon: usize) -> ModelForecast {
     }
     match mstl_ets(y, horizon) {
         Ok(f) => f,
-        Err(e) => seasonal_naive(y, horizon, Some(format!("MSTL failed ({e}): seasonal naive"))),
+        Err(e) => seasonal_naive(
+            y,
+            horizon,
+            Some(format!("MSTL failed ({e}): seasonal naive")),
+        ),
     }
 }
 

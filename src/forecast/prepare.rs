@@ -82,7 +82,8 @@ pub fn smooth_outliers(values: &[f64]) -> (Vec<f64>, Vec<Outlier>) {
     let mut outliers = Vec::new();
     for t in 0..n {
         let deviation = (values[t] - baseline[t]).abs();
-        if deviation > OUTLIER_SIGMAS * scale && deviation > MIN_RELATIVE_DEVIATION * baseline[t].abs()
+        if deviation > OUTLIER_SIGMAS * scale
+            && deviation > MIN_RELATIVE_DEVIATION * baseline[t].abs()
         {
             smoothed[t] = baseline[t];
             outliers.push(Outlier {
@@ -146,7 +147,11 @@ mod tests {
     fn missing_days_are_zero_and_nothing_exists_before_the_first_point() {
         let d = |s: &str| Day::parse(s).unwrap();
         let s = DailySeries::from_points(
-            &[(d("2024-01-03"), 5.0), (d("2024-01-05"), 2.0), (d("2024-01-05"), 1.0)],
+            &[
+                (d("2024-01-03"), 5.0),
+                (d("2024-01-05"), 2.0),
+                (d("2024-01-05"), 1.0),
+            ],
             d("2024-01-06"),
         )
         .unwrap();

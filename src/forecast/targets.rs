@@ -53,8 +53,10 @@ pub fn build_targets(
     let rank_from = last_day.map(|d| d.add_days(-RANKING_DAYS));
 
     // Rank report groups by recent spend; keep the top ones, pool the rest.
-    let group_of: HashMap<i64, String> =
-        series.iter().map(|(id, dims)| (*id, grain_series(grain, dims))).collect();
+    let group_of: HashMap<i64, String> = series
+        .iter()
+        .map(|(id, dims)| (*id, grain_series(grain, dims)))
+        .collect();
     let mut recent: HashMap<&str, f64> = HashMap::new();
     for (id, day, amount) in costs {
         if rank_from.is_some_and(|from| *day > from)
@@ -87,7 +89,8 @@ pub fn build_targets(
         members.insert(*id, (recurring, names));
     }
 
-    let mut sums: BTreeMap<String, (BTreeMap<Day, f64>, BTreeMap<Day, f64>)> = BTreeMap::new();
+    type Daily = BTreeMap<Day, f64>;
+    let mut sums: BTreeMap<String, (Daily, Daily)> = BTreeMap::new();
     for b in budgets {
         sums.entry(budget_series(&b.name)).or_default();
     }
@@ -134,7 +137,12 @@ mod tests {
             (4, dims("EC2", "web", "Usage")),
         ];
         let day = Day::parse("2024-05-01").unwrap();
-        let costs = vec![(1, day, 100.0), (2, day, 1.0), (3, day, 50.0), (4, day, 30.0)];
+        let costs = vec![
+            (1, day, 100.0),
+            (2, day, 1.0),
+            (3, day, 50.0),
+            (4, day, 30.0),
+        ];
         let budget = Budget {
             name: "ml".into(),
             amount: Money::new(1.0, Currency::usd()),

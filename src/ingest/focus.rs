@@ -80,7 +80,10 @@ pub fn fetch(
         .collect();
     let covered = match range {
         Some(r) => Some(r),
-        None => match (points.iter().map(|p| p.day).min(), points.iter().map(|p| p.day).max()) {
+        None => match (
+            points.iter().map(|p| p.day).min(),
+            points.iter().map(|p| p.day).max(),
+        ) {
             (Some(a), Some(b)) => DayRange::new(a, b).ok(),
             _ => None,
         },
@@ -148,17 +151,18 @@ pub fn read_file(
     let day_raw = col(DAY);
     let (day, day_valid) = match schema.get(DAY) {
         Some(DataType::String) => {
-            let parsed = day_raw
-                .clone()
-                .str()
-                .slice(lit(0), lit(10))
-                .str()
-                .to_date(StrptimeOptions {
-                    format: Some("%Y-%m-%d".into()),
-                    strict: false,
-                    exact: true,
-                    cache: true,
-                });
+            let parsed =
+                day_raw
+                    .clone()
+                    .str()
+                    .slice(lit(0), lit(10))
+                    .str()
+                    .to_date(StrptimeOptions {
+                        format: Some("%Y-%m-%d".into()),
+                        strict: false,
+                        exact: true,
+                        cache: true,
+                    });
             let shape_ok = day_raw
                 .clone()
                 .str()
@@ -340,7 +344,10 @@ fn first_row_with(file: &Path, lf: &LazyFrame, column: &str, value: &str) -> Str
         .select([col("__row").cast(DataType::UInt64)])
         .limit(1)
         .collect();
-    match found.ok().and_then(|df| df.column("__row").ok()?.u64().ok()?.get(0)) {
+    match found
+        .ok()
+        .and_then(|df| df.column("__row").ok()?.u64().ok()?.get(0))
+    {
         Some(row) => location(file, row),
         None => "(row not found)".to_string(),
     }
@@ -416,12 +423,13 @@ fn to_points(
             Some(raw) => match parsed_tags.get(raw) {
                 Some(t) => t.clone(),
                 None => {
-                    let t = select_tags(raw, tag_keys).map_err(|problem| IngestError::BadValue {
-                        file: file.to_path_buf(),
-                        location: first_row_with(file, lf, TAGS, raw),
-                        column: TAGS.to_string(),
-                        problem,
-                    })?;
+                    let t =
+                        select_tags(raw, tag_keys).map_err(|problem| IngestError::BadValue {
+                            file: file.to_path_buf(),
+                            location: first_row_with(file, lf, TAGS, raw),
+                            column: TAGS.to_string(),
+                            problem,
+                        })?;
                     parsed_tags.insert(raw.clone(), t.clone());
                     t
                 }
@@ -481,8 +489,11 @@ mod tests {
 
     #[test]
     fn tags_keep_only_the_configured_keys() {
-        let t = select_tags(r#"{"team": "ml", "env": "prod", "n": 3}"#, &["team".into(), "n".into()])
-            .unwrap();
+        let t = select_tags(
+            r#"{"team": "ml", "env": "prod", "n": 3}"#,
+            &["team".into(), "n".into()],
+        )
+        .unwrap();
         assert_eq!(t.get("team").map(String::as_str), Some("ml"));
         assert_eq!(t.get("n").map(String::as_str), Some("3"));
         assert!(!t.contains_key("env"));

@@ -23,7 +23,13 @@ pub enum Step {
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Step; 5] = [Step::Ingest, Step::Forecast, Step::Budgets, Step::Act, Step::Notify];
+    pub const ALL: [Step; 5] = [
+        Step::Ingest,
+        Step::Forecast,
+        Step::Budgets,
+        Step::Act,
+        Step::Notify,
+    ];
 }
 
 impl fmt::Display for Step {
@@ -107,15 +113,22 @@ mod tests {
 
     #[test]
     fn the_shipped_daily_job_runs_every_stage_in_order() {
-        let job = Job::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs").as_path(), "daily")
-            .unwrap();
+        let job = Job::load(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs").as_path(),
+            "daily",
+        )
+        .unwrap();
         assert_eq!(job.steps, Step::ALL.to_vec());
     }
 
     #[test]
     fn an_unknown_step_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("x.toml"), "schedule = '0 0 6 * * *'\nsteps = ['ingest', 'dance']\n").unwrap();
+        std::fs::write(
+            dir.path().join("x.toml"),
+            "schedule = '0 0 6 * * *'\nsteps = ['ingest', 'dance']\n",
+        )
+        .unwrap();
         let err = Job::load(dir.path(), "x").unwrap_err().to_string();
         assert!(err.contains("x.toml") && err.contains("dance"), "{err}");
     }

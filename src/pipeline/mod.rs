@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::domain::{Day, DayRange, Evaluation, PlannedChange, Scope};
 use crate::forecast;
 use crate::ingest::{self, IngestError};
-use crate::store::{StoreError, StoredSeries, Store};
+use crate::store::{Store, StoreError, StoredSeries};
 pub use job::{Job, JobError, Step};
 
 /// What a run needs: configuration, the store and an HTTP client.
@@ -109,15 +109,11 @@ pub async fn run_once(
     now: DateTime<Utc>,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
-    let run_id = ctx
-        .store
-        .start_run(job, now)
-        .await
-        .map_err(|e| RunError {
-            step: steps.first().copied().unwrap_or(Step::Ingest),
-            source: e.into(),
-            run_id: None,
-        })?;
+    let run_id = ctx.store.start_run(job, now).await.map_err(|e| RunError {
+        step: steps.first().copied().unwrap_or(Step::Ingest),
+        source: e.into(),
+        run_id: None,
+    })?;
     let mut report = RunReport {
         run_id,
         ..RunReport::default()
@@ -154,7 +150,11 @@ pub async fn run_once(
                     error: Some(e.to_string()),
                 });
                 let detail = json!({ "stages": report.stages });
-                if let Err(store_err) = ctx.store.finish_run(run_id, Utc::now(), false, &detail).await {
+                if let Err(store_err) = ctx
+                    .store
+                    .finish_run(run_id, Utc::now(), false, &detail)
+                    .await
+                {
                     tracing::error!(error = %store_err, "Could not record the failed run.");
                 }
                 return Err(RunError {
@@ -190,7 +190,13 @@ async fn ingest_stage(ctx: &Context, options: &RunOptions) -> Result<Counts, Sta
         })?],
         None => ctx.config.sources.clone(),
     };
-    let mut total = counts([("sources", 0), ("files", 0), ("rows_read", 0), ("points_written", 0), ("points_removed", 0)]);
+    let mut total = counts([
+        ("sources", 0),
+        ("files", 0),
+        ("rows_read", 0),
+        ("points_written", 0),
+        ("points_removed", 0),
+    ]);
     for source in sources {
         let range = options.range;
         let name = source.name.clone();
@@ -201,7 +207,10 @@ async fn ingest_stage(ctx: &Context, options: &RunOptions) -> Result<Counts, Sta
             tracing::warn!(source = %name, "Source had no rows in range; nothing stored.");
             continue;
         };
-        let written = ctx.store.replace_costs(&name, covered, &batch.points).await?;
+        let written = ctx
+            .store
+            .replace_costs(&name, covered, &batch.points)
+            .await?;
         tracing::info!(
             source = %name,
             files = batch.files.len(),
@@ -235,7 +244,8 @@ pub fn trusted_through(as_of: Day, billing_lag_days: u32, last_stored: Option<Da
 async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts, StageError> {
     let settings = ctx.config.forecast.clone();
     let summary = ctx.store.cost_summary().await?;
-    let Some(history_end) = trusted_through(as_of, settings.billing_lag_days, summary.last_day) else {
+    let Some(history_end) = trusted_through(as_of, settings.billing_lag_days, summary.last_day)
+    else {
         return Err(StageError::Other(
             "the store holds no costs yet: run `costcast ingest` first".into(),
         ));
@@ -250,7 +260,13 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
     let costs = ctx.store.daily_costs(None, Some(history_end)).await?;
     let budgets = ctx.config.budgets.clone();
     let output = tokio::task::spawn_blocking(move || {
-        let targets = forecast::build_targets(&series, &costs, &budgets, &settings.grain, settings.top_series);
+        let targets = forecast::build_targets(
+            &series,
+            &costs,
+            &budgets,
+            &settings.grain,
+            settings.top_series,
+        );
         forecast::forecast_targets(&targets, history_end, settings.horizon_days as usize)
     })
     .await
@@ -266,9 +282,16 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
 }
 
 /// Daily totals of the stored series inside `scope`.
-fn scope_totals(series: &[StoredSeries], costs: &[(i64, Day, f64)], scope: &Scope) -> Vec<(Day, f64)> {
-    let members: std::collections::HashSet<i64> =
-        series.iter().filter(|s| scope.matches(&s.dims)).map(|s| s.id).collect();
+fn scope_totals(
+    series: &[StoredSeries],
+    costs: &[(i64, Day, f64)],
+    scope: &Scope,
+) -> Vec<(Day, f64)> {
+    let members: std::collections::HashSet<i64> = series
+        .iter()
+        .filter(|s| scope.matches(&s.dims))
+        .map(|s| s.id)
+        .collect();
     let mut by_day: BTreeMap<Day, f64> = BTreeMap::new();
     for (id, day, amount) in costs {
         if members.contains(id) {
@@ -345,7 +368,9 @@ async fn act_stage(
             "Budgets in enforce mode planned changes, but this build has no Kubernetes executor yet: they are recorded as planned, not applied."
         );
     }
-    ctx.store.save_planned_changes(run_id, &changes, "planned").await?;
+    ctx.store
+        .save_planned_changes(run_id, &changes, "planned")
+        .await?;
     let c = counts([("planned", changes.len() as u64), ("applied", 0)]);
     report.changes = changes;
     Ok(c)
@@ -376,7 +401,9 @@ async fn notify_stage(
             Err(e) => (format!("failed: {e}"), Err(e)),
         },
     };
-    ctx.store.save_alert(run_id, "slack", &message, &outcome).await?;
+    ctx.store
+        .save_alert(run_id, "slack", &message, &outcome)
+        .await?;
     report.alert = Some(message);
     report.alert_outcome = Some(outcome);
     let attempts = result?;

@@ -15,8 +15,8 @@ use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 
 use crate::config::DatabaseUrl;
 use crate::domain::{
-    ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange,
-    Dimensions, Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status,
+    ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions,
+    Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status,
 };
 
 /// A store failure, with the driver's detail folded into a message.
@@ -157,7 +157,10 @@ fn day_of(date: NaiveDate) -> Day {
 fn day_bounds(from: Option<Day>, to: Option<Day>) -> (NaiveDate, NaiveDate) {
     let first = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default();
     let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
-    (from.map(Day::date).unwrap_or(first), to.map(Day::date).unwrap_or(last))
+    (
+        from.map(Day::date).unwrap_or(first),
+        to.map(Day::date).unwrap_or(last),
+    )
 }
 
 impl Store {
@@ -168,9 +171,15 @@ impl Store {
             message: e.to_string(),
         };
         if url.expose().starts_with("sqlite:") {
-            sqlite::connect(url.expose()).await.map(Store::Sqlite).map_err(unavailable)
+            sqlite::connect(url.expose())
+                .await
+                .map(Store::Sqlite)
+                .map_err(unavailable)
         } else {
-            postgres::connect(url.expose()).await.map(Store::Postgres).map_err(unavailable)
+            postgres::connect(url.expose())
+                .await
+                .map(Store::Postgres)
+                .map_err(unavailable)
         }
     }
 
@@ -196,7 +205,8 @@ impl Store {
 
     async fn applied_migrations(&self) -> Result<usize> {
         let sql = "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success";
-        let n: i64 = with_pool!(self, pool => sqlx::query(sql).fetch_one(pool).await?.try_get("n")?);
+        let n: i64 =
+            with_pool!(self, pool => sqlx::query(sql).fetch_one(pool).await?.try_get("n")?);
         Ok(n as usize)
     }
 
@@ -493,7 +503,11 @@ impl Store {
     }
 
     /// Anomalies found by the newest run that looked for them, within days if given.
-    pub async fn latest_anomalies(&self, from: Option<Day>, to: Option<Day>) -> Result<Vec<Anomaly>> {
+    pub async fn latest_anomalies(
+        &self,
+        from: Option<Day>,
+        to: Option<Day>,
+    ) -> Result<Vec<Anomaly>> {
         let (from, to) = day_bounds(from, to);
         let sql = "SELECT series, day, actual, expected FROM anomalies \
                    WHERE run_id = (SELECT MAX(run_id) FROM anomalies) AND day >= $1 AND day <= $2 \

@@ -22,7 +22,11 @@ pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     // An in-memory database exists once per connection, so it must have exactly one.
-    let max = if url.contains(":memory:") || url.contains("mode=memory") { 1 } else { 4 };
+    let max = if url.contains(":memory:") || url.contains("mode=memory") {
+        1
+    } else {
+        4
+    };
     SqlitePoolOptions::new()
         .max_connections(max)
         .connect_with(options)

@@ -22,7 +22,11 @@ pub struct TestDb {
 pub fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    TestDb { backend: "sqlite", url, _dir: Some(dir) }
+    TestDb {
+        backend: "sqlite",
+        url,
+        _dir: Some(dir),
+    }
 }
 
 /// A fresh, empty PostgreSQL database on the server `scripts/test` started.
@@ -50,7 +54,11 @@ pub async fn postgres_db() -> TestDb {
         .await
         .expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    TestDb { backend: "postgres", url: format!("{base}/{name}"), _dir: None }
+    TestDb {
+        backend: "postgres",
+        url: format!("{base}/{name}"),
+        _dir: None,
+    }
 }
 
 /// One fresh database on each backend: every store test runs on both.
@@ -68,12 +76,16 @@ pub fn config(toml_text: &str, base_dir: &Path, db: &TestDb) -> Config {
 
 /// The context a command would build.
 pub async fn context(config: Config) -> Context {
-    costcast::startup::context(config).await.expect("store opens and migrates")
+    costcast::startup::context(config)
+        .await
+        .expect("store opens and migrates")
 }
 
 /// A file in tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Sum of stored amounts per day.
@@ -87,11 +99,20 @@ pub async fn daily_totals(store: &Store) -> std::collections::BTreeMap<String, f
 
 /// Sum of a FOCUS CSV column per day, parsed independently of costcast's reader: the first
 /// ten characters of ChargePeriodStart, amounts parsed with `str::parse`.
-pub fn independent_daily_sums(path: &Path, column: &str) -> std::collections::BTreeMap<String, f64> {
+pub fn independent_daily_sums(
+    path: &Path,
+    column: &str,
+) -> std::collections::BTreeMap<String, f64> {
     let mut reader = csv::Reader::from_path(path).expect("fixture opens");
     let headers = reader.headers().expect("header").clone();
-    let day_i = headers.iter().position(|h| h == "ChargePeriodStart").expect("ChargePeriodStart");
-    let cost_i = headers.iter().position(|h| h == column).expect("cost column");
+    let day_i = headers
+        .iter()
+        .position(|h| h == "ChargePeriodStart")
+        .expect("ChargePeriodStart");
+    let cost_i = headers
+        .iter()
+        .position(|h| h == column)
+        .expect("cost column");
     let mut out = std::collections::BTreeMap::new();
     for record in reader.records() {
         let record = record.expect("record");
