@@ -588,16 +588,13 @@ fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
             ));
         }
     };
-    let mode = match raw.mode.as_deref().unwrap_or("observe") {
-        "observe" => BudgetMode::Observe,
-        "enforce" => BudgetMode::Enforce,
-        other => {
-            return Err(invalid(
-                key("mode"),
-                format!("{other:?} is not \"observe\" or \"enforce\""),
-            ));
-        }
-    };
+    let mode_name = raw.mode.as_deref().unwrap_or("observe");
+    let mode = BudgetMode::parse(mode_name).ok_or_else(|| {
+        invalid(
+            key("mode"),
+            format!("{mode_name:?} is not \"observe\" or \"enforce\""),
+        )
+    })?;
     let mut scope = Scope::all();
     for (dim, values) in &raw.scope {
         let d = Dimension::parse(dim)

@@ -14,6 +14,20 @@ fn costcast(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("costcast runs")
 }
 
+/// Runs the demo into `dir` as of a fixed day, so its figures are the same every run.
+fn demo(dir: &std::path::Path) -> Output {
+    costcast(
+        &[
+            "--as-of",
+            "2025-11-20",
+            "demo",
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }
@@ -22,16 +36,7 @@ fn text(bytes: &[u8]) -> String {
 fn demo_prints_a_breaching_budget_and_where_to_look_next() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let out = costcast(
-        &[
-            "--as-of",
-            "2025-11-20",
-            "demo",
-            "--dir",
-            demo_dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = demo(&demo_dir);
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -208,16 +213,7 @@ fn forecast_input_with_a_bad_value_names_the_line() {
 fn run_job_daily_runs_the_shipped_job_file() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let out = costcast(
-        &[
-            "--as-of",
-            "2025-11-20",
-            "demo",
-            "--dir",
-            demo_dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = demo(&demo_dir);
     assert!(out.status.success());
     let config = demo_dir.join("costcast.toml");
     let jobs = concat!(env!("CARGO_MANIFEST_DIR"), "/jobs");

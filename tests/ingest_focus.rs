@@ -149,6 +149,35 @@ async fn parquet_exports_ingest_to_the_same_totals_as_csv() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn gzipped_csv_exports_ingest_to_the_same_totals() {
+    use std::io::Write;
+    let fixture = fixture("focus_1.0_sample_multicloud_1000.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("sample.csv.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    encoder
+        .write_all(&std::fs::read(&fixture).unwrap())
+        .unwrap();
+    encoder.finish().unwrap();
+
+    let expected = independent_daily_sums(&fixture, "EffectiveCost");
+    for db in both_dbs().await {
+        let ctx = context(config(
+            &source_toml("*.csv.gz", "EffectiveCost"),
+            dir.path(),
+            &db,
+        ))
+        .await;
+        ingest(&ctx).await.expect("gzipped CSV ingests");
+        assert_same_to_the_cent(&daily_totals(&ctx.store).await, &expected, db.backend);
+        ctx.store.close().await;
+    }
+}
+
 /// The fixture with one cell of one line replaced; `line` counts the header as line 1.
 fn corrupt(line: usize, column: &str, value: &str) -> String {
     let text = std::fs::read_to_string(fixture("focus_1.0_sample_multicloud_1000.csv")).unwrap();

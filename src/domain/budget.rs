@@ -39,6 +39,15 @@ impl BudgetMode {
             BudgetMode::Enforce => "enforce",
         }
     }
+
+    /// Parses a stored or configured name.
+    pub fn parse(s: &str) -> Option<BudgetMode> {
+        match s {
+            "observe" => Some(BudgetMode::Observe),
+            "enforce" => Some(BudgetMode::Enforce),
+            _ => None,
+        }
+    }
 }
 
 /// Breach probabilities at which a budget warns and at which it is in breach.

@@ -598,10 +598,7 @@ impl Store {
                             p_breach: r.try_get("p_breach")?,
                         },
                         status: Status::parse(&status).ok_or_else(|| corrupt(&status))?,
-                        mode: match mode.as_str() {
-                            "enforce" => BudgetMode::Enforce,
-                            _ => BudgetMode::Observe,
-                        },
+                        mode: BudgetMode::parse(&mode).ok_or_else(|| corrupt(&mode))?,
                     })
                 })
                 .collect()
@@ -661,7 +658,8 @@ impl Store {
                             namespaces: serde_json::from_str(&namespaces).unwrap_or_default(),
                             selector: r.try_get("selector")?,
                             description: r.try_get("description")?,
-                            mode: if mode == "enforce" { BudgetMode::Enforce } else { BudgetMode::Observe },
+                            mode: BudgetMode::parse(&mode)
+                                .ok_or_else(|| StoreError::Corrupt(format!("mode {mode:?}")))?,
                         },
                         r.try_get("outcome")?,
                     ))
