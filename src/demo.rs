@@ -1,7 +1,7 @@
 //! The demo organisation: a deterministic FOCUS billing export and the config that reads it.
 //!
 //! About 18 months of daily charges of a mid-sized company on three clouds: six teams tagged
-//! `team`, 24 services, weekday/weekend cycles, fees on the 1st of each month, a November-
+//! `team`, 30 services, weekday/weekend cycles, fees on the 1st of each month, a November-
 //! December peak for the customer-facing teams, a few runaway-job spikes (one of them still
 //! running), and a step change when the ML team launches a hosted-LLM service. The same
 //! `as_of` day always gives the same file.

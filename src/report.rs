@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
-use crate::domain::money::format_amount;
+use crate::domain::money::{format_amount, format_whole};
 use crate::domain::{Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast};
 use crate::store::StoredSeries;
 
@@ -148,21 +148,12 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
     for e in evaluations {
         let p = &e.projection;
         let cur = e.amount.currency.as_str();
-        let whole = |v: f64| {
-            format!(
-                "{} {cur}",
-                format_amount(v)
-                    .trim_end_matches(".00")
-                    .split('.')
-                    .next()
-                    .unwrap_or("0")
-            )
-        };
+        let whole = |v: f64| format!("{} {cur}", format_whole(v));
         r.rows.push(vec![
             json!(e.budget),
             json!(whole(p.actual_to_date)),
             json!(whole(p.mean)),
-            json!(format!("{} – {}", whole(p.lo80), whole(p.hi80))),
+            json!(format!("{} – {}", format_whole(p.lo80), whole(p.hi80))),
             json!(whole(e.amount.amount)),
             json!(format!("{:.0}%", p.p_breach * 100.0)),
             json!(e.status.as_str().to_uppercase()),

@@ -92,6 +92,12 @@ pub fn format_amount(amount: f64) -> String {
     format!("{sign}{grouped}.{frac:02}")
 }
 
+/// Formats an amount rounded to whole units with thousands separators, e.g. `12,346`.
+pub fn format_whole(amount: f64) -> String {
+    let text = format_amount(amount.round());
+    text.strip_suffix(".00").map(str::to_string).unwrap_or(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +107,7 @@ mod tests {
         assert_eq!(format_amount(1234567.891), "1,234,567.89");
         assert_eq!(format_amount(-12.5), "-12.50");
         assert_eq!(format_amount(0.004), "0.00");
+        assert_eq!(format_whole(112_555.94), "112,556");
     }
 
     #[test]
