@@ -109,16 +109,23 @@ pub async fn run_once(
     now: DateTime<Utc>,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
-    let run_id = ctx.store.start_run(job, now).await.map_err(|e| RunError {
-        step: steps.first().copied().unwrap_or(Step::Ingest),
-        source: e.into(),
-        run_id: None,
-    })?;
+    // Runs are stamped with the wall clock; `now` may be a replayed day (`--as-of`) and is
+    // recorded as the run's `as_of` instead.
+    let run_id = ctx
+        .store
+        .start_run(job, Utc::now())
+        .await
+        .map_err(|e| RunError {
+            step: steps.first().copied().unwrap_or(Step::Ingest),
+            source: e.into(),
+            run_id: None,
+        })?;
     let mut report = RunReport {
         run_id,
         ..RunReport::default()
     };
     let as_of = Day::from_date(now.date_naive());
+    let detail = |stages: &[StageReport]| json!({ "as_of": as_of.to_string(), "stages": stages });
     for &step in steps {
         let span = tracing::info_span!("stage", run_id, step = %step);
         let _guard = span.enter();
@@ -149,7 +156,7 @@ pub async fn run_once(
                     counts: BTreeMap::new(),
                     error: Some(e.to_string()),
                 });
-                let detail = json!({ "stages": report.stages });
+                let detail = detail(&report.stages);
                 if let Err(store_err) = ctx
                     .store
                     .finish_run(run_id, Utc::now(), false, &detail)
@@ -165,7 +172,7 @@ pub async fn run_once(
             }
         }
     }
-    let detail = json!({ "stages": report.stages });
+    let detail = detail(&report.stages);
     ctx.store
         .finish_run(run_id, Utc::now(), true, &detail)
         .await

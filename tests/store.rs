@@ -1,0 +1,231 @@
+//! The store API on both backends: the rows written are the rows read back.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use costcast::domain::{
+    Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions, Evaluation,
+    ModelKind, Money, Projection, SeriesForecast, Status,
+};
+use costcast::store::Store;
+
+fn d(s: &str) -> Day {
+    Day::parse(s).unwrap()
+}
+
+fn point(day: &str, service: &str, team: &str, amount: f64) -> CostPoint {
+    let mut dims = Dimensions {
+        source: "billing".into(),
+        provider: "AWS".into(),
+        service: service.into(),
+        charge_category: "Usage".into(),
+        ..Dimensions::default()
+    };
+    dims.tags.insert("team".into(), team.into());
+    CostPoint {
+        day: d(day),
+        dims,
+        cost: Money::new(amount, Currency::usd()),
+    }
+}
+
+async fn open(db: &TestDb) -> Store {
+    let store = Store::connect(&costcast::config::DatabaseUrl::new(db.url.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        1,
+        "{}: a fresh database gets the initial migration",
+        db.backend
+    );
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        0,
+        "{}: migrating twice applies nothing",
+        db.backend
+    );
+    store
+}
+
+#[tokio::test]
+async fn replacing_a_period_removes_its_old_rows_and_keeps_the_rest() {
+    for db in both_dbs().await {
+        let store = open(&db).await;
+        let june = DayRange::new(d("2024-06-01"), d("2024-06-30")).unwrap();
+        let july = DayRange::new(d("2024-07-01"), d("2024-07-31")).unwrap();
+        store
+            .replace_costs(
+                "billing",
+                june,
+                &[
+                    point("2024-06-01", "EC2", "ml", 10.0),
+                    point("2024-06-02", "S3", "ml", 2.5),
+                ],
+            )
+            .await
+            .unwrap();
+        store
+            .replace_costs("billing", july, &[point("2024-07-01", "EC2", "ml", 11.0)])
+            .await
+            .unwrap();
+
+        // June again, restated: S3 is gone, EC2 changed, a new team appears. July is untouched.
+        let summary = store
+            .replace_costs(
+                "billing",
+                june,
+                &[
+                    point("2024-06-01", "EC2", "ml", 12.0),
+                    point("2024-06-01", "EC2", "web", 1.0),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.points_removed, summary.points_written),
+            (2, 2),
+            "{}",
+            db.backend
+        );
+
+        let totals = daily_totals(&store).await;
+        let expected: std::collections::BTreeMap<String, f64> = [
+            ("2024-06-01".to_string(), 13.0),
+            ("2024-07-01".to_string(), 11.0),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(totals, expected, "{}", db.backend);
+        let series = store.series().await.unwrap();
+        assert_eq!(
+            series.len(),
+            3,
+            "{}: EC2/ml, S3/ml and EC2/web are known series",
+            db.backend
+        );
+        assert!(
+            series
+                .iter()
+                .any(|s| s.dims.tags["team"] == "web" && s.currency == Currency::usd())
+        );
+        let june_only = store
+            .daily_costs(Some(d("2024-06-01")), Some(d("2024-06-30")))
+            .await
+            .unwrap();
+        assert_eq!(june_only.len(), 2, "{}", db.backend);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_newest_forecast_of_each_series_is_read_back_exactly() {
+    let forecast = |series: &str, mean: f64| SeriesForecast {
+        series: series.into(),
+        model: ModelKind::MstlEts,
+        history_end: d("2024-06-30"),
+        note: None,
+        points: (1..=3)
+            .map(|i| DailyForecast {
+                day: d("2024-06-30").add_days(i),
+                mean,
+                lo80: mean - 1.0,
+                hi80: mean + 1.0,
+                lo95: mean - 2.0,
+                hi95: mean + 2.0,
+                sd_level: 0.5,
+                sd_noise: 0.25,
+            })
+            .collect(),
+    };
+    for db in both_dbs().await {
+        let store = open(&db).await;
+        let first = store.start_run("forecast", Utc::now()).await.unwrap();
+        store
+            .save_forecasts(first, &[forecast("a", 1.0), forecast("b", 2.0)])
+            .await
+            .unwrap();
+        let second = store.start_run("forecast", Utc::now()).await.unwrap();
+        let mut newer = forecast("a", 5.0);
+        newer.model = ModelKind::SeasonalNaive;
+        newer.note = Some("short".into());
+        store
+            .save_forecasts(second, std::slice::from_ref(&newer))
+            .await
+            .unwrap();
+        store
+            .save_anomalies(
+                second,
+                &[Anomaly {
+                    series: "a".into(),
+                    day: d("2024-06-20"),
+                    actual: 9.0,
+                    expected: 3.0,
+                }],
+            )
+            .await
+            .unwrap();
+
+        let latest = store.latest_forecasts().await.unwrap();
+        assert_eq!(latest, vec![newer, forecast("b", 2.0)], "{}", db.backend);
+        let anomalies = store
+            .latest_anomalies(Some(d("2024-06-01")), None)
+            .await
+            .unwrap();
+        assert_eq!(anomalies.len(), 1, "{}", db.backend);
+        assert_eq!(anomalies[0].actual - anomalies[0].expected, 6.0);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn evaluations_and_runs_are_read_back_as_written() {
+    for db in both_dbs().await {
+        let store = open(&db).await;
+        let run = store.start_run("budgets", Utc::now()).await.unwrap();
+        let evaluation = Evaluation {
+            budget: "ml".into(),
+            as_of: d("2024-06-21"),
+            amount: Money::new(3000.0, Currency::parse("EUR").unwrap()),
+            projection: Projection {
+                period: DayRange::month_of(d("2024-06-21")),
+                actual_to_date: 1900.0,
+                reported_through: Some(d("2024-06-19")),
+                forecast_days: 11,
+                mean: 3000.0,
+                lo80: 2917.7,
+                hi80: 3082.3,
+                p_breach: 0.5,
+            },
+            status: Status::Warn,
+            mode: BudgetMode::Observe,
+        };
+        store
+            .save_evaluations(run, std::slice::from_ref(&evaluation))
+            .await
+            .unwrap();
+        store
+            .finish_run(run, Utc::now(), true, &serde_json::json!({"budgets": 1}))
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.latest_evaluations().await.unwrap(),
+            vec![evaluation],
+            "{}",
+            db.backend
+        );
+        let runs = store.runs(10).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            (runs[0].job.as_str(), runs[0].outcome.as_str()),
+            ("budgets", "ok"),
+            "{}",
+            db.backend
+        );
+        assert_eq!(runs[0].detail["budgets"], 1);
+        assert!(runs[0].finished_at.is_some());
+        store.close().await;
+    }
+}
