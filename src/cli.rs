@@ -576,16 +576,45 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
             serde_json::to_string_pretty(alert).unwrap_or_default()
         );
     }
-    let cfg = files.config.display();
+    let cfg = relative_to_cwd(&files.config);
+    let me = invoked_as();
     println!("Where to look next:");
     println!("  database     {}", files.database.display());
     println!("  export       {}", files.export.display());
     println!("  config       {cfg}");
-    println!("  costcast --config {cfg} report budgets");
-    println!("  costcast --config {cfg} report forecasts");
-    println!("  costcast --config {cfg} report anomalies");
-    println!("  costcast --config {cfg} report costs --group-by team,service");
-    println!("  costcast --config {cfg} run --job daily   (the scheduled pipeline)");
+    for next in [
+        "report budgets",
+        "report forecasts",
+        "report anomalies",
+        "report costs --group-by team,service",
+        "run --job daily   (the scheduled pipeline, from jobs/daily.toml)",
+    ] {
+        println!("  {me} --config {cfg} {next}");
+    }
     println!("Finished in {secs:.1} s.");
     Ok(())
+}
+
+/// How the user invoked costcast, for commands they can paste: the path they ran (shortened
+/// when it is under the working directory, as with `cargo run`), or `costcast` from `PATH`.
+fn invoked_as() -> String {
+    match std::env::args().next() {
+        Some(arg0) if Path::new(&arg0).components().count() > 1 => {
+            relative_to_cwd(Path::new(&arg0))
+        }
+        Some(arg0) => arg0,
+        None => "costcast".into(),
+    }
+}
+
+/// `path` relative to the working directory when it is under it, else as given.
+fn relative_to_cwd(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            path.strip_prefix(&cwd)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -120,7 +120,10 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
         let runs = ctx.store.runs(5).await.unwrap();
         assert_eq!(runs[0].outcome, "ok", "{b}");
         assert_eq!(runs[0].detail["stages"].as_array().unwrap().len(), 5);
-        assert_eq!(runs[0].detail["as_of"], "2025-11-20", "{b}: a replayed day is recorded as such");
+        assert_eq!(
+            runs[0].detail["as_of"], "2025-11-20",
+            "{b}: a replayed day is recorded as such"
+        );
         ctx.store.close().await;
     }
 }
