@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! costcast forecasts cloud spend and acts before a budget is blown.
 //!
 //! # Layout

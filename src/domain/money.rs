@@ -1,3 +1,5 @@
+//! Amounts with their currency, and how they are shown.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -197,6 +197,9 @@ async fn ingest_stage(ctx: &Context, options: &RunOptions) -> Result<Counts, Sta
         })?],
         None => ctx.config.sources.clone(),
     };
+    if sources.is_empty() {
+        tracing::warn!("No sources are configured: nothing to ingest.");
+    }
     let mut total = counts([
         ("sources", 0),
         ("files", 0),
@@ -333,10 +336,15 @@ async fn budgets_stage(
         .map(|b| {
             let name = forecast::targets::budget_series(&b.name);
             let forecast = forecasts.iter().find(|f| f.series == name);
+            let actuals = scope_totals(&series, &costs, &b.scope);
             if forecast.is_none() {
-                tracing::warn!(budget = %b.name, "No forecast for this budget: run `costcast forecast`.");
+                if series.iter().any(|s| b.scope.matches(&s.dims)) {
+                    tracing::warn!(budget = %b.name, "No forecast for this budget yet: run `costcast forecast`.");
+                } else {
+                    tracing::warn!(budget = %b.name, scope = %b.scope, "No stored cost matches this budget's scope.");
+                }
             }
-            budget::evaluate(b, &scope_totals(&series, &costs, &b.scope), forecast, as_of)
+            budget::evaluate(b, &actuals, forecast, as_of)
         })
         .collect();
     ctx.store.save_evaluations(run_id, &evaluations).await?;
