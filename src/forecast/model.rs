@@ -155,6 +155,22 @@ mod tests {
     }
 
     #[test]
+    fn two_years_of_history_fit_the_yearly_cycle_too() {
+        // A yearly swing of ±30 around 100: after two years, the forecast for the next peak
+        // must be above the level and the trough below it (within the swing's half).
+        let yearly =
+            |i: usize| 100.0 + 30.0 * (2.0 * std::f64::consts::PI * i as f64 / 365.0).sin();
+        let y: Vec<f64> = (0..800)
+            .map(|i| yearly(i) + if i % 7 >= 5 { -10.0 } else { 0.0 })
+            .collect();
+        let f = fit_and_forecast(&y, 210);
+        assert_eq!(f.model, ModelKind::MstlEts);
+        // Day 821 (horizon index 21) is a yearly peak, day 1004 (index 204) a trough.
+        assert!(f.mean[21] > 115.0, "peak forecast {}", f.mean[21]);
+        assert!(f.mean[204] < 85.0, "trough forecast {}", f.mean[204]);
+    }
+
+    #[test]
     fn a_short_series_falls_back_to_seasonal_naive_and_says_so() {
         let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
         let f = fit_and_forecast(&y, 9);
