@@ -99,6 +99,8 @@ pub struct RunReport {
     pub alert: Option<Value>,
     /// What became of the alert.
     pub alert_outcome: Option<String>,
+    /// Whether this run planned actions (so `changes` is current, even when empty).
+    pub acted: bool,
 }
 
 /// Runs `steps` in order as one recorded run of `job`, as of `now`.
@@ -388,6 +390,7 @@ async fn act_stage(
         .await?;
     let c = counts([("planned", changes.len() as u64), ("applied", 0)]);
     report.changes = changes;
+    report.acted = true;
     Ok(c)
 }
 
@@ -398,13 +401,18 @@ async fn notify_stage(
     report: &mut RunReport,
 ) -> Result<Counts, StageError> {
     let evaluations = ctx.store.latest_evaluations().await?;
-    let changes: Vec<PlannedChange> = ctx
-        .store
-        .latest_planned_changes()
-        .await?
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
+    // Changes planned in this run are the current ones, even when there are none; only a
+    // notify run on its own falls back to the newest plan stored.
+    let changes: Vec<PlannedChange> = if report.acted {
+        report.changes.clone()
+    } else {
+        ctx.store
+            .latest_planned_changes()
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    };
     let Some(message) = slack::build_message(&evaluations, &changes, run_id) else {
         return Ok(counts([("messages", 0)]));
     };
