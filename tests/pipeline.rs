@@ -152,3 +152,48 @@ async fn each_stage_runs_alone_from_what_the_previous_one_stored() {
     assert_eq!(runs.len(), 6);
     assert_eq!(runs.iter().filter(|r| r.outcome == "ok").count(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_never_lists_changes_planned_by_an_earlier_run() {
+    let now = as_of()
+        .date()
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
+        .and_utc();
+    let db = sqlite_db();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(demo_config(dir.path(), &db)).await;
+    let first = run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(!first.changes.is_empty());
+    ctx.store.close().await;
+
+    // The same budgets with their action ladders removed: nothing is planned any more.
+    let text = std::fs::read_to_string(dir.path().join("costcast.toml")).unwrap();
+    let mut kept = Vec::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with("[[budgets.actions]]") {
+            skipping = true;
+        } else if line.starts_with('[') {
+            skipping = false;
+        }
+        if !skipping {
+            kept.push(line);
+        }
+    }
+    let ctx = context(config(&kept.join("\n"), dir.path(), &db)).await;
+    let second = run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(second.changes.is_empty());
+    let alert = second
+        .alert
+        .expect("ml-team still breaches, so there is an alert");
+    let text = alert["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("*ml-team* is *breach*"), "{text}");
+    assert!(
+        !text.contains("Planned"),
+        "a stale plan reached the alert: {text}"
+    );
+}
