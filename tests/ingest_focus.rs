@@ -360,3 +360,16 @@ async fn a_glob_that_matches_nothing_is_an_error_not_an_empty_ingest() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_currency_that_is_not_iso_4217_names_the_line_and_column() {
+    refused_without_loss(
+        corrupt(12, "BillingCurrency", "US Dollar"),
+        &[
+            "line 12",
+            "column BillingCurrency",
+            "\"US Dollar\" is not an ISO 4217 currency code",
+        ],
+    )
+    .await;
+}
