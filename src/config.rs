@@ -322,14 +322,6 @@ pub struct Config {
     raw: RawConfig,
 }
 
-/// Environment variables that override the file.
-pub const ENV_OVERRIDES: [&str; 4] = [
-    "COSTCAST_DATABASE_URL",
-    "COSTCAST_SLACK_WEBHOOK_URL",
-    "COSTCAST_FORECAST_HORIZON_DAYS",
-    "COSTCAST_FORECAST_BILLING_LAG_DAYS",
-];
-
 impl Config {
     /// Loads `path` (or built-in defaults when `None`), applies `env` overrides and validates.
     pub fn load(

@@ -56,19 +56,10 @@ pub fn fetch(
         return Err(IngestError::NoFiles { pattern });
     }
 
-    let mut totals: BTreeMap<(Day, Dimensions, Currency), f64> = BTreeMap::new();
+    let mut totals = Totals::new();
     let mut rows_read = 0;
     for file in &files {
-        let summary = read_file(file, source, settings)?;
-        rows_read += summary.rows;
-        for point in summary.points {
-            if range.is_some_and(|r| !r.contains(point.day)) {
-                continue;
-            }
-            *totals
-                .entry((point.day, point.dims, point.cost.currency))
-                .or_default() += point.cost.amount;
-        }
+        rows_read += read_file(file, source, settings, range, &mut totals)?;
     }
     let points: Vec<CostPoint> = totals
         .into_iter()
@@ -97,13 +88,8 @@ pub fn fetch(
     })
 }
 
-/// One file's daily points and how many rows it had.
-pub struct FileSummary {
-    /// Points, one per day, series and currency (not yet merged across files).
-    pub points: Vec<CostPoint>,
-    /// Rows in the file.
-    pub rows: u64,
-}
+/// Daily amounts by (day, series, currency), summed across every file of a source.
+type Totals = BTreeMap<(Day, Dimensions, Currency), f64>;
 
 fn is_parquet(file: &Path) -> bool {
     file.extension()
@@ -125,12 +111,15 @@ fn scan(file: &Path) -> PolarsResult<LazyFrame> {
     }
 }
 
-/// Reads one FOCUS file into daily points.
-pub fn read_file(
+/// Reads one FOCUS file, adding its daily amounts inside `range` to `totals`; returns the
+/// number of rows read.
+fn read_file(
     file: &Path,
     source: &str,
     settings: &FocusSource,
-) -> Result<FileSummary, IngestError> {
+    range: Option<DayRange>,
+    totals: &mut Totals,
+) -> Result<u64, IngestError> {
     let unreadable = |e: PolarsError| IngestError::Unreadable {
         file: file.to_path_buf(),
         message: e.to_string(),
@@ -238,24 +227,36 @@ pub fn read_file(
     let bad = column_sum(&df, "bad").map_err(unreadable)?;
     if bad > 0 {
         let checks = [
-            (
-                DAY,
-                day_valid,
-                "is not a UTC date or timestamp (YYYY-MM-DD[ HH:MM:SS][Z])",
-            ),
-            (cost_column, cost_valid, "is not a number"),
-            (CURRENCY, col(CURRENCY).is_not_null(), "is empty"),
-            (
-                "ServiceProviderName/ProviderName, ServiceName or ChargeCategory",
-                dims_valid,
-                "is empty",
-            ),
+            Check {
+                column: DAY,
+                raw: Some(DAY),
+                valid: day_valid,
+                problem: "is not a UTC date or timestamp (YYYY-MM-DD[ HH:MM:SS][Z])",
+            },
+            Check {
+                column: cost_column,
+                raw: Some(cost_column),
+                valid: cost_valid,
+                problem: "is not a number",
+            },
+            Check {
+                column: CURRENCY,
+                raw: Some(CURRENCY),
+                valid: col(CURRENCY).is_not_null(),
+                problem: "is empty",
+            },
+            Check {
+                column: "ServiceProviderName/ProviderName, ServiceName or ChargeCategory",
+                raw: None,
+                valid: dims_valid,
+                problem: "is empty",
+            },
         ];
         return Err(locate_bad_row(file, lf, checks));
     }
     let rows = column_sum(&df, "rows").map_err(unreadable)?;
-    let points = to_points(file, &lf, &df, source, &settings.tag_keys)?;
-    Ok(FileSummary { points, rows })
+    accumulate(file, &lf, &df, source, &settings.tag_keys, range, totals)?;
+    Ok(rows)
 }
 
 fn column_sum(df: &DataFrame, name: &str) -> PolarsResult<u64> {
@@ -274,18 +275,30 @@ fn location(file: &Path, row: u64) -> String {
 }
 
 /// Finds the first row failing one of `checks` and says which column and value.
+/// A validity rule for a row, and how to name its failure.
+struct Check<'a> {
+    /// The column(s) named in the error.
+    column: &'a str,
+    /// The column whose value is quoted in the error, if a single one is at fault.
+    raw: Option<&'a str>,
+    /// True for rows that pass.
+    valid: Expr,
+    /// What is wrong, after the quoted value.
+    problem: &'a str,
+}
+
 fn locate_bad_row<const N: usize>(
     file: &Path,
     lf: LazyFrame,
-    checks: [(&str, Expr, &str); N],
+    checks: [Check<'_>; N],
 ) -> IngestError {
     let mut select = vec![col("__row")];
     let mut any_bad = lit(false);
-    for (i, (column, valid, _)) in checks.iter().enumerate() {
-        let bad = valid.clone().not().fill_null(lit(true));
+    for (i, check) in checks.iter().enumerate() {
+        let bad = check.valid.clone().not().fill_null(lit(true));
         select.push(bad.clone().alias(format!("bad{i}")));
-        if !column.contains(' ') {
-            select.push(col(*column).cast(DataType::String).alias(format!("raw{i}")));
+        if let Some(raw) = check.raw {
+            select.push(col(raw).cast(DataType::String).alias(format!("raw{i}")));
         }
         any_bad = any_bad.or(bad);
     }
@@ -309,22 +322,20 @@ fn locate_bad_row<const N: usize>(
         Some(AnyValue::UInt64(r)) => r,
         _ => 0,
     };
-    for (i, (column, _, problem)) in checks.iter().enumerate() {
+    for (i, check) in checks.iter().enumerate() {
         if matches!(cell(&format!("bad{i}")), Some(AnyValue::Boolean(true))) {
-            let value = match cell(&format!("raw{i}")) {
-                Some(AnyValue::Null) => "empty value ".to_string(),
-                Some(v) => v.get_str().map(|s| format!("{s:?} ")).unwrap_or_default(),
-                None => String::new(),
-            };
-            let problem = if value == "empty value " {
-                "is empty".to_string()
-            } else {
-                format!("{value}{problem}")
+            let problem = match cell(&format!("raw{i}")) {
+                Some(AnyValue::Null) => "is empty".to_string(),
+                Some(v) => match v.get_str() {
+                    Some(text) => format!("{text:?} {}", check.problem),
+                    None => check.problem.to_string(),
+                },
+                None => check.problem.to_string(),
             };
             return IngestError::BadValue {
                 file: file.to_path_buf(),
                 location: location(file, row),
-                column: column.to_string(),
+                column: check.column.to_string(),
                 problem,
             };
         }
@@ -353,16 +364,18 @@ fn first_row_with(file: &Path, lf: &LazyFrame, column: &str, value: &str) -> Str
     }
 }
 
-/// Turns aggregated rows into points: tag JSON parsed once per distinct string, days and
-/// currencies converted, rows that now share a key (tags that differ only in keys not
-/// kept) merged.
-fn to_points(
+/// Adds aggregated rows inside `range` to `totals`: tag JSON parsed once per distinct string,
+/// days and currencies converted, rows that now share a key (tags that differ only in keys
+/// not kept, or the same day in another file) merged.
+fn accumulate(
     file: &Path,
     lf: &LazyFrame,
     df: &DataFrame,
     source: &str,
     tag_keys: &[String],
-) -> Result<Vec<CostPoint>, IngestError> {
+    range: Option<DayRange>,
+    totals: &mut Totals,
+) -> Result<(), IngestError> {
     let internal = |e: PolarsError| IngestError::Unreadable {
         file: file.to_path_buf(),
         message: e.to_string(),
@@ -398,12 +411,14 @@ fn to_points(
     let epoch = Day::from_ymd(1970, 1, 1).expect("the epoch is a valid date");
     let mut parsed_tags: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     let mut parsed_currencies: HashMap<String, Currency> = HashMap::new();
-    let mut totals: BTreeMap<(Day, Dimensions, Currency), f64> = BTreeMap::new();
     for i in 0..df.height() {
         let (Some(day), Some(cost)) = (days[i], costs[i]) else {
             continue;
         };
         let day = epoch.add_days(day as i64);
+        if range.is_some_and(|r| !r.contains(day)) {
+            continue;
+        }
         let raw_currency = currencies[i].clone().unwrap_or_default();
         let currency = match parsed_currencies.get(&raw_currency) {
             Some(c) => c.clone(),
@@ -448,14 +463,7 @@ fn to_points(
         };
         *totals.entry((day, dims, currency)).or_default() += cost;
     }
-    Ok(totals
-        .into_iter()
-        .map(|((day, dims, currency), amount)| CostPoint {
-            day,
-            dims,
-            cost: Money::new(amount, currency),
-        })
-        .collect())
+    Ok(())
 }
 
 /// Keeps the configured keys of a FOCUS `Tags` JSON object. Values that are not strings are
