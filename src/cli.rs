@@ -288,7 +288,6 @@ async fn run_with_store(
     command: Command,
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
-    let steps = |s: &[Step]| s.to_vec();
     let (job, steps, options) = match command {
         Command::Migrate => {
             println!(
@@ -319,7 +318,7 @@ async fn run_with_store(
             }
             (
                 "ingest".to_string(),
-                steps(&[Step::Ingest]),
+                vec![Step::Ingest],
                 RunOptions {
                     source,
                     range,
@@ -329,7 +328,7 @@ async fn run_with_store(
         }
         Command::Forecast { .. } => (
             "forecast".into(),
-            steps(&[Step::Forecast]),
+            vec![Step::Forecast],
             RunOptions::default(),
         ),
         Command::Budgets { format } => {
@@ -350,7 +349,7 @@ async fn run_with_store(
         }
         Command::Act { dry_run } => (
             "act".into(),
-            steps(&[Step::Act]),
+            vec![Step::Act],
             RunOptions {
                 dry_run,
                 ..RunOptions::default()
