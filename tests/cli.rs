@@ -252,3 +252,52 @@ fn run_job_daily_runs_the_shipped_job_file() {
     assert_eq!(runs[0]["job"], "daily");
     assert_eq!(runs[0]["outcome"], "ok");
 }
+
+#[test]
+fn bad_arguments_exit_2_and_name_the_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("costcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("c.db").display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["ingest", "--from", "2024-02-01", "--to", "2024-01-01"],
+            "--from/--to: range ends (2024-01-01) before it starts (2024-02-01)",
+        ),
+        (
+            &["ingest", "--source", "nope"],
+            "--source: no source named \"nope\"",
+        ),
+        (
+            &["report", "costs", "--group-by", "service,bad name"],
+            "--group-by: unknown dimension \"bad name\"",
+        ),
+        (
+            &["forecast", "--input", "x.csv", "--horizon", "0"],
+            "--horizon: 0 is outside 1..=366",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        let out = costcast(&all, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
