@@ -36,8 +36,8 @@ async fn open(db: &TestDb) -> Store {
         .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        1,
-        "{}: a fresh database gets the initial migration",
+        2,
+        "{}: a fresh database gets every migration",
         db.backend
     );
     assert_eq!(

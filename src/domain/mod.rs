@@ -8,6 +8,7 @@ mod day;
 mod dimensions;
 mod forecast;
 pub mod money;
+mod usage;
 
 pub use budget::{
     ActionKind, ActionRule, Budget, BudgetMode, Evaluation, Period, PlannedChange, Projection,
@@ -17,6 +18,7 @@ pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
 pub use forecast::{Anomaly, DailyForecast, ModelKind, SeriesForecast};
 pub use money::{Currency, Money};
+pub use usage::{UsageMetric, UsagePoint};
 
 /// A value that failed to parse into a domain type; the caller adds where it came from.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,18 +1,20 @@
-//! FOCUS billing exports (FOCUS 1.0 to 1.2), CSV or Parquet, through polars' lazy engine.
+//! FOCUS billing exports (FOCUS 1.0 to 1.2): CSV, gzipped CSV or Parquet.
 //!
-//! The file is aggregated to (day × dimensions × raw `Tags` string) inside polars, so the rows
-//! that reach Rust number the distinct combinations, not the export's lines. The `Tags` JSON is
-//! then parsed once per distinct string: real exports repeat a few hundred tag strings across
-//! millions of rows, and JSON parsing is what dominates otherwise.
+//! Either way a file is first summed to (day × distinct raw values of the kept columns) — by
+//! [`rollup`] for CSV, by polars' lazy engine for Parquet — so what reaches the conversion
+//! numbers the distinct combinations, not the export's lines. The `Tags` JSON is then parsed
+//! once per distinct string: real exports repeat a few hundred tag strings across millions of
+//! rows, and JSON parsing is what dominates otherwise.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 
+use super::export::{self, Conversion, Field, Slot, Totals};
+use super::rollup::{self, Columns, Combination, Header, Rollup};
 use super::{Batch, IngestError};
 use crate::config::FocusSource;
-use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, Money};
+use crate::domain::{DayRange, Dimensions};
 
 /// Timestamps FOCUS allows in `ChargePeriodStart`: a date, optionally a time, optionally marked
 /// UTC. Real exports write `2024-09-01 00:00:00` as often as `2024-09-01T00:00:00Z`.
@@ -24,17 +26,17 @@ const CURRENCY: &str = "BillingCurrency";
 const TAGS: &str = "Tags";
 
 /// Columns that become dimensions, with the FOCUS names each may go by (newest first).
-const DIMENSION_COLUMNS: [(&str, &[&str]); 6] = [
-    ("provider", &["ServiceProviderName", "ProviderName"]),
-    ("account", &["SubAccountId"]),
-    ("service", &["ServiceName"]),
-    ("service_category", &["ServiceCategory"]),
-    ("charge_category", &["ChargeCategory"]),
-    ("region", &["RegionId"]),
+const DIMENSION_COLUMNS: [(Slot, &[&str]); 6] = [
+    (Slot::Provider, &["ServiceProviderName", "ProviderName"]),
+    (Slot::Account, &["SubAccountId"]),
+    (Slot::Service, &["ServiceName"]),
+    (Slot::ServiceCategory, &["ServiceCategory"]),
+    (Slot::ChargeCategory, &["ChargeCategory"]),
+    (Slot::Region, &["RegionId"]),
 ];
 
 /// Of the dimension columns, those without which a row means nothing.
-const MANDATORY_DIMENSIONS: [&str; 3] = ["provider", "service", "charge_category"];
+const MANDATORY: [Slot; 3] = [Slot::Provider, Slot::Service, Slot::ChargeCategory];
 
 /// Reads every file the source's path or glob matches.
 pub fn fetch(
@@ -42,78 +44,98 @@ pub fn fetch(
     settings: &FocusSource,
     range: Option<DayRange>,
 ) -> Result<Batch, IngestError> {
-    let pattern = settings.path.to_string_lossy().to_string();
-    let mut files: Vec<PathBuf> = glob::glob(&pattern)
-        .map_err(|e| IngestError::Unreadable {
-            file: settings.path.clone(),
-            message: format!("bad glob: {e}"),
-        })?
-        .filter_map(Result::ok)
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(IngestError::NoFiles { pattern });
-    }
-
+    let files = export::expand(&settings.path)?;
     let mut totals = Totals::new();
     let mut rows_read = 0;
     for file in &files {
-        rows_read += read_file(file, source, settings, range, &mut totals)?;
+        rows_read += if export::is_parquet(file) {
+            read_parquet(file, source, settings, range, &mut totals)?
+        } else {
+            read_csv(file, source, settings, range, &mut totals)?
+        };
     }
-    let points: Vec<CostPoint> = totals
-        .into_iter()
-        .map(|((day, dims, currency), amount)| CostPoint {
-            day,
-            dims,
-            cost: Money::new(amount, currency),
+    Ok(export::batch(source, files, totals, rows_read, range))
+}
+
+/// The conversion for a file whose kept columns are `fields`.
+fn conversion<'a>(
+    source: &'a str,
+    settings: &'a FocusSource,
+    fields: Vec<(Field, String)>,
+) -> Conversion<'a> {
+    let required = MANDATORY
+        .iter()
+        .map(|slot| {
+            let names = DIMENSION_COLUMNS
+                .iter()
+                .find(|(s, _)| s == slot)
+                .map(|(_, names)| names.join("/"))
+                .unwrap_or_default();
+            (*slot, names)
         })
         .collect();
-    let covered = match range {
-        Some(r) => Some(r),
-        None => match (
-            points.iter().map(|p| p.day).min(),
-            points.iter().map(|p| p.day).max(),
-        ) {
-            (Some(a), Some(b)) => DayRange::new(a, b).ok(),
-            _ => None,
-        },
-    };
-    Ok(Batch {
-        source: source.to_string(),
-        files,
-        points,
-        rows_read,
-        covered,
-    })
-}
-
-/// Daily amounts by (day, series, currency), summed across every file of a source.
-type Totals = BTreeMap<(Day, Dimensions, Currency), f64>;
-
-fn is_parquet(file: &Path) -> bool {
-    file.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-}
-
-fn scan(file: &Path) -> PolarsResult<LazyFrame> {
-    let path = PlRefPath::new(file.to_string_lossy().as_ref());
-    if is_parquet(file) {
-        LazyFrame::scan_parquet(path, ScanArgsParquet::default())
-    } else {
-        // Every column is read as text, so a bad cell becomes an error that names it rather
-        // than a silently inferred type.
-        LazyCsvReader::new(path)
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .with_null_values(Some(NullValues::AllColumns(vec!["NULL".into(), "".into()])))
-            .finish()
+    Conversion {
+        source,
+        fields,
+        required,
+        tag_keys: &settings.tag_keys,
+        defaults: Dimensions::default(),
+        map: |_, _| None,
     }
 }
 
-/// Reads one FOCUS file, adding its daily amounts inside `range` to `totals`; returns the
-/// number of rows read.
-fn read_file(
+/// Streams a FOCUS CSV (plain or gzipped) through [`rollup`].
+fn read_csv(
+    file: &Path,
+    source: &str,
+    settings: &FocusSource,
+    range: Option<DayRange>,
+    totals: &mut Totals,
+) -> Result<u64, IngestError> {
+    let missing = |column: &str| IngestError::MissingColumn {
+        file: file.to_path_buf(),
+        column: column.to_string(),
+    };
+    let cost_column = settings.cost_column.column();
+    let mut fields: Vec<(Field, String)> = Vec::new();
+    let choose = |header: &Header| -> Result<Columns, IngestError> {
+        let find = |name: &str| header.find(&[name]).ok_or_else(|| missing(name));
+        let day = find(DAY)?;
+        let cost = find(cost_column)?;
+        let mut kept = vec![find(CURRENCY)?];
+        fields.push((Field::Currency, CURRENCY.to_string()));
+        for (slot, names) in DIMENSION_COLUMNS {
+            let mut any = false;
+            for name in names {
+                if let Some(i) = header.find(&[name]) {
+                    kept.push(i);
+                    fields.push((Field::Dim(slot), name.to_string()));
+                    any = true;
+                }
+            }
+            if !any && MANDATORY.contains(&slot) {
+                return Err(missing(names[names.len() - 1]));
+            }
+        }
+        if let Some(i) = header.find(&[TAGS]) {
+            if !settings.tag_keys.is_empty() {
+                kept.push(i);
+                fields.push((Field::TagsJson, TAGS.to_string()));
+            }
+        }
+        Ok(Columns { day, cost, kept })
+    };
+    let rollup = rollup::sum_csv(file, choose, export::window(range))?;
+    let rows = rollup.rows;
+    let conversion = conversion(source, settings, fields);
+    let locate = |c: &Combination, _: usize| format!("line {}", c.first_line);
+    export::accumulate(file, rollup, &conversion, &locate, totals)?;
+    Ok(rows)
+}
+
+/// Reads one FOCUS Parquet file with polars, adding its daily amounts inside `range` to
+/// `totals`; returns the number of rows read. Columns may be typed (datetimes, floats) or text.
+fn read_parquet(
     file: &Path,
     source: &str,
     settings: &FocusSource,
@@ -124,7 +146,8 @@ fn read_file(
         file: file.to_path_buf(),
         message: e.to_string(),
     };
-    let mut lf = scan(file).map_err(unreadable)?;
+    let path = PlRefPath::new(file.to_string_lossy().as_ref());
+    let mut lf = LazyFrame::scan_parquet(path, ScanArgsParquet::default()).map_err(unreadable)?;
     let schema = lf.collect_schema().map_err(unreadable)?;
     let missing = |column: &str| IngestError::MissingColumn {
         file: file.to_path_buf(),
@@ -169,21 +192,22 @@ fn read_file(
 
     let mut dims = Vec::new();
     let mut dims_valid = lit(true);
-    for (name, candidates) in DIMENSION_COLUMNS {
+    for (slot, candidates) in DIMENSION_COLUMNS {
+        let name = slot_name(slot);
         let present: Vec<Expr> = candidates
             .iter()
             .filter(|c| schema.get(c).is_some())
             .map(|c| col(*c).cast(DataType::String))
             .collect();
         if present.is_empty() {
-            if MANDATORY_DIMENSIONS.contains(&name) {
+            if MANDATORY.contains(&slot) {
                 return Err(missing(candidates[candidates.len() - 1]));
             }
             dims.push(lit("").alias(name));
             continue;
         }
         let value = coalesce(&present);
-        if MANDATORY_DIMENSIONS.contains(&name) {
+        if MANDATORY.contains(&slot) {
             dims_valid = dims_valid.and(value.clone().is_not_null());
         }
         dims.push(value.fill_null(lit("")).alias(name));
@@ -207,7 +231,7 @@ fn read_file(
     columns.extend(dims);
     let group_keys: Vec<Expr> = ["day", "currency", "tags"]
         .into_iter()
-        .chain(DIMENSION_COLUMNS.iter().map(|(name, _)| *name))
+        .chain(DIMENSION_COLUMNS.iter().map(|(slot, _)| slot_name(*slot)))
         .map(col)
         .collect();
     columns.push(cost.alias("cost"));
@@ -255,7 +279,14 @@ fn read_file(
         return Err(locate_bad_row(file, lf, checks));
     }
     let rows = column_sum(&df, "rows").map_err(unreadable)?;
-    accumulate(file, &lf, &df, source, &settings.tag_keys, range, totals)?;
+    let (rollup, fields) = to_rollup(&df, range).map_err(unreadable)?;
+    let conversion = conversion(source, settings, fields);
+    let locate = |c: &Combination, field: usize| {
+        let column = &conversion.fields[field].1;
+        let value = c.values[field].as_deref().unwrap_or_default();
+        first_row_with(&lf, column, value)
+    };
+    export::accumulate(file, rollup, &conversion, &locate, totals)?;
     Ok(rows)
 }
 
@@ -263,15 +294,9 @@ fn column_sum(df: &DataFrame, name: &str) -> PolarsResult<u64> {
     Ok(df.column(name)?.u64()?.iter().flatten().sum())
 }
 
-/// Where row `row` (0-based, header excluded) is, as a person opening the file would say it.
-fn location(file: &Path, row: u64) -> String {
-    if is_parquet(file) {
-        format!("row {}", row + 1)
-    } else {
-        // Line 1 is the header. Quoted fields spanning lines would shift this; FOCUS exports
-        // do not write them.
-        format!("line {}", row + 2)
-    }
+/// Where row `row` (0-based) of a Parquet file is, as a person would count it.
+fn location(row: u64) -> String {
+    format!("row {}", row + 1)
 }
 
 /// Finds the first row failing one of `checks` and says which column and value.
@@ -334,7 +359,7 @@ fn locate_bad_row<const N: usize>(
             };
             return IngestError::BadValue {
                 file: file.to_path_buf(),
-                location: location(file, row),
+                location: location(row),
                 column: check.column.to_string(),
                 problem,
             };
@@ -347,7 +372,7 @@ fn locate_bad_row<const N: usize>(
 }
 
 /// The first row whose column `column` equals `value`, for errors found after aggregation.
-fn first_row_with(file: &Path, lf: &LazyFrame, column: &str, value: &str) -> String {
+fn first_row_with(lf: &LazyFrame, column: &str, value: &str) -> String {
     let found = lf
         .clone()
         .with_row_index("__row", None)
@@ -359,157 +384,72 @@ fn first_row_with(file: &Path, lf: &LazyFrame, column: &str, value: &str) -> Str
         .ok()
         .and_then(|df| df.column("__row").ok()?.u64().ok()?.get(0))
     {
-        Some(row) => location(file, row),
+        Some(row) => location(row),
         None => "(row not found)".to_string(),
     }
 }
 
-/// Adds aggregated rows inside `range` to `totals`: tag JSON parsed once per distinct string,
-/// days and currencies converted, rows that now share a key (tags that differ only in keys
-/// not kept, or the same day in another file) merged.
-fn accumulate(
-    file: &Path,
-    lf: &LazyFrame,
-    df: &DataFrame,
-    source: &str,
-    tag_keys: &[String],
-    range: Option<DayRange>,
-    totals: &mut Totals,
-) -> Result<(), IngestError> {
-    let internal = |e: PolarsError| IngestError::Unreadable {
-        file: file.to_path_buf(),
-        message: e.to_string(),
-    };
-    let strs = |name: &str| -> Result<Vec<Option<String>>, IngestError> {
-        Ok(df
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(internal)?
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect())
-    };
-    let days: Vec<Option<i32>> = df
-        .column("day")
-        .and_then(|c| c.i32().cloned())
-        .map_err(internal)?
-        .iter()
-        .collect();
-    let costs: Vec<Option<f64>> = df
-        .column("cost")
-        .and_then(|c| c.f64().cloned())
-        .map_err(internal)?
-        .iter()
-        .collect();
-    let currencies = strs("currency")?;
-    let tags = strs("tags")?;
-    let dim_values: Vec<Vec<Option<String>>> = DIMENSION_COLUMNS
-        .iter()
-        .map(|(name, _)| strs(name))
-        .collect::<Result<_, _>>()?;
+/// The alias of a dimension column in the grouped frame.
+fn slot_name(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Provider => "provider",
+        Slot::Account => "account",
+        Slot::Service => "service",
+        Slot::ServiceCategory => "service_category",
+        Slot::ChargeCategory => "charge_category",
+        Slot::Region => "region",
+    }
+}
 
-    let epoch = Day::from_ymd(1970, 1, 1).expect("the epoch is a valid date");
-    let mut parsed_tags: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-    let mut parsed_currencies: HashMap<String, Currency> = HashMap::new();
+/// The grouped frame as a [`Rollup`], so Parquet and CSV share one conversion; the fields name
+/// the FOCUS column each value came from, for errors.
+fn to_rollup(
+    df: &DataFrame,
+    range: Option<DayRange>,
+) -> PolarsResult<(Rollup, Vec<(Field, String)>)> {
+    let mut fields = vec![
+        (Field::Currency, CURRENCY.to_string()),
+        (Field::TagsJson, TAGS.to_string()),
+    ];
+    let mut names = vec!["currency", "tags"];
+    for (slot, candidates) in DIMENSION_COLUMNS {
+        fields.push((Field::Dim(slot), candidates.join("/")));
+        names.push(slot_name(slot));
+    }
+    let columns: Vec<Vec<Option<String>>> = names
+        .iter()
+        .map(|n| -> PolarsResult<Vec<Option<String>>> {
+            Ok(df
+                .column(n)?
+                .str()?
+                .iter()
+                .map(|v| v.filter(|v| !v.is_empty()).map(str::to_string))
+                .collect())
+        })
+        .collect::<PolarsResult<_>>()?;
+    let days = df.column("day")?.i32()?;
+    let costs = df.column("cost")?.f64()?;
+    let window = export::window(range);
+    let mut rollup = Rollup::default();
+    let mut index: std::collections::HashMap<Vec<Option<String>>, u32> = Default::default();
     for i in 0..df.height() {
-        let (Some(day), Some(cost)) = (days[i], costs[i]) else {
+        let (Some(day), Some(cost)) = (days.get(i), costs.get(i)) else {
             continue;
         };
-        let day = epoch.add_days(day as i64);
-        if range.is_some_and(|r| !r.contains(day)) {
+        rollup.rows += 1;
+        if window.is_some_and(|w| day < w.from || day > w.to) {
             continue;
         }
-        let raw_currency = currencies[i].clone().unwrap_or_default();
-        let currency = match parsed_currencies.get(&raw_currency) {
-            Some(c) => c.clone(),
-            None => {
-                let c = Currency::parse(&raw_currency).map_err(|e| IngestError::BadValue {
-                    file: file.to_path_buf(),
-                    location: first_row_with(file, lf, CURRENCY, &raw_currency),
-                    column: CURRENCY.to_string(),
-                    problem: e.to_string(),
-                })?;
-                parsed_currencies.insert(raw_currency, c.clone());
-                c
-            }
-        };
-        let kept_tags = match &tags[i] {
-            None => BTreeMap::new(),
-            Some(raw) => match parsed_tags.get(raw) {
-                Some(t) => t.clone(),
-                None => {
-                    let t =
-                        select_tags(raw, tag_keys).map_err(|problem| IngestError::BadValue {
-                            file: file.to_path_buf(),
-                            location: first_row_with(file, lf, TAGS, raw),
-                            column: TAGS.to_string(),
-                            problem,
-                        })?;
-                    parsed_tags.insert(raw.clone(), t.clone());
-                    t
-                }
-            },
-        };
-        let value = |d: usize| dim_values[d][i].clone().unwrap_or_default();
-        let dims = Dimensions {
-            source: source.to_string(),
-            provider: value(0),
-            account: value(1),
-            service: value(2),
-            service_category: value(3),
-            charge_category: value(4),
-            region: value(5),
-            tags: kept_tags,
-        };
-        *totals.entry((day, dims, currency)).or_default() += cost;
+        let values: Vec<Option<String>> = columns.iter().map(|c| c[i].clone()).collect();
+        let next = rollup.combinations.len() as u32;
+        let id = *index.entry(values.clone()).or_insert_with(|| {
+            rollup.combinations.push(Combination {
+                values,
+                first_line: 0,
+            });
+            next
+        });
+        *rollup.sums.entry((day, id)).or_default() += cost;
     }
-    Ok(())
-}
-
-/// Keeps the configured keys of a FOCUS `Tags` JSON object. Values that are not strings are
-/// kept as their JSON text.
-fn select_tags(raw: &str, keys: &[String]) -> Result<BTreeMap<String, String>, String> {
-    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
-        let shown: String = raw.chars().take(60).collect();
-        format!("{shown:?} is not a JSON object ({e})")
-    })?;
-    let object = value.as_object().ok_or_else(|| {
-        let shown: String = raw.chars().take(60).collect();
-        format!("{shown:?} is not a JSON object")
-    })?;
-    Ok(keys
-        .iter()
-        .filter_map(|k| {
-            let v = object.get(k)?;
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => return None,
-                other => other.to_string(),
-            };
-            Some((k.clone(), text))
-        })
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_keep_only_the_configured_keys() {
-        let t = select_tags(
-            r#"{"team": "ml", "env": "prod", "n": 3}"#,
-            &["team".into(), "n".into()],
-        )
-        .unwrap();
-        assert_eq!(t.get("team").map(String::as_str), Some("ml"));
-        assert_eq!(t.get("n").map(String::as_str), Some("3"));
-        assert!(!t.contains_key("env"));
-    }
-
-    #[test]
-    fn tags_that_are_not_an_object_are_refused() {
-        assert!(select_tags("[1,2]", &[]).is_err());
-        assert!(select_tags("{team:", &[]).is_err());
-    }
+    Ok((rollup, fields))
 }

@@ -13,11 +13,13 @@ use serde_json::{Value, json};
 
 use crate::act::{self, slack};
 use crate::budget;
-use crate::config::Config;
-use crate::domain::{Day, DayRange, Evaluation, PlannedChange, Scope};
+use tracing::Instrument;
+
+use crate::config::{Config, Pricing, SourceKind};
+use crate::domain::{Currency, Day, DayRange, Evaluation, Money, PlannedChange, Scope};
 use crate::forecast;
-use crate::ingest::{self, IngestError};
-use crate::store::{Store, StoreError, StoredSeries};
+use crate::ingest::{self, FetchInputs, IngestError, SourceHistory};
+use crate::store::{Ingested, Store, StoreError, StoredSeries};
 pub use job::{Job, JobError, Step};
 
 /// What a run needs: configuration, the store and an HTTP client.
@@ -133,7 +135,7 @@ pub async fn run_once(
         let _guard = span.enter();
         let started = Instant::now();
         let result = match step {
-            Step::Ingest => ingest_stage(ctx, options).await,
+            Step::Ingest => ingest_stage(ctx, options, now).await,
             Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
             Step::Budgets => budgets_stage(ctx, run_id, as_of, &mut report).await,
             Step::Act => act_stage(ctx, run_id, options, &mut report).await,
@@ -192,7 +194,11 @@ fn counts<const N: usize>(pairs: [(&str, u64); N]) -> Counts {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-async fn ingest_stage(ctx: &Context, options: &RunOptions) -> Result<Counts, StageError> {
+async fn ingest_stage(
+    ctx: &Context,
+    options: &RunOptions,
+    now: DateTime<Utc>,
+) -> Result<Counts, StageError> {
     let sources: Vec<_> = match &options.source {
         Some(name) => vec![ctx.config.source(name).cloned().ok_or_else(|| {
             StageError::Other(format!("no source named {name:?} in the configuration"))
@@ -206,44 +212,122 @@ async fn ingest_stage(ctx: &Context, options: &RunOptions) -> Result<Counts, Sta
         ("sources", 0),
         ("files", 0),
         ("rows_read", 0),
+        ("requests", 0),
         ("points_written", 0),
         ("points_removed", 0),
+        ("usage_written", 0),
+        ("days_written", 0),
     ]);
+    let today = Day::from_date(now.date_naive());
     for source in sources {
-        let range = options.range;
+        let started = std::time::Instant::now();
         let name = source.name.clone();
-        let batch = tokio::task::spawn_blocking(move || ingest::fetch(&source, range))
-            .await
-            .map_err(|e| StageError::Other(format!("ingest task panicked: {e}")))??;
+        let (last_day, estimated) = ctx.store.source_history(&name).await?;
+        let mut inputs = FetchInputs {
+            today,
+            history: SourceHistory {
+                last_day,
+                estimated,
+            },
+            billed: Vec::new(),
+        };
+        if let SourceKind::Prometheus(settings) = &source.kind {
+            if let Pricing::Allocate(allocation) = &settings.pricing {
+                let window = ingest::prometheus::window(&inputs, options.range);
+                inputs.billed = billed(ctx, &name, &allocation.scope, window).await?;
+            }
+        }
+        let span = tracing::info_span!("ingest", source = %name);
+        let batch = ingest::fetch(&source, &inputs, options.range, &ctx.http)
+            .instrument(span)
+            .await?;
         let Some(covered) = batch.covered else {
-            tracing::warn!(source = %name, "Source had no rows in range; nothing stored.");
+            tracing::warn!(source = %name, "Source had nothing in range; nothing stored.");
             continue;
         };
         let written = ctx
             .store
-            .replace_costs(&name, covered, &batch.points)
+            .replace_ingested(
+                &name,
+                covered,
+                &Ingested {
+                    points: &batch.points,
+                    usage: &batch.usage,
+                    estimated: &batch.estimated,
+                },
+            )
             .await?;
         tracing::info!(
             source = %name,
             files = batch.files.len(),
             rows = batch.rows_read,
+            requests = batch.requests,
             points = written.points_written,
+            usage = written.usage_written,
             series = written.series,
             replaced = written.points_removed,
-            days = %covered,
-            "Source ingested."
+            days = covered.len_days(),
+            estimated_days = batch.estimated.len(),
+            seconds = format_args!("{:.2}", started.elapsed().as_secs_f64()),
+            "Source ingested: {} rows read, {} days written ({covered}), {} requests, {:.2} s.",
+            batch.rows_read,
+            covered.len_days(),
+            batch.requests,
+            started.elapsed().as_secs_f64(),
         );
         for (key, n) in [
             ("sources", 1),
             ("files", batch.files.len() as u64),
             ("rows_read", batch.rows_read),
+            ("requests", u64::from(batch.requests)),
             ("points_written", written.points_written),
             ("points_removed", written.points_removed),
+            ("usage_written", written.usage_written),
+            ("days_written", covered.len_days() as u64),
         ] {
             *total.entry(key.to_string()).or_default() += n;
         }
     }
     Ok(total)
+}
+
+/// The daily billed amounts inside `scope` (from other sources), for usage allocation.
+async fn billed(
+    ctx: &Context,
+    source: &str,
+    scope: &Scope,
+    window: Option<DayRange>,
+) -> Result<Vec<(Day, Money)>, StageError> {
+    let Some(window) = window else {
+        return Ok(Vec::new());
+    };
+    let series: BTreeMap<i64, Currency> = ctx
+        .store
+        .series()
+        .await?
+        .into_iter()
+        .filter(|s| s.dims.source != source && scope.matches(&s.dims))
+        .map(|s| (s.id, s.currency))
+        .collect();
+    if series.is_empty() {
+        return Err(StageError::Other(format!(
+            "source {source}: allocate.scope ({scope}) matches no stored cost; ingest the billing source first"
+        )));
+    }
+    let mut daily: BTreeMap<(Day, Currency), f64> = BTreeMap::new();
+    for (id, day, amount) in ctx
+        .store
+        .daily_costs(Some(window.start()), Some(window.end()))
+        .await?
+    {
+        if let Some(currency) = series.get(&id) {
+            *daily.entry((day, currency.clone())).or_default() += amount;
+        }
+    }
+    Ok(daily
+        .into_iter()
+        .map(|((day, currency), amount)| (day, Money::new(amount, currency)))
+        .collect())
 }
 
 /// The last day trusted for fitting as of `as_of`: today is never complete, and the

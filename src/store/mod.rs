@@ -16,7 +16,8 @@ use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use crate::config::DatabaseUrl;
 use crate::domain::{
     ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions,
-    Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status,
+    Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status, UsageMetric,
+    UsagePoint,
 };
 
 /// A store failure, with the driver's detail folded into a message.
@@ -92,6 +93,17 @@ pub struct StoredSeries {
     pub currency: Currency,
 }
 
+/// What one ingest of one source stores.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingested<'a> {
+    /// Daily costs.
+    pub points: &'a [CostPoint],
+    /// Daily usage.
+    pub usage: &'a [UsagePoint],
+    /// Days the source still marks as estimated.
+    pub estimated: &'a [Day],
+}
+
 /// What replacing a source's period did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReplaceSummary {
@@ -101,6 +113,8 @@ pub struct ReplaceSummary {
     pub points_written: u64,
     /// Points of the source in the period that were removed first.
     pub points_removed: u64,
+    /// Usage points written.
+    pub usage_written: u64,
 }
 
 /// Totals over stored cost points, for summaries and checks.
@@ -223,9 +237,63 @@ impl Store {
         range: DayRange,
         points: &[CostPoint],
     ) -> Result<ReplaceSummary> {
+        self.replace_ingested(
+            source,
+            range,
+            &Ingested {
+                points,
+                usage: &[],
+                estimated: &[],
+            },
+        )
+        .await
+    }
+
+    /// Replaces everything a source stored for the days in `range` — costs, usage and the
+    /// days still estimated — in one transaction: a failure leaves the old data whole.
+    pub async fn replace_ingested(
+        &self,
+        source: &str,
+        range: DayRange,
+        data: &Ingested<'_>,
+    ) -> Result<ReplaceSummary> {
         let (start, end) = (range.start().date(), range.end().date());
+        let points = data.points;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            for sql in [
+                "DELETE FROM usage_points WHERE source = $1 AND day >= $2 AND day <= $3",
+                "DELETE FROM estimated_days WHERE source = $1 AND day >= $2 AND day <= $3",
+            ] {
+                sqlx::query(sql)
+                    .bind(source.to_string())
+                    .bind(start)
+                    .bind(end)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for chunk in data.usage.chunks(INSERT_CHUNK_ROWS) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO usage_points (source, day, namespace, labels, metric, quantity) ",
+                );
+                insert.push_values(chunk, |mut row, u| {
+                    row.push_bind(source.to_string())
+                        .push_bind(u.day.date())
+                        .push_bind(u.namespace.clone())
+                        .push_bind(serde_json::to_string(&u.labels).unwrap_or_else(|_| "{}".into()))
+                        .push_bind(u.metric.name())
+                        .push_bind(u.quantity);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            for chunk in data.estimated.chunks(INSERT_CHUNK_ROWS) {
+                let mut insert = QueryBuilder::new("INSERT INTO estimated_days (source, day) ");
+                insert.push_values(chunk, |mut row, d| {
+                    row.push_bind(source.to_string()).push_bind(d.date());
+                });
+                insert.push(" ON CONFLICT (source, day) DO NOTHING");
+                insert.build().execute(&mut *tx).await?;
+            }
             let removed = sqlx::query(
                 "DELETE FROM cost_points WHERE day >= $2 AND day <= $3 \
                  AND series_id IN (SELECT id FROM series WHERE source = $1)",
@@ -281,7 +349,61 @@ impl Store {
                 series: ids.len(),
                 points_written: written,
                 points_removed: removed,
+                usage_written: data.usage.len() as u64,
             })
+        })
+    }
+
+    /// What is stored for `source`: its newest day (costs or usage) and the days it still
+    /// marks as estimated.
+    pub async fn source_history(&self, source: &str) -> Result<(Option<Day>, Vec<Day>)> {
+        with_pool!(self, pool => {
+            let last_cost: Option<NaiveDate> = sqlx::query(
+                "SELECT MAX(day) AS last FROM cost_points \
+                 WHERE series_id IN (SELECT id FROM series WHERE source = $1)",
+            )
+            .bind(source.to_string())
+            .fetch_one(pool)
+            .await?
+            .try_get("last")?;
+            let last_usage: Option<NaiveDate> =
+                sqlx::query("SELECT MAX(day) AS last FROM usage_points WHERE source = $1")
+                    .bind(source.to_string())
+                    .fetch_one(pool)
+                    .await?
+                    .try_get("last")?;
+            let estimated = sqlx::query("SELECT day FROM estimated_days WHERE source = $1 ORDER BY day")
+                .bind(source.to_string())
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok(day_of(r.try_get("day")?)))
+                .collect::<Result<Vec<Day>>>()?;
+            Ok((last_cost.max(last_usage).map(day_of), estimated))
+        })
+    }
+
+    /// Stored usage of `source`, oldest first.
+    pub async fn usage(&self, source: &str) -> Result<Vec<UsagePoint>> {
+        let sql = "SELECT day, namespace, labels, metric, quantity FROM usage_points \
+                   WHERE source = $1 ORDER BY day, namespace, labels, metric";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(source.to_string()).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let labels: String = r.try_get("labels")?;
+                    let metric: String = r.try_get("metric")?;
+                    Ok(UsagePoint {
+                        day: day_of(r.try_get("day")?),
+                        namespace: r.try_get("namespace")?,
+                        labels: serde_json::from_str(&labels)
+                            .map_err(|e| StoreError::Corrupt(format!("usage labels {labels:?}: {e}")))?,
+                        metric: UsageMetric::parse(&metric)
+                            .ok_or_else(|| StoreError::Corrupt(format!("usage metric {metric:?}")))?,
+                        quantity: r.try_get("quantity")?,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod sources;
+
+pub use sources::{
+    CeExpression, CeGroupBy, CeValues, CostColumn, CostExplorerSource, CurSource, FocusSource,
+    Pricing, PrometheusAllocation, PrometheusBasis, PrometheusQueries, PrometheusSource, Source,
+    SourceKind, UnitPrices, UnitQuery,
+};
+use sources::{RawSource, validate_source};
+
 use crate::domain::{
     ActionKind, ActionRule, Budget, BudgetMode, Currency, Dimension, Money, Period, Scope,
     Thresholds,
@@ -44,7 +53,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
@@ -165,17 +174,6 @@ struct RawForecast {
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct RawSource {
-    name: String,
-    kind: String,
-    path: Option<String>,
-    cost_column: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 struct RawBudget {
     name: String,
     amount: f64,
@@ -192,7 +190,7 @@ struct RawBudget {
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
@@ -222,69 +220,6 @@ struct RawSlack {
 }
 
 // ---- Validated settings --------------------------------------------------------------------
-
-/// Which FOCUS cost column is summed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CostColumn {
-    /// Amortized cost after discounts: what a team really consumed. The default.
-    EffectiveCost,
-    /// What the invoice charges.
-    BilledCost,
-    /// Public list price.
-    ListCost,
-    /// Negotiated price before commitment discounts.
-    ContractedCost,
-}
-
-impl CostColumn {
-    /// The FOCUS column name.
-    pub fn column(self) -> &'static str {
-        match self {
-            CostColumn::EffectiveCost => "EffectiveCost",
-            CostColumn::BilledCost => "BilledCost",
-            CostColumn::ListCost => "ListCost",
-            CostColumn::ContractedCost => "ContractedCost",
-        }
-    }
-
-    fn parse(s: &str) -> Option<CostColumn> {
-        [
-            CostColumn::EffectiveCost,
-            CostColumn::BilledCost,
-            CostColumn::ListCost,
-            CostColumn::ContractedCost,
-        ]
-        .into_iter()
-        .find(|c| c.column() == s)
-    }
-}
-
-/// A FOCUS export: files matching a path or glob.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FocusSource {
-    /// The path or glob, resolved against the config file's folder.
-    pub path: PathBuf,
-    /// The cost column to sum.
-    pub cost_column: CostColumn,
-    /// Tag keys kept as dimensions (from the `Tags` JSON).
-    pub tag_keys: Vec<String>,
-}
-
-/// Where a source's data comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceKind {
-    /// FOCUS CSV or Parquet files.
-    Focus(FocusSource),
-}
-
-/// A configured billing source.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Source {
-    /// Unique name, stored with every row.
-    pub name: String,
-    /// What it reads.
-    pub kind: SourceKind,
-}
 
 /// Forecast settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -507,53 +442,24 @@ fn validate_forecast(raw: &RawForecast) -> Result<ForecastSettings, ConfigError>
     })
 }
 
-fn validate_source(i: usize, raw: &RawSource, base_dir: &Path) -> Result<Source, ConfigError> {
-    let key = |k: &str| format!("sources[{i}].{k}");
-    if raw.name.trim().is_empty() {
-        return Err(invalid(key("name"), "must not be empty"));
+/// A scope table (`dimension = value | [values]`), every condition required; `key` names it.
+pub(crate) fn parse_scope(
+    key: &str,
+    raw: &BTreeMap<String, OneOrMany>,
+) -> Result<Scope, ConfigError> {
+    let mut scope = Scope::all();
+    for (dim, values) in raw {
+        let d = Dimension::parse(dim).map_err(|e| invalid(format!("{key}.{dim}"), e.to_string()))?;
+        let values = match values {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        };
+        if values.is_empty() {
+            return Err(invalid(format!("{key}.{dim}"), "lists no values"));
+        }
+        scope = scope.and(d, values);
     }
-    let kind = match raw.kind.as_str() {
-        "focus" => {
-            let path = raw
-                .path
-                .as_deref()
-                .ok_or_else(|| invalid(key("path"), "is required for kind = \"focus\""))?;
-            let cost_column = match raw.cost_column.as_deref() {
-                None => CostColumn::EffectiveCost,
-                Some(c) => CostColumn::parse(c).ok_or_else(|| {
-                    invalid(
-                        key("cost_column"),
-                        format!(
-                            "{c:?} is not one of EffectiveCost, BilledCost, ListCost, ContractedCost"
-                        ),
-                    )
-                })?,
-            };
-            for (j, t) in raw.tags.iter().enumerate() {
-                if !matches!(Dimension::parse(t), Ok(Dimension::Tag(_))) {
-                    return Err(invalid(
-                        key(&format!("tags[{j}]")),
-                        format!("{t:?} is not a usable tag key"),
-                    ));
-                }
-            }
-            SourceKind::Focus(FocusSource {
-                path: base_dir.join(path),
-                cost_column,
-                tag_keys: raw.tags.clone(),
-            })
-        }
-        other => {
-            return Err(invalid(
-                key("kind"),
-                format!("{other:?} is not a known source kind (known: \"focus\")"),
-            ));
-        }
-    };
-    Ok(Source {
-        name: raw.name.clone(),
-        kind,
-    })
+    Ok(scope)
 }
 
 fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
@@ -587,19 +493,7 @@ fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
             format!("{mode_name:?} is not \"observe\" or \"enforce\""),
         )
     })?;
-    let mut scope = Scope::all();
-    for (dim, values) in &raw.scope {
-        let d = Dimension::parse(dim)
-            .map_err(|e| invalid(key(&format!("scope.{dim}")), e.to_string()))?;
-        let values = match values {
-            OneOrMany::One(v) => vec![v.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        };
-        if values.is_empty() {
-            return Err(invalid(key(&format!("scope.{dim}")), "lists no values"));
-        }
-        scope = scope.and(d, values);
-    }
+    let scope = parse_scope(&key("scope"), &raw.scope)?;
     let defaults = Thresholds::default();
     let thresholds = Thresholds {
         warn: raw.warn_probability.unwrap_or(defaults.warn),

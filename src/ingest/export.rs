@@ -1,0 +1,278 @@
+//! What file-based billing sources (FOCUS, legacy CUR) share: finding the files, and turning
+//! summed combinations of raw column values into cost points.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::rollup::{Combination, DayWindow, Rollup};
+use super::{Batch, IngestError};
+use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, Money};
+
+/// The files a path or glob matches, sorted; an error when there are none.
+pub fn expand(path: &Path) -> Result<Vec<PathBuf>, IngestError> {
+    let pattern = path.to_string_lossy().to_string();
+    let mut files: Vec<PathBuf> = glob::glob(&pattern)
+        .map_err(|e| IngestError::Unreadable {
+            file: path.to_path_buf(),
+            message: format!("bad glob: {e}"),
+        })?
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(IngestError::NoFiles { pattern });
+    }
+    Ok(files)
+}
+
+/// Whether a file is Parquet (by extension); anything else is read as CSV, gzipped or not.
+pub fn is_parquet(file: &Path) -> bool {
+    file.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// A fixed dimension a column can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `provider`.
+    Provider,
+    /// `account`.
+    Account,
+    /// `service`.
+    Service,
+    /// `service_category`.
+    ServiceCategory,
+    /// `charge_category`.
+    ChargeCategory,
+    /// `region`.
+    Region,
+}
+
+impl Slot {
+    fn target(self, dims: &mut Dimensions) -> &mut String {
+        match self {
+            Slot::Provider => &mut dims.provider,
+            Slot::Account => &mut dims.account,
+            Slot::Service => &mut dims.service,
+            Slot::ServiceCategory => &mut dims.service_category,
+            Slot::ChargeCategory => &mut dims.charge_category,
+            Slot::Region => &mut dims.region,
+        }
+    }
+}
+
+/// What a kept column means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// The currency code.
+    Currency,
+    /// A dimension; when two columns fill one slot, the first non-empty wins.
+    Dim(Slot),
+    /// A FOCUS `Tags` JSON object.
+    TagsJson,
+    /// One tag's value, by key (CUR `resourceTags/user:KEY`).
+    Tag(String),
+}
+
+/// How a source's kept columns become dimensions.
+pub struct Conversion<'a> {
+    /// The source's name.
+    pub source: &'a str,
+    /// Each kept column: what it means and its header name, in `Columns::kept` order.
+    pub fields: Vec<(Field, String)>,
+    /// Slots a row must fill, with the column name to blame when it does not.
+    pub required: Vec<(Slot, String)>,
+    /// Tag keys kept from `Tags` JSON.
+    pub tag_keys: &'a [String],
+    /// Values every row starts with (e.g. provider `AWS` for a CUR).
+    pub defaults: Dimensions,
+    /// Rewrites a raw value into costcast's vocabulary (e.g. CUR line item types).
+    pub map: fn(Slot, &str) -> Option<String>,
+}
+
+/// Daily amounts by (day, series, currency), summed across every file of a source.
+pub type Totals = BTreeMap<(Day, Dimensions, Currency), f64>;
+
+/// Converts a file's rollup and adds it to `totals`. `locate` says where a combination first
+/// appeared (`line N` or `row N`), for errors.
+pub fn accumulate(
+    file: &Path,
+    rollup: Rollup,
+    conversion: &Conversion<'_>,
+    locate: &dyn Fn(&Combination, usize) -> String,
+    totals: &mut Totals,
+) -> Result<(), IngestError> {
+    let epoch = Day::from_ymd(1970, 1, 1).expect("the epoch is a valid date");
+    let mut parsed_tags: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    let mut keys = Vec::with_capacity(rollup.combinations.len());
+    for combination in &rollup.combinations {
+        let bad = |field: usize, problem: String| IngestError::BadValue {
+            file: file.to_path_buf(),
+            location: locate(combination, field),
+            column: conversion.fields[field].1.clone(),
+            problem,
+        };
+        let mut dims = conversion.defaults.clone();
+        dims.source = conversion.source.to_string();
+        let mut filled: Vec<Slot> = Vec::new();
+        let mut currency = None;
+        for (i, (field, _)) in conversion.fields.iter().enumerate() {
+            let Some(raw) = combination.values.get(i).and_then(Option::as_deref) else {
+                continue;
+            };
+            match field {
+                Field::Currency => {
+                    currency = Some(Currency::parse(raw).map_err(|e| bad(i, e.to_string()))?);
+                }
+                Field::Dim(slot) => {
+                    if !filled.contains(slot) {
+                        *slot.target(&mut dims) =
+                            (conversion.map)(*slot, raw).unwrap_or_else(|| raw.to_string());
+                        filled.push(*slot);
+                    }
+                }
+                Field::TagsJson => {
+                    let tags = match parsed_tags.get(raw) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t = select_tags(raw, conversion.tag_keys).map_err(|p| bad(i, p))?;
+                            parsed_tags.insert(raw.to_string(), t.clone());
+                            t
+                        }
+                    };
+                    dims.tags.extend(tags);
+                }
+                Field::Tag(key) => {
+                    dims.tags.insert(key.clone(), raw.to_string());
+                }
+            }
+        }
+        for (slot, column) in &conversion.required {
+            if slot.target(&mut dims).is_empty() {
+                let field = conversion
+                    .fields
+                    .iter()
+                    .position(|(f, _)| *f == Field::Dim(*slot))
+                    .unwrap_or(0);
+                return Err(IngestError::BadValue {
+                    file: file.to_path_buf(),
+                    location: locate(combination, field),
+                    column: column.clone(),
+                    problem: "is empty".into(),
+                });
+            }
+        }
+        let currency = match currency {
+            Some(c) => c,
+            None => {
+                let field = conversion
+                    .fields
+                    .iter()
+                    .position(|(f, _)| *f == Field::Currency)
+                    .unwrap_or(0);
+                return Err(bad(field, "is empty".into()));
+            }
+        };
+        keys.push((dims, currency));
+    }
+    for ((day, combination), amount) in rollup.sums {
+        let (dims, currency) = &keys[combination as usize];
+        *totals
+            .entry((
+                epoch.add_days(i64::from(day)),
+                dims.clone(),
+                currency.clone(),
+            ))
+            .or_default() += amount;
+    }
+    Ok(())
+}
+
+/// The rollup window for an optional day range.
+pub fn window(range: Option<DayRange>) -> Option<DayWindow> {
+    let epoch = Day::from_ymd(1970, 1, 1).expect("the epoch is a valid date");
+    range.map(|r| DayWindow {
+        from: epoch.days_until(r.start()) as i32,
+        to: epoch.days_until(r.end()) as i32,
+    })
+}
+
+/// The batch for a file source: its points, and the days it covers (the requested range, or
+/// the days the files hold), whose stored data it replaces.
+pub fn batch(
+    source: &str,
+    files: Vec<PathBuf>,
+    totals: Totals,
+    rows_read: u64,
+    range: Option<DayRange>,
+) -> Batch {
+    let points: Vec<CostPoint> = totals
+        .into_iter()
+        .map(|((day, dims, currency), amount)| CostPoint {
+            day,
+            dims,
+            cost: Money::new(amount, currency),
+        })
+        .collect();
+    let covered = range.or_else(|| {
+        let first = points.iter().map(|p| p.day).min()?;
+        let last = points.iter().map(|p| p.day).max()?;
+        DayRange::new(first, last).ok()
+    });
+    Batch {
+        source: source.to_string(),
+        files,
+        points,
+        usage: Vec::new(),
+        rows_read,
+        covered,
+        requests: 0,
+        estimated: Vec::new(),
+    }
+}
+
+/// Keeps the configured keys of a FOCUS `Tags` JSON object. Values that are not strings are
+/// kept as their JSON text.
+pub fn select_tags(raw: &str, keys: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let shown = || -> String { raw.chars().take(60).collect() };
+    let value: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| format!("{:?} is not a JSON object ({e})", shown()))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| format!("{:?} is not a JSON object", shown()))?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| {
+            let text = match object.get(k)? {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some((k.clone(), text))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_keep_only_the_configured_keys() {
+        let t = select_tags(
+            r#"{"team": "ml", "env": "prod", "n": 3}"#,
+            &["team".into(), "n".into()],
+        )
+        .unwrap();
+        assert_eq!(t.get("team").map(String::as_str), Some("ml"));
+        assert_eq!(t.get("n").map(String::as_str), Some("3"));
+        assert!(!t.contains_key("env"));
+    }
+
+    #[test]
+    fn tags_that_are_not_an_object_are_refused() {
+        assert!(select_tags("[1,2]", &[]).is_err());
+        assert!(select_tags("{team:", &[]).is_err());
+    }
+}
