@@ -449,7 +449,8 @@ pub(crate) fn parse_scope(
 ) -> Result<Scope, ConfigError> {
     let mut scope = Scope::all();
     for (dim, values) in raw {
-        let d = Dimension::parse(dim).map_err(|e| invalid(format!("{key}.{dim}"), e.to_string()))?;
+        let d =
+            Dimension::parse(dim).map_err(|e| invalid(format!("{key}.{dim}"), e.to_string()))?;
         let values = match values {
             OneOrMany::One(v) => vec![v.clone()],
             OneOrMany::Many(v) => v.clone(),

@@ -171,13 +171,21 @@ pub struct CeExpression {
     #[serde(rename = "Not", default, skip_serializing_if = "Option::is_none")]
     pub not: Option<Box<CeExpression>>,
     /// A dimension's values.
-    #[serde(rename = "Dimensions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Dimensions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dimensions: Option<CeValues>,
     /// A tag's values.
     #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<CeValues>,
     /// A cost category's values.
-    #[serde(rename = "CostCategories", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CostCategories",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cost_categories: Option<CeValues>,
 }
 
@@ -231,13 +239,13 @@ impl CeExpression {
         if let Some(e) = &self.not {
             e.validate(&format!("{key}.Not"))?;
         }
-        if let Some(d) = &self.dimensions {
-            if !CE_DIMENSIONS.contains(&d.key.as_str()) {
-                return Err(invalid(
-                    format!("{key}.Dimensions.Key"),
-                    format!("{:?} is not a Cost Explorer dimension", d.key),
-                ));
-            }
+        if let Some(d) = &self.dimensions
+            && !CE_DIMENSIONS.contains(&d.key.as_str())
+        {
+            return Err(invalid(
+                format!("{key}.Dimensions.Key"),
+                format!("{:?} is not a Cost Explorer dimension", d.key),
+            ));
         }
         Ok(())
     }
@@ -530,11 +538,17 @@ fn cost_explorer(
         ));
     }
     let mut group_by = Vec::new();
-    let written = raw.group_by.clone().unwrap_or_else(|| vec!["SERVICE".into()]);
+    let written = raw
+        .group_by
+        .clone()
+        .unwrap_or_else(|| vec!["SERVICE".into()]);
     if written.len() > 2 {
         return Err(invalid(
             key("group_by"),
-            format!("Cost Explorer groups by at most two keys, got {}", written.len()),
+            format!(
+                "Cost Explorer groups by at most two keys, got {}",
+                written.len()
+            ),
         ));
     }
     for (j, g) in written.iter().enumerate() {
@@ -608,7 +622,10 @@ fn prometheus(
         .clone()
         .ok_or_else(|| invalid(key("url"), "is required for kind = \"prometheus\""))?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(invalid(key("url"), format!("{url:?} is not an http(s) URL")));
+        return Err(invalid(
+            key("url"),
+            format!("{url:?} is not an http(s) URL"),
+        ));
     }
     let basis = match raw.basis.as_deref().unwrap_or("requests") {
         "requests" => PrometheusBasis::Requests,
@@ -701,10 +718,10 @@ fn prometheus(
             ));
         }
     };
-    if let Some(u) = &raw.units {
-        if u.name.trim().is_empty() || u.query.trim().is_empty() {
-            return Err(invalid(key("units"), "needs a name and a query"));
-        }
+    if let Some(u) = &raw.units
+        && (u.name.trim().is_empty() || u.query.trim().is_empty())
+    {
+        return Err(invalid(key("units"), "needs a name and a query"));
     }
     Ok(PrometheusSource {
         url: url.trim_end_matches('/').to_string(),

@@ -42,11 +42,15 @@ pub fn window(
         // not run for a while) and to the oldest day still estimated.
         let trailing = today.add_days(-i64::from(settings.refetch_days));
         let after_last = inputs.history.last_day.map(|d| d.add_days(1));
-        [Some(trailing), after_last, inputs.history.estimated.iter().copied().min()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(trailing)
+        [
+            Some(trailing),
+            after_last,
+            inputs.history.estimated.iter().copied().min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(trailing)
     };
     DayRange::new(start, today).ok()
 }
@@ -199,8 +203,8 @@ fn convert(
             ..Dimensions::default()
         };
         if settings.group_by.is_empty() {
-            if let Some((amount, currency)) =
-                metric(period.total(), &settings.metric).map_err(|e| format!("{}: {e}", at("Total")))?
+            if let Some((amount, currency)) = metric(period.total(), &settings.metric)
+                .map_err(|e| format!("{}: {e}", at("Total")))?
             {
                 *totals.entry((day, base, currency)).or_default() += amount;
             }
@@ -256,8 +260,8 @@ fn metric(
         .filter(|a: &f64| a.is_finite())
         .ok_or_else(|| format!("{name}.Amount {raw:?} is not a number"))?;
     let unit = value.unit().unwrap_or("USD");
-    let currency =
-        Currency::parse(unit).map_err(|e| format!("{name}.Unit {unit:?} is not a currency: {e}"))?;
+    let currency = Currency::parse(unit)
+        .map_err(|e| format!("{name}.Unit {unit:?} is not a currency: {e}"))?;
     Ok(Some((amount, currency)))
 }
 
@@ -271,7 +275,8 @@ fn apply_key(dims: &mut Dimensions, grouping: &CeGroupBy, key: &str) -> Result<(
             "REGION" => dims.region = key.to_string(),
             "RECORD_TYPE" => dims.charge_category = record_type(key).to_string(),
             other => {
-                dims.tags.insert(other.to_ascii_lowercase(), key.to_string());
+                dims.tags
+                    .insert(other.to_ascii_lowercase(), key.to_string());
             }
         },
         CeGroupBy::Tag(name) | CeGroupBy::CostCategory(name) => {

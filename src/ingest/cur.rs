@@ -117,8 +117,13 @@ fn charge_category(slot: Slot, raw: &str) -> Option<String> {
         "Usage" | "DiscountedUsage" | "SavingsPlanCoveredUsage" | "SavingsPlanNegation" => "Usage",
         "Fee" | "RIFee" | "SavingsPlanRecurringFee" | "SavingsPlanUpfrontFee" => "Purchase",
         "Tax" => "Tax",
-        "Credit" | "Refund" | "BundledDiscount" | "EdpDiscount" | "PrivateRateDiscount"
-        | "Discount" | "DistributorDiscount" => "Credit",
+        "Credit"
+        | "Refund"
+        | "BundledDiscount"
+        | "EdpDiscount"
+        | "PrivateRateDiscount"
+        | "Discount"
+        | "DistributorDiscount" => "Credit",
         _ => return None,
     };
     Some(category.to_string())

@@ -117,11 +117,11 @@ fn read_csv(
                 return Err(missing(names[names.len() - 1]));
             }
         }
-        if let Some(i) = header.find(&[TAGS]) {
-            if !settings.tag_keys.is_empty() {
-                kept.push(i);
-                fields.push((Field::TagsJson, TAGS.to_string()));
-            }
+        if let Some(i) = header.find(&[TAGS])
+            && !settings.tag_keys.is_empty()
+        {
+            kept.push(i);
+            fields.push((Field::TagsJson, TAGS.to_string()));
         }
         Ok(Columns { day, cost, kept })
     };

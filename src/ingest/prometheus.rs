@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use super::{Batch, FetchInputs, IngestError};
 use crate::config::{Pricing, PrometheusAllocation, PrometheusSource, UnitPrices};
-use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, Money, UsageMetric, UsagePoint};
+use crate::domain::{
+    CostPoint, Currency, Day, DayRange, Dimensions, Money, UsageMetric, UsagePoint,
+};
 
 /// The namespace that holds what the cluster cost but no namespace used.
 pub const IDLE: &str = "idle";
@@ -56,6 +58,9 @@ struct Series {
     values: Vec<(f64, String)>,
 }
 
+/// A namespace and its kept labels.
+type Owner = (String, BTreeMap<String, String>);
+
 /// Quantity per (day, namespace, labels), from one query.
 type Daily = BTreeMap<(Day, String, BTreeMap<String, String>), f64>;
 
@@ -89,9 +94,7 @@ impl Client<'_> {
         let mut daily = Daily::new();
         let mut chunk_start = window.start();
         while chunk_start <= window.end() {
-            let chunk_end = chunk_start
-                .add_days(DAYS_PER_REQUEST - 1)
-                .min(window.end());
+            let chunk_end = chunk_start.add_days(DAYS_PER_REQUEST - 1).min(window.end());
             let start = epoch_seconds(chunk_start);
             // Samples stand for [t, t + step): the last one of a day starts a step before midnight.
             let end = epoch_seconds(chunk_end.add_days(1)) - step;
@@ -151,11 +154,15 @@ impl Client<'_> {
                 };
                 labels.retain(|k, _| self.settings.labels.contains(k));
                 for (j, (t, raw)) in series.values.iter().enumerate() {
-                    let value: f64 = raw.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-                        self.failed(format!(
-                            "{what} query: data.result[{i}].values[{j}] {raw:?} is not a number"
-                        ))
-                    })?;
+                    let value: f64 = raw
+                        .parse()
+                        .ok()
+                        .filter(|v: &f64| v.is_finite())
+                        .ok_or_else(|| {
+                            self.failed(format!(
+                                "{what} query: data.result[{i}].values[{j}] {raw:?} is not a number"
+                            ))
+                        })?;
                     self.samples += 1;
                     let day = day_of(*t);
                     if !window.contains(day) {
@@ -204,12 +211,18 @@ pub async fn fetch(
     };
     let q = &settings.queries;
     let usage = [
-        (UsageMetric::CpuCoreHours, client.daily("cpu", &q.cpu, window, true).await?),
+        (
+            UsageMetric::CpuCoreHours,
+            client.daily("cpu", &q.cpu, window, true).await?,
+        ),
         (
             UsageMetric::MemoryGibHours,
             client.daily("memory", &q.memory, window, true).await?,
         ),
-        (UsageMetric::GpuHours, client.daily("gpu", &q.gpu, window, true).await?),
+        (
+            UsageMetric::GpuHours,
+            client.daily("gpu", &q.gpu, window, true).await?,
+        ),
     ];
     let mut points: Vec<UsagePoint> = Vec::new();
     for (metric, daily) in &usage {
@@ -222,7 +235,9 @@ pub async fn fetch(
         }));
     }
     if let Some(units) = &settings.units {
-        let daily = client.daily(&units.name, &units.query, window, true).await?;
+        let daily = client
+            .daily(&units.name, &units.query, window, true)
+            .await?;
         // A counter's increase per step is a count, not a rate: undo the hours scaling.
         let per_sample = 3600.0 / f64::from(settings.step_seconds);
         points.extend(daily.into_iter().map(|((day, ns, labels), q)| UsagePoint {
@@ -237,11 +252,15 @@ pub async fn fetch(
         Pricing::Prices(prices) => priced(source, &usage, prices),
         Pricing::Allocate(allocation) => {
             let capacity = [
-                client.daily("cpu capacity", &q.cpu_capacity, window, false).await?,
+                client
+                    .daily("cpu capacity", &q.cpu_capacity, window, false)
+                    .await?,
                 client
                     .daily("memory capacity", &q.memory_capacity, window, false)
                     .await?,
-                client.daily("gpu capacity", &q.gpu_capacity, window, false).await?,
+                client
+                    .daily("gpu capacity", &q.gpu_capacity, window, false)
+                    .await?,
             ];
             allocated(source, &usage, &capacity, allocation, &inputs.billed)?
         }
@@ -277,7 +296,11 @@ fn cents(amount: f64) -> i64 {
 
 /// Usage × unit prices, per day and namespace, to the cent.
 fn priced(source: &str, usage: &[(UsageMetric, Daily); 3], prices: &UnitPrices) -> Vec<CostPoint> {
-    let rates = [prices.cpu_core_hour, prices.memory_gib_hour, prices.gpu_hour];
+    let rates = [
+        prices.cpu_core_hour,
+        prices.memory_gib_hour,
+        prices.gpu_hour,
+    ];
     let mut totals: BTreeMap<(Day, String, BTreeMap<String, String>), f64> = BTreeMap::new();
     for ((_, daily), rate) in usage.iter().zip(rates) {
         for (key, q) in daily {
@@ -314,7 +337,7 @@ fn allocated(
     let mut points = Vec::new();
     for (day, bill) in billed {
         let total_cents = cents(bill.amount);
-        let mut shares: BTreeMap<(String, BTreeMap<String, String>), f64> = BTreeMap::new();
+        let mut shares: BTreeMap<Owner, f64> = BTreeMap::new();
         // Resources the cluster has (capacity > 0) share the bill by their weights.
         let mut weights = allocation.weights;
         let mut resource_usage = Vec::new();
@@ -346,7 +369,7 @@ fn allocated(
         }
         // Largest remainder: floor every share, then hand out the leftover cents (never more
         // than the whole bill) to the largest fractions.
-        let exact: Vec<((String, BTreeMap<String, String>), f64)> = shares
+        let exact: Vec<(Owner, f64)> = shares
             .into_iter()
             .map(|(k, share)| (k, share.clamp(0.0, 1.0) * total_cents as f64))
             .collect();
@@ -379,7 +402,10 @@ fn allocated(
         points.push(CostPoint {
             day: *day,
             dims: dims(source, IDLE, &BTreeMap::new()),
-            cost: Money::new((total_cents - allocated) as f64 / 100.0, bill.currency.clone()),
+            cost: Money::new(
+                (total_cents - allocated) as f64 / 100.0,
+                bill.currency.clone(),
+            ),
         });
     }
     Ok(points)
@@ -423,8 +449,14 @@ mod tests {
             weights: [0.65, 0.35, 0.0],
         };
         let bill = Money::new(1234.57, Currency::usd());
-        let points =
-            allocated("k8s", &usage, &capacity, &allocation, &[(day("2026-11-01"), bill)]).unwrap();
+        let points = allocated(
+            "k8s",
+            &usage,
+            &capacity,
+            &allocation,
+            &[(day("2026-11-01"), bill)],
+        )
+        .unwrap();
         let total: i64 = points.iter().map(|p| cents(p.cost.amount)).sum();
         assert_eq!(total, 123_457);
         let of = |ns: &str| {

@@ -231,11 +231,11 @@ async fn ingest_stage(
             },
             billed: Vec::new(),
         };
-        if let SourceKind::Prometheus(settings) = &source.kind {
-            if let Pricing::Allocate(allocation) = &settings.pricing {
-                let window = ingest::prometheus::window(&inputs, options.range);
-                inputs.billed = billed(ctx, &name, &allocation.scope, window).await?;
-            }
+        if let SourceKind::Prometheus(settings) = &source.kind
+            && let Pricing::Allocate(allocation) = &settings.pricing
+        {
+            let window = ingest::prometheus::window(&inputs, options.range);
+            inputs.billed = billed(ctx, &name, &allocation.scope, window).await?;
         }
         let span = tracing::info_span!("ingest", source = %name);
         let batch = ingest::fetch(&source, &inputs, options.range, &ctx.http)
