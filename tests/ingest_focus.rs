@@ -373,3 +373,53 @@ async fn a_currency_that_is_not_iso_4217_names_the_line_and_column() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn focus_1_2_names_and_every_charge_category_are_kept() {
+    let file = fixture("focus_1.2_charge_categories.csv");
+    for db in both_dbs().await {
+        let toml = format!(
+            "[[sources]]\nname = \"gcp\"\nkind = \"focus\"\npath = \"{}\"\ntags = [\"team\"]\n",
+            file.display()
+        );
+        let ctx = context(config(&toml, Path::new("/"), &db)).await;
+        ingest(&ctx).await.expect("a FOCUS 1.2 file ingests");
+        let series = ctx.store.series().await.unwrap();
+        let by_id: std::collections::BTreeMap<i64, _> =
+            series.iter().map(|s| (s.id, s.dims.clone())).collect();
+        let mut by_category: std::collections::BTreeMap<String, f64> = Default::default();
+        for (id, _, amount) in ctx.store.daily_costs(None, None).await.unwrap() {
+            *by_category
+                .entry(by_id[&id].charge_category.clone())
+                .or_default() += amount;
+        }
+        let expected = [
+            ("Adjustment", -0.25),
+            ("Credit", -5.0),
+            ("Purchase", 300.0),
+            ("Tax", 21.0),
+            ("Usage", 12.0),
+        ];
+        assert_eq!(
+            by_category.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+            "{}",
+            db.backend
+        );
+        for (category, amount) in expected {
+            assert!((by_category[category] - amount).abs() < 1e-9, "{category}");
+        }
+        // ServiceProviderName (1.2) wins over the deprecated ProviderName.
+        assert!(
+            series
+                .iter()
+                .any(|s| s.dims.provider == "Marketplace Vendor")
+        );
+        assert!(
+            series
+                .iter()
+                .any(|s| s.dims.tags.get("team").map(String::as_str) == Some("web"))
+        );
+        ctx.store.close().await;
+    }
+}

@@ -733,3 +733,99 @@ fn prometheus(
         units: raw.units.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let raw = Config::parse_raw(text, Path::new("costcast.toml"))?;
+        Config::from_raw(raw, Path::new("/etc/costcast"), &|_| None)
+    }
+
+    fn error(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    const CE: &str = "[[sources]]\nname = 'aws'\nkind = 'aws-cost-explorer'\n";
+    const PROM: &str = "[[sources]]\nname = 'k8s'\nkind = 'prometheus'\nurl = 'http://p:9090'\n";
+
+    #[test]
+    fn cost_explorer_defaults_and_a_filter_in_the_api_shape() {
+        let c = load(&format!(
+            "{CE}group_by = ['SERVICE', 'TAG:team']\n[sources.filter]\nNot = {{ Dimensions = {{ Key = 'RECORD_TYPE', Values = ['Credit'] }} }}\n"
+        ))
+        .unwrap();
+        let super::SourceKind::CostExplorer(ce) = &c.sources[0].kind else {
+            panic!("not Cost Explorer")
+        };
+        assert_eq!(ce.metric, "UnblendedCost");
+        assert_eq!((ce.backfill_months, ce.refetch_days), (13, 3));
+        assert_eq!(ce.group_by[1], super::CeGroupBy::Tag("team".into()));
+        assert!(ce.filter.as_ref().unwrap().not.is_some());
+    }
+
+    #[test]
+    fn cost_explorer_mistakes_name_the_key() {
+        assert!(
+            error(&format!("{CE}metric = 'Cost'\n")).starts_with("sources[0].metric: \"Cost\"")
+        );
+        assert!(
+            error(&format!("{CE}group_by = ['SERVICE', 'REGION', 'TAG:a']\n"))
+                .starts_with("sources[0].group_by: Cost Explorer groups by at most two")
+        );
+        assert!(error(&format!("{CE}group_by = ['TAG:']\n")).starts_with("sources[0].group_by[0]"));
+        assert!(
+            error(&format!("{CE}backfill_months = 14\n")).starts_with("sources[0].backfill_months")
+        );
+        assert!(
+            error(&format!(
+                "{CE}[sources.filter]\nAnd = [{{ Tags = {{ Key = 'team', Values = ['ml'] }} }}, {{ Dimensions = {{ Key = 'SERVISE', Values = ['x'] }} }}]\n"
+            ))
+            .starts_with("sources[0].filter.And[1].Dimensions.Key: \"SERVISE\"")
+        );
+        assert!(
+            error(&format!(
+                "{CE}[sources.filter]\nTags = {{ Key = 'team', Values = ['ml'] }}\nDimensions = {{ Key = 'SERVICE', Values = ['x'] }}\n"
+            ))
+            .starts_with("sources[0].filter: must hold exactly one")
+        );
+    }
+
+    #[test]
+    fn a_field_of_another_kind_is_refused() {
+        assert_eq!(
+            error(&format!("{CE}path = 'x.csv'\n")),
+            "sources[0].path: is not used by kind = \"aws-cost-explorer\""
+        );
+    }
+
+    #[test]
+    fn prometheus_needs_exactly_one_pricing_and_sane_weights() {
+        assert!(error(PROM).starts_with("sources[0].prices: give exactly one"));
+        let priced = load(&format!(
+            "{PROM}labels = ['team']\n[sources.prices]\ncpu_core_hour = 0.03\n"
+        ))
+        .unwrap();
+        let super::SourceKind::Prometheus(p) = &priced.sources[0].kind else {
+            panic!("not Prometheus")
+        };
+        assert!(p.queries.cpu.contains("sum by (namespace, team)"));
+        assert_eq!(p.step_seconds, 3600);
+        assert!(
+            error(&format!(
+                "{PROM}[sources.allocate]\nscope = {{ service = 'EKS' }}\ncpu_weight = 0.9\n"
+            ))
+            .starts_with("sources[0].allocate: cpu_weight, memory_weight and gpu_weight")
+        );
+        assert!(
+            error(&format!("{PROM}labels = ['namespace']\n[sources.prices]\n"))
+                .starts_with("sources[0].labels[0]")
+        );
+        assert!(
+            error(&format!("{PROM}[sources.prices]\ngpu_hour = -1.0\n"))
+                .starts_with("sources[0].prices.gpu_hour")
+        );
+    }
+}

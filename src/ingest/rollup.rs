@@ -166,6 +166,9 @@ pub fn sum_csv(
         // Cut the stream into blocks at line ends; number each block's first line.
         let mut line = 2u64;
         let mut read_error = None;
+        let mut bytes = 0u64;
+        let started = std::time::Instant::now();
+        let mut reported = started;
         loop {
             let n = match fill(&mut input, &mut pending) {
                 Ok(n) => n,
@@ -190,10 +193,22 @@ pub fn sum_csv(
                 let rest = pending.split_off(cut);
                 let block = std::mem::replace(&mut pending, rest);
                 let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
+                bytes += block.len() as u64;
                 if tx.send((block, line)).is_err() {
                     break;
                 }
                 line += lines;
+                // Progress for long files, at most every five seconds.
+                if reported.elapsed().as_secs() >= 5 {
+                    reported = std::time::Instant::now();
+                    tracing::info!(
+                        file = %file.display(),
+                        mb = bytes >> 20,
+                        lines = line - 2,
+                        seconds = started.elapsed().as_secs(),
+                        "Reading."
+                    );
+                }
             }
             if at_end {
                 break;
