@@ -69,6 +69,10 @@ fn source_toml(endpoint: &str, extra: &str) -> String {
     )
 }
 
+fn d(day: &str) -> Day {
+    Day::parse(day).unwrap()
+}
+
 fn at(day: &str) -> DateTime<Utc> {
     let d = Day::parse(day).unwrap().date();
     Utc.from_utc_datetime(&d.and_hms_opt(7, 0, 0).unwrap())
@@ -368,6 +372,26 @@ async fn a_response_that_breaks_the_documented_shape_names_the_field_and_stores_
             .to_string();
         assert!(
             err.contains("Groups[0].Keys") && err.contains("KEY$value"),
+            "{err}"
+        );
+        assert_eq!(daily_totals(&ctx.store).await, before, "{}", db.backend);
+
+        // A real recorded MONTHLY response where DAILY was asked for.
+        let monthly: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(
+                "ce_get_cost_and_usage_monthly_by_service_2023.json",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        inject(vec![monthly]).await;
+        let months = DayRange::new(d("2023-04-01"), d("2023-09-30")).unwrap();
+        let err = ingest(&ctx, "2024-03-01", Some(months))
+            .await
+            .expect_err("monthly periods are refused")
+            .to_string();
+        assert!(
+            err.contains("ResultsByTime[0].TimePeriod: 2023-04-01..2023-05-01 is not one day"),
             "{err}"
         );
         assert_eq!(daily_totals(&ctx.store).await, before, "{}", db.backend);

@@ -182,12 +182,18 @@ fn convert(
     let mut estimated = Vec::new();
     for (i, period) in results.iter().enumerate() {
         let at = |field: &str| format!("ResultsByTime[{i}].{field}");
-        let start = period
+        let (start, end) = period
             .time_period()
-            .map(|p| p.start())
+            .map(|p| (p.start(), p.end()))
             .ok_or_else(|| format!("{} is missing", at("TimePeriod")))?;
         let day = Day::parse(start)
             .map_err(|_| format!("{}: {start:?} is not a date", at("TimePeriod.Start")))?;
+        if Day::parse(end).ok() != Some(day.add_days(1)) {
+            return Err(format!(
+                "{}: {start}..{end} is not one day, but DAILY was asked for",
+                at("TimePeriod")
+            ));
+        }
         if !window.contains(day) {
             return Err(format!(
                 "{}: {day} is outside the requested {window}",
