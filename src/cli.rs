@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SourceKind};
 use crate::domain::money::format_amount;
 use crate::domain::{Day, DayRange, Dimension, Status};
 use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
@@ -135,6 +135,8 @@ pub enum ReportKind {
     Anomalies(ReportArgs),
     /// Recent runs and their stages.
     Runs(ReportArgs),
+    /// Cost per 1,000 units (e.g. requests) per namespace, from Prometheus sources.
+    Units(ReportArgs),
 }
 
 /// Configuration subcommands.
@@ -450,6 +452,26 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
                 .await
                 .map_err(Failure::run)?;
             report::costs(&series, &costs, &group_by).render(args.format)
+        }
+        ReportKind::Units(args) => {
+            let mut usage = Vec::new();
+            for source in &ctx.config.sources {
+                if matches!(source.kind, SourceKind::Prometheus(_)) {
+                    for u in store.usage(&source.name).await.map_err(Failure::run)? {
+                        if args.from.is_none_or(|d| u.day >= d)
+                            && args.to.is_none_or(|d| u.day <= d)
+                        {
+                            usage.push((source.name.clone(), u));
+                        }
+                    }
+                }
+            }
+            let series = store.series().await.map_err(Failure::run)?;
+            let costs = store
+                .daily_costs(args.from, args.to)
+                .await
+                .map_err(Failure::run)?;
+            report::unit_costs(&usage, &series, &costs).render(args.format)
         }
         ReportKind::Forecasts(args) => {
             let forecasts = store.latest_forecasts().await.map_err(Failure::run)?;

@@ -6,7 +6,9 @@ use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
 use crate::domain::money::{format_amount, format_whole};
-use crate::domain::{Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast};
+use crate::domain::{
+    Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast, UsageMetric, UsagePoint,
+};
 use crate::store::StoredSeries;
 
 /// How a report is printed.
@@ -275,6 +277,65 @@ pub fn costs(series: &[StoredSeries], costs: &[(i64, Day, f64)], group_by: &[Dim
         columns,
         rows: rows.into_iter().map(|(_, r)| r).collect(),
     }
+}
+
+/// Unit economics: per source and namespace, the counted units (e.g. requests), the cost of the
+/// same days, and the cost per 1,000 units. `usage` pairs each point with its source.
+pub fn unit_costs(
+    usage: &[(String, UsagePoint)],
+    series: &[StoredSeries],
+    costs: &[(i64, Day, f64)],
+) -> Report {
+    let mut units: BTreeMap<(String, String, String), (f64, Vec<Day>)> = BTreeMap::new();
+    for (source, u) in usage {
+        if let UsageMetric::Units(name) = &u.metric {
+            let entry = units
+                .entry((source.clone(), u.namespace.clone(), name.clone()))
+                .or_default();
+            entry.0 += u.quantity;
+            entry.1.push(u.day);
+        }
+    }
+    let by_id: BTreeMap<i64, &StoredSeries> = series.iter().map(|s| (s.id, s)).collect();
+    let mut r = Report::new(&[
+        "source",
+        "namespace",
+        "unit",
+        "units",
+        "cost",
+        "currency",
+        "cost_per_1000",
+    ]);
+    for ((source, namespace, unit), (count, days)) in units {
+        // Only the days that were counted, so a partial count never meets a full cost.
+        let mut cost = 0.0;
+        let mut currency = String::new();
+        for (id, day, amount) in costs {
+            let Some(s) = by_id.get(id) else { continue };
+            if s.dims.source == source
+                && s.dims.tags.get("namespace") == Some(&namespace)
+                && days.contains(day)
+            {
+                cost += amount;
+                currency = s.currency.as_str().to_string();
+            }
+        }
+        let per_1000 = if count > 0.0 {
+            json!((cost / count * 1000.0 * 10_000.0).round() / 10_000.0)
+        } else {
+            Value::Null
+        };
+        r.rows.push(vec![
+            json!(source),
+            json!(namespace),
+            json!(unit),
+            json!(count.round()),
+            money(cost),
+            json!(currency),
+            per_1000,
+        ]);
+    }
+    r
 }
 
 #[cfg(test)]

@@ -146,6 +146,26 @@ async fn usage_per_namespace_is_priced_and_counted_per_day() {
         assert_eq!(costs["payments"], 48.0 * 0.04 + 96.0 * 0.005);
         assert_eq!(costs["batch"], 24.0 * 0.04 + 96.0 * 0.005);
 
+        // Unit economics: payments served 86,400 requests a day for 2.4 USD a day.
+        let usage_by_source: Vec<(String, UsagePoint)> = usage
+            .iter()
+            .map(|u| ("k8s".to_string(), u.clone()))
+            .collect();
+        let units = costcast::report::unit_costs(
+            &usage_by_source,
+            &ctx.store.series().await.unwrap(),
+            &ctx.store.daily_costs(None, None).await.unwrap(),
+        );
+        let payments = units
+            .rows
+            .iter()
+            .find(|r| r[1] == "payments")
+            .expect("a payments row");
+        assert_eq!(payments[2], "requests");
+        assert_eq!(payments[3], 259_200.0);
+        assert_eq!(payments[4], 7.2);
+        assert_eq!(payments[6], (2.4_f64 / 86.4 * 10_000.0).round() / 10_000.0);
+
         // Idempotent: the same period again changes nothing.
         let before = (ctx.store.cost_summary().await.unwrap(), usage.len());
         ingest(&ctx, "k8s", three_days()).await.expect("again");
