@@ -30,27 +30,26 @@ pub fn window(
         return range;
     }
     let today = inputs.today;
-    let start = if inputs.history.last_day.is_none() {
-        // The API keeps the current month and the twelve before it.
-        let mut start = today.month_start();
-        for _ in 1..settings.backfill_months {
-            start = start.add_days(-1).month_start();
-        }
-        start
-    } else {
+    // The API keeps the current month and the twelve before it.
+    let mut backfill_start = today.month_start();
+    for _ in 1..settings.backfill_months {
+        backfill_start = backfill_start.add_days(-1).month_start();
+    }
+    let start = match inputs.history.last_day {
+        None => backfill_start,
         // The trailing window, widened back to the first day not yet stored (a job that did
-        // not run for a while) and to the oldest day still estimated.
-        let trailing = today.add_days(-i64::from(settings.refetch_days));
-        let after_last = inputs.history.last_day.map(|d| d.add_days(1));
-        [
-            Some(trailing),
-            after_last,
-            inputs.history.estimated.iter().copied().min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(trailing)
+        // not run for a while) and to the oldest day still estimated, but never past what the
+        // API keeps.
+        Some(last) => {
+            let trailing = today.add_days(-i64::from(settings.refetch_days));
+            let oldest_estimated = inputs.history.estimated.iter().copied().min();
+            [Some(trailing), Some(last.add_days(1)), oldest_estimated]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(trailing)
+                .max(backfill_start)
+        }
     };
     DayRange::new(start, today).ok()
 }
@@ -423,6 +422,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(w.start().to_string(), "2026-11-10");
+    }
+
+    #[test]
+    fn a_long_pause_refetches_the_gap_but_never_past_the_api_limit() {
+        let w = window(&settings(), &inputs(Some("2026-10-01"), &[]), None).unwrap();
+        assert_eq!(w.start().to_string(), "2026-10-02");
+        let w = window(&settings(), &inputs(Some("2024-01-01"), &[]), None).unwrap();
+        assert_eq!(w.start().to_string(), "2025-11-01");
+    }
+
+    #[test]
+    fn the_filter_becomes_the_sdk_expression() {
+        let filter: CeExpression = serde_json::from_str(
+            r#"{"And": [{"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit"]}}},
+                        {"Tags": {"Key": "team", "Values": ["ml"], "MatchOptions": ["EQUALS"]}}]}"#,
+        )
+        .unwrap();
+        let e = expression(&filter);
+        let and = e.and();
+        assert_eq!(and.len(), 2);
+        let dims = and[0].not().and_then(|n| n.dimensions()).unwrap();
+        assert_eq!(dims.key().map(|k| k.as_str()), Some("RECORD_TYPE"));
+        assert_eq!(dims.values(), ["Credit"]);
+        let tags = and[1].tags().unwrap();
+        assert_eq!(tags.key(), Some("team"));
+        assert_eq!(tags.match_options(), [MatchOption::Equals]);
     }
 
     #[test]

@@ -22,18 +22,22 @@ const DAYS_PER_REQUEST: i64 = 30;
 /// Days fetched on a first run.
 const BACKFILL_DAYS: i64 = 30;
 
-/// The days a run asks for: an explicit range, or from the last stored day (re-read, as it may
-/// have been partial) through yesterday; today is still running.
+/// Days re-read on every run: their billed amounts may still be settling, and an allocation
+/// follows its bill. Prometheus queries cost nothing.
+const REFETCH_DAYS: i64 = 3;
+
+/// The days a run asks for: an explicit range, or from the last stored day (or the last few
+/// days, whichever is earlier) through yesterday; today is still running.
 pub fn window(inputs: &FetchInputs, range: Option<DayRange>) -> Option<DayRange> {
     if range.is_some() {
         return range;
     }
     let end = inputs.today.add_days(-1);
-    let start = inputs
-        .history
-        .last_day
-        .unwrap_or_else(|| end.add_days(1 - BACKFILL_DAYS));
-    DayRange::new(start.min(end), end).ok()
+    let start = match inputs.history.last_day {
+        Some(last) => last.min(end.add_days(1 - REFETCH_DAYS)),
+        None => end.add_days(1 - BACKFILL_DAYS),
+    };
+    DayRange::new(start, end).ok()
 }
 
 #[derive(Debug, Deserialize)]
@@ -481,5 +485,19 @@ mod tests {
         let w = window(&inputs, None).unwrap();
         assert_eq!((w.start(), w.end()), (day("2026-10-23"), day("2026-11-21")));
         assert_eq!(w.len_days(), 30);
+    }
+
+    #[test]
+    fn later_runs_reread_the_last_days_as_their_bills_settle() {
+        let mut inputs = FetchInputs {
+            today: day("2026-11-22"),
+            history: Default::default(),
+            billed: Vec::new(),
+        };
+        inputs.history.last_day = Some(day("2026-11-21"));
+        let w = window(&inputs, None).unwrap();
+        assert_eq!((w.start(), w.end()), (day("2026-11-19"), day("2026-11-21")));
+        inputs.history.last_day = Some(day("2026-11-01"));
+        assert_eq!(window(&inputs, None).unwrap().start(), day("2026-11-01"));
     }
 }
