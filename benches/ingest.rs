@@ -20,6 +20,11 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    // RUST_LOG=costcast=debug shows the time spent summing versus converting.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let path = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with("--"))

@@ -91,8 +91,50 @@ pub struct Conversion<'a> {
     pub map: fn(Slot, &str) -> Option<String>,
 }
 
-/// Daily amounts by (day, series, currency), summed across every file of a source.
-pub type Totals = BTreeMap<(Day, Dimensions, Currency), f64>;
+/// Daily amounts per series, summed across every file of a source. Series are interned, so
+/// adding a day's amount is one hash of two integers, not a comparison of dimension strings.
+#[derive(Debug, Default)]
+pub struct Totals {
+    series: Vec<(Dimensions, Currency)>,
+    index: HashMap<(Dimensions, Currency), usize>,
+    amounts: HashMap<(Day, usize), f64, foldhash::fast::RandomState>,
+}
+
+impl Totals {
+    /// No amounts yet.
+    pub fn new() -> Totals {
+        Totals::default()
+    }
+
+    /// The index of a series, added if new.
+    fn series_index(&mut self, dims: Dimensions, currency: Currency) -> usize {
+        let next = self.series.len();
+        *self
+            .index
+            .entry((dims.clone(), currency.clone()))
+            .or_insert_with(|| {
+                self.series.push((dims, currency));
+                next
+            })
+    }
+
+    /// The points, ordered by series and day.
+    fn into_points(self) -> Vec<CostPoint> {
+        let mut amounts: Vec<((Day, usize), f64)> = self.amounts.into_iter().collect();
+        amounts.sort_by_key(|((day, series), _)| (*series, *day));
+        amounts
+            .into_iter()
+            .map(|((day, series), amount)| {
+                let (dims, currency) = &self.series[series];
+                CostPoint {
+                    day,
+                    dims: dims.clone(),
+                    cost: Money::new(amount, currency.clone()),
+                }
+            })
+            .collect()
+    }
+}
 
 /// Converts a file's rollup and adds it to `totals`. `locate` says where a combination first
 /// appeared (`line N` or `row N`), for errors.
@@ -174,16 +216,13 @@ pub fn accumulate(
                 return Err(bad(field, "is empty".into()));
             }
         };
-        keys.push((dims, currency));
+        keys.push(totals.series_index(dims, currency));
     }
     for ((day, combination), amount) in rollup.sums {
-        let (dims, currency) = &keys[combination as usize];
+        let series = keys[combination as usize];
         *totals
-            .entry((
-                epoch.add_days(i64::from(day)),
-                dims.clone(),
-                currency.clone(),
-            ))
+            .amounts
+            .entry((epoch.add_days(i64::from(day)), series))
             .or_default() += amount;
     }
     Ok(())
@@ -207,14 +246,7 @@ pub fn batch(
     rows_read: u64,
     range: Option<DayRange>,
 ) -> Batch {
-    let points: Vec<CostPoint> = totals
-        .into_iter()
-        .map(|((day, dims, currency), amount)| CostPoint {
-            day,
-            dims,
-            cost: Money::new(amount, currency),
-        })
-        .collect();
+    let points = totals.into_points();
     let covered = range.or_else(|| {
         let first = points.iter().map(|p| p.day).min()?;
         let last = points.iter().map(|p| p.day).max()?;

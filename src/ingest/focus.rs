@@ -125,8 +125,17 @@ fn read_csv(
         }
         Ok(Columns { day, cost, kept })
     };
+    let started = std::time::Instant::now();
     let rollup = rollup::sum_csv(file, choose, export::window(range))?;
     let rows = rollup.rows;
+    tracing::debug!(
+        file = %file.display(),
+        rows,
+        combinations = rollup.combinations.len(),
+        groups = rollup.sums.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "File summed."
+    );
     let conversion = conversion(source, settings, fields);
     let locate = |c: &Combination, _: usize| format!("line {}", c.first_line);
     export::accumulate(file, rollup, &conversion, &locate, totals)?;
