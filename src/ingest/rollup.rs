@@ -86,6 +86,9 @@ pub struct DayWindow {
 /// that a few in flight cost little memory.
 const BLOCK: usize = 8 << 20;
 
+/// Bytes asked of the file per read.
+const READ: usize = 2 << 20;
+
 /// Opens `file`, decompressing `.gz` on the fly.
 pub fn open(file: &Path) -> Result<Box<dyn Read + Send>, IngestError> {
     let f = std::fs::File::open(file).map_err(|e| IngestError::Unreadable {
@@ -110,6 +113,16 @@ pub fn sum_csv(
     choose: impl FnOnce(&Header) -> Result<Columns, IngestError>,
     window: Option<DayWindow>,
 ) -> Result<Rollup, IngestError> {
+    sum_csv_in_blocks(file, choose, window, BLOCK)
+}
+
+/// [`sum_csv`] with a given block size (tests use small ones to cross many block boundaries).
+fn sum_csv_in_blocks(
+    file: &Path,
+    choose: impl FnOnce(&Header) -> Result<Columns, IngestError>,
+    window: Option<DayWindow>,
+    block: usize,
+) -> Result<Rollup, IngestError> {
     let mut input = open(file)?;
     let unreadable = |message: String| IngestError::Unreadable {
         file: file.to_path_buf(),
@@ -117,7 +130,7 @@ pub fn sum_csv(
     };
 
     // The header line, then whatever followed it in the same read.
-    let mut pending: Vec<u8> = Vec::with_capacity(BLOCK);
+    let mut pending: Vec<u8> = Vec::with_capacity(block);
     let header_end = loop {
         if let Some(i) = memchr::memchr(b'\n', &pending) {
             break i;
@@ -140,7 +153,7 @@ pub fn sum_csv(
         .unwrap_or(1)
         .max(1);
     let outcome = std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, u64)>(workers * 2);
+        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, u32)>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -150,21 +163,22 @@ pub fn sum_csv(
                     let mut part = Partial::default();
                     loop {
                         let next = rx.lock().map(|r| r.recv());
-                        let Ok(Ok((block, first_line))) = next else {
+                        let Ok(Ok((block, index))) = next else {
                             break;
                         };
                         if part.error.is_some() {
                             continue; // drain, so the reader never blocks on a full channel
                         }
-                        part.add_block(&block, first_line, width, columns, window);
+                        part.add_block(&block, index, width, columns, window);
                     }
                     part
                 })
             })
             .collect();
 
-        // Cut the stream into blocks at line ends; number each block's first line.
-        let mut line = 2u64;
+        // Cut the stream into blocks at line ends. Workers count each block's lines as they
+        // parse it, so line numbers cost the reader nothing.
+        let mut index = 0u32;
         let mut read_error = None;
         let mut bytes = 0u64;
         let started = std::time::Instant::now();
@@ -178,7 +192,7 @@ pub fn sum_csv(
                 }
             };
             let at_end = n == 0;
-            if pending.len() < BLOCK && !at_end {
+            if pending.len() < block && !at_end {
                 continue;
             }
             let cut = if at_end {
@@ -192,19 +206,17 @@ pub fn sum_csv(
             if cut > 0 {
                 let rest = pending.split_off(cut);
                 let block = std::mem::replace(&mut pending, rest);
-                let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
                 bytes += block.len() as u64;
-                if tx.send((block, line)).is_err() {
+                if tx.send((block, index)).is_err() {
                     break;
                 }
-                line += lines;
+                index += 1;
                 // Progress for long files, at most every five seconds.
                 if reported.elapsed().as_secs() >= 5 {
                     reported = std::time::Instant::now();
                     tracing::info!(
                         file = %file.display(),
                         mb = bytes >> 20,
-                        lines = line - 2,
                         seconds = started.elapsed().as_secs(),
                         "Reading."
                     );
@@ -213,7 +225,7 @@ pub fn sum_csv(
             if at_end {
                 break;
             }
-            pending.reserve(BLOCK);
+            pending.reserve(block);
         }
         drop(tx);
         let parts: Vec<Partial> = handles
@@ -241,7 +253,7 @@ pub fn sum_csv(
 /// Reads up to a block more into `buf`; returns the bytes read (0 at end of input).
 fn fill(input: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let start = buf.len();
-    buf.resize(start + BLOCK / 4, 0);
+    buf.resize(start + READ, 0);
     let n = loop {
         match input.read(&mut buf[start..]) {
             Ok(n) => break n,
@@ -283,15 +295,63 @@ struct Partial {
     combos: Vec<(Vec<u8>, u64)>,
     sums: HashMap<(i32, u32), f64, RandomState>,
     rows: u64,
-    /// The first error in this worker's earliest failing block.
+    /// Lines in each block this worker parsed whole, by block index.
+    block_lines: Vec<(u32, u64)>,
+    /// The first error in this worker's earliest failing block, at its [`place`].
     error: Option<(u64, Problem)>,
+}
+
+/// Where a line is before line numbers are known: the block's index in the high half and the
+/// line within the block (from 1) in the low half, so places order like the file's lines.
+fn place(block: u32, line_in_block: u64) -> u64 {
+    (u64::from(block) << 32) | line_in_block
+}
+
+/// Turns places into line numbers (the header is line 1) from the blocks' line counts.
+struct Lines {
+    /// Blocks parsed whole, in file order: (index, lines in the block).
+    blocks: Vec<(u32, u64)>,
+    /// Lines before each of `blocks`, the header included.
+    before: Vec<u64>,
+}
+
+impl Lines {
+    fn new(parts: &[Partial]) -> Lines {
+        let mut blocks: Vec<(u32, u64)> = parts
+            .iter()
+            .flat_map(|p| p.block_lines.iter().copied())
+            .collect();
+        blocks.sort_unstable();
+        let before = blocks
+            .iter()
+            .scan(1, |seen, (_, n)| {
+                let at = *seen;
+                *seen += n;
+                Some(at)
+            })
+            .collect();
+        Lines { blocks, before }
+    }
+
+    /// Exact when every block before the place's was parsed whole: always without errors, and
+    /// for the earliest error, since a worker stops only after its own.
+    fn line(&self, place: u64) -> u64 {
+        let block = (place >> 32) as u32;
+        let within = place & 0xFFFF_FFFF;
+        let i = self.blocks.partition_point(|(b, _)| *b < block);
+        let before = match i.checked_sub(1) {
+            Some(j) => self.before[j] + self.blocks[j].1,
+            None => 1,
+        };
+        before + within
+    }
 }
 
 impl Partial {
     fn add_block(
         &mut self,
         block: &[u8],
-        first_line: u64,
+        index: u32,
         width: usize,
         columns: &Columns,
         window: Option<DayWindow>,
@@ -304,7 +364,7 @@ impl Partial {
         let mut key = Vec::with_capacity(256);
         let mut last_day: ([u8; 10], i32) = ([0; 10], 0);
         loop {
-            let line = first_line + reader.position().line() - 1;
+            let line = place(index, reader.position().line());
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -374,6 +434,7 @@ impl Partial {
             };
             *self.sums.entry((day, combo)).or_default() += cost;
         }
+        self.block_lines.push((index, reader.position().line() - 1));
     }
 
     fn fail(&mut self, line: u64, column: Option<usize>, problem: String) {
@@ -395,19 +456,21 @@ impl Partial {
 
 /// Merges the workers' sums; the error on the earliest line wins.
 fn merge(parts: Vec<Partial>) -> Result<Rollup, (u64, Problem)> {
-    if let Some(first) = parts
+    let lines = Lines::new(&parts);
+    if let Some((at, problem)) = parts
         .iter()
         .filter_map(|p| p.error.as_ref())
-        .min_by_key(|(line, _)| *line)
+        .min_by_key(|(at, _)| *at)
     {
-        return Err(first.clone());
+        return Err((lines.line(*at), problem.clone()));
     }
     let mut rollup = Rollup::default();
     let mut global: HashMap<Vec<u8>, u32, RandomState> = HashMap::default();
     for part in parts {
         rollup.rows += part.rows;
         let mut map = Vec::with_capacity(part.combos.len());
-        for (key, line) in part.combos {
+        for (key, at) in part.combos {
+            let line = lines.line(at);
             let id = match global.get(&key) {
                 Some(&id) => {
                     let c = &mut rollup.combinations[id as usize];
@@ -525,6 +588,67 @@ mod tests {
             "",
         ] {
             assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    /// A CSV of `rows` rows over ten days and 3 services; `bad` replaces one line's cost.
+    fn write_csv(rows: usize, bad: Option<usize>) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "ChargePeriodStart,Cost,Service").unwrap();
+        for i in 0..rows {
+            let line = i + 2;
+            let cost = if Some(line) == bad {
+                "n/a".to_string()
+            } else {
+                format!("{}.25", i % 7)
+            };
+            // Service "late" first appears on line 30,001.
+            let service = if line >= 30_001 && line % 2 == 1 {
+                "late"
+            } else {
+                ["a", "b"][i % 2]
+            };
+            writeln!(f, "2024-01-{:02} 10:00:00,{cost},{service}", 1 + i % 10).unwrap();
+        }
+        f
+    }
+
+    fn columns(h: &Header) -> Result<Columns, IngestError> {
+        Ok(Columns {
+            day: h.find(&["ChargePeriodStart"]).unwrap(),
+            cost: h.find(&["Cost"]).unwrap(),
+            kept: vec![h.find(&["Service"]).unwrap()],
+        })
+    }
+
+    #[test]
+    fn many_small_blocks_sum_like_one_and_number_lines_exactly() {
+        let f = write_csv(50_000, None);
+        let whole = sum_csv(f.path(), columns, None).unwrap();
+        let blocks = sum_csv_in_blocks(f.path(), columns, None, 4096).unwrap();
+        assert_eq!(whole.rows, 50_000);
+        assert_eq!(blocks.rows, 50_000);
+        let total = |r: &Rollup| r.sums.values().sum::<f64>();
+        assert!((total(&whole) - total(&blocks)).abs() < 1e-6);
+        let late = |r: &Rollup| {
+            r.combinations
+                .iter()
+                .find(|c| c.values[0].as_deref() == Some("late"))
+                .map(|c| c.first_line)
+        };
+        assert_eq!(late(&whole), Some(30_001));
+        assert_eq!(late(&blocks), Some(30_001));
+
+        let f = write_csv(50_000, Some(41_234));
+        for block in [4096, BLOCK] {
+            let err = sum_csv_in_blocks(f.path(), columns, None, block)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("line 41234, column Cost: \"n/a\" is not a number"),
+                "{err}"
+            );
         }
     }
 
