@@ -64,6 +64,7 @@ units = {{ name = "requests", query = "sum by (namespace, team) (rate(http_reque
 currency = "USD"
 cpu_core_hour = 0.04
 memory_gib_hour = 0.005
+gpu_hour = 2.5
 "#
     )
 }
@@ -133,6 +134,8 @@ async fn usage_per_namespace_is_priced_and_counted_per_day() {
                 96.0,
                 "{day}: 8 GiB × 12 h"
             );
+            let gpu = UsageMetric::GpuHours;
+            assert_eq!(usage_of(&usage, day, "ml", &gpu), 6.0, "{day}: 1 GPU × 6 h");
             let requests = UsageMetric::Units("requests".into());
             assert!(
                 (usage_of(&usage, day, "payments", &requests) - 86_400.0).abs() < 1e-6,
@@ -145,6 +148,7 @@ async fn usage_per_namespace_is_priced_and_counted_per_day() {
         let costs = cost_by_namespace(&stored_costs(&ctx, "k8s").await, "2026-01-03");
         assert_eq!(costs["payments"], 48.0 * 0.04 + 96.0 * 0.005);
         assert_eq!(costs["batch"], 24.0 * 0.04 + 96.0 * 0.005);
+        assert_eq!(costs["ml"], 6.0 * 2.5);
 
         // Unit economics: payments served 86,400 requests a day for 2.4 USD a day.
         let usage_by_source: Vec<(String, UsagePoint)> = usage

@@ -9,9 +9,10 @@ assert exact results:
   payments (team checkout):  2 pods × 1 core, 2 GiB requested, all day; 1 request/s served
   search   (team discovery): 1 pod  × 1 core, 4 GiB requested, all day
   batch    (team data):      1 pod  × 2 cores, 8 GiB requested, 00:00-11:00 only
-  nodes: 2 × 4 allocatable cores, 2 × 16 GiB allocatable memory
+  ml       (team research):  1 pod  × 1 GPU requested, 06:00-11:00 only
+  nodes: 2 × 4 allocatable cores, 2 × 16 GiB allocatable memory, 2 GPUs on one node
 Per day that is 48 / 24 / 24 core-hours and 96 / 96 / 96 GiB-hours, of 192 core-hours and
-768 GiB-hours allocatable.
+768 GiB-hours allocatable, and 6 of 48 GPU-hours.
 """
 import sys
 from datetime import datetime, timezone
@@ -38,11 +39,19 @@ for resource, index, scale in (("cpu", 3, 1), ("memory", 4, GIB)):
                     f'kube_pod_container_resource_requests{{namespace="{ns}",pod="{pod}",container="app",'
                     f'team="{team}",resource="{resource}"}} {value} {t}'
                 )
+for t in hours:
+    if 6 <= (t - start) // 3600 % 24 < 12:
+        lines.append(
+            'kube_pod_container_resource_requests{namespace="ml",pod="trainer-0",container="app",'
+            f'team="research",resource="nvidia_com_gpu"}} 1 {t}'
+        )
 lines.append("# TYPE kube_node_status_allocatable gauge")
 for resource, value in (("cpu", 4), ("memory", 16 * GIB)):
     for node in ("node-a", "node-b"):
         for t in hours:
             lines.append(f'kube_node_status_allocatable{{node="{node}",resource="{resource}"}} {value} {t}')
+for t in hours:
+    lines.append(f'kube_node_status_allocatable{{node="node-a",resource="nvidia_com_gpu"}} 2 {t}')
 lines.append("# TYPE http_requests counter")
 for i, t in enumerate(hours):
     lines.append(f'http_requests_total{{namespace="payments",team="checkout"}} {3600 * i} {t}')
