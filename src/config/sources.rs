@@ -812,7 +812,27 @@ mod tests {
             panic!("not Prometheus")
         };
         assert!(p.queries.cpu.contains("sum by (namespace, team)"));
+        assert!(
+            p.queries
+                .cpu
+                .contains("kube_pod_container_resource_requests")
+        );
         assert_eq!(p.step_seconds, 3600);
+        let measured = load(&format!(
+            "{PROM}basis = 'usage'
+[sources.prices]
+"
+        ))
+        .unwrap();
+        let super::SourceKind::Prometheus(p) = &measured.sources[0].kind else {
+            panic!("not Prometheus")
+        };
+        assert!(p.queries.cpu.contains("container_cpu_usage_seconds_total"));
+        assert!(
+            p.queries
+                .memory
+                .contains("container_memory_working_set_bytes")
+        );
         assert!(
             error(&format!(
                 "{PROM}[sources.allocate]\nscope = {{ service = 'EKS' }}\ncpu_weight = 0.9\n"
