@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::rollup::{Combination, DayWindow, Rollup};
+use super::rollup::{self, Columns, Combination, DayWindow, Header, Rollup};
 use super::{Batch, IngestError};
 use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, Money};
 
@@ -89,6 +89,152 @@ pub struct Conversion<'a> {
     pub defaults: Dimensions,
     /// Rewrites a raw value into costcast's vocabulary (e.g. CUR line item types).
     pub map: fn(Slot, &str) -> Option<String>,
+}
+
+/// Where a CSV layout keeps tags.
+#[derive(Debug, Clone, Copy)]
+pub enum TagColumns<'a> {
+    /// One JSON object column (FOCUS `Tags`).
+    Json(&'a str),
+    /// One column per key, named a prefix plus the key (CUR `resourceTags/user:KEY`); the first
+    /// prefix present wins.
+    PerKey(&'a [&'a str]),
+}
+
+/// The columns of a billing CSV layout, by header name.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvLayout<'a> {
+    /// The charge day (a date or UTC timestamp).
+    pub day: &'a str,
+    /// The amount summed.
+    pub cost: &'a str,
+    /// The currency code.
+    pub currency: &'a str,
+    /// Dimension columns, with the names each may go by (preferred first).
+    pub dims: &'a [(Slot, &'a [&'a str])],
+    /// Slots a file must have a column for and a row a value in.
+    pub required: &'a [Slot],
+    /// Where tags are.
+    pub tags: TagColumns<'a>,
+}
+
+impl CsvLayout<'_> {
+    /// The names a slot's column may go by, for messages.
+    pub fn names(&self, slot: Slot) -> String {
+        self.dims
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, names)| names.join(" or "))
+            .unwrap_or_default()
+    }
+
+    /// The kept columns of a file with this header, and what each means.
+    fn columns(
+        &self,
+        file: &Path,
+        header: &Header,
+        tag_keys: &[String],
+    ) -> Result<(Columns, Vec<(Field, String)>), IngestError> {
+        let missing = |column: String| IngestError::MissingColumn {
+            file: file.to_path_buf(),
+            column,
+        };
+        let find = |name: &str| {
+            header
+                .find(&[name])
+                .ok_or_else(|| missing(name.to_string()))
+        };
+        let (day, cost) = (find(self.day)?, find(self.cost)?);
+        let mut kept = vec![find(self.currency)?];
+        let mut fields = vec![(Field::Currency, self.currency.to_string())];
+        for (slot, names) in self.dims {
+            let before = kept.len();
+            for name in *names {
+                if let Some(i) = header.find(&[name]) {
+                    kept.push(i);
+                    fields.push((Field::Dim(*slot), name.to_string()));
+                }
+            }
+            if kept.len() == before && self.required.contains(slot) {
+                return Err(missing(self.names(*slot)));
+            }
+        }
+        match self.tags {
+            TagColumns::Json(column) => {
+                if let Some(i) = header.find(&[column])
+                    && !tag_keys.is_empty()
+                {
+                    kept.push(i);
+                    fields.push((Field::TagsJson, column.to_string()));
+                }
+            }
+            TagColumns::PerKey(prefixes) => {
+                for key in tag_keys {
+                    let names: Vec<String> = prefixes.iter().map(|p| format!("{p}{key}")).collect();
+                    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+                    if let Some(i) = header.find(&candidates) {
+                        kept.push(i);
+                        fields.push((Field::Tag(key.clone()), header.names()[i].clone()));
+                    }
+                }
+            }
+        }
+        Ok((Columns { day, cost, kept }, fields))
+    }
+}
+
+/// Streams one CSV file (plain or gzipped) of `layout` through [`rollup`] and adds its daily
+/// amounts to `totals`; returns the rows read. `conversion` comes without fields: the header
+/// decides them.
+pub fn read_csv(
+    file: &Path,
+    layout: &CsvLayout<'_>,
+    mut conversion: Conversion<'_>,
+    range: Option<DayRange>,
+    totals: &mut Totals,
+) -> Result<u64, IngestError> {
+    let mut fields = Vec::new();
+    let choose = |header: &Header| {
+        let (columns, f) = layout.columns(file, header, conversion.tag_keys)?;
+        fields = f;
+        Ok(columns)
+    };
+    let started = std::time::Instant::now();
+    let rollup = rollup::sum_csv(file, choose, window(range))?;
+    let rows = rollup.rows;
+    tracing::debug!(
+        file = %file.display(),
+        rows,
+        combinations = rollup.combinations.len(),
+        groups = rollup.sums.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "File summed."
+    );
+    conversion.fields = fields;
+    conversion.required = layout
+        .required
+        .iter()
+        .map(|slot| (*slot, layout.names(*slot)))
+        .collect();
+    let locate = |c: &Combination, _: usize| format!("line {}", c.first_line);
+    accumulate(file, rollup, &conversion, &locate, totals)?;
+    Ok(rows)
+}
+
+/// Reads every file a source's path or glob matches with `read`, into one batch.
+pub fn fetch_files(
+    source: &str,
+    path: &Path,
+    range: Option<DayRange>,
+    mut read: impl FnMut(&Path, &mut Totals) -> Result<u64, IngestError>,
+) -> Result<Batch, IngestError> {
+    let files = expand(path)?;
+    let mut totals = Totals::new();
+    let mut rows_read = 0;
+    for file in &files {
+        rows_read += read(file, &mut totals)?;
+    }
+    Ok(batch(source, files, totals, rows_read, range))
 }
 
 /// Daily amounts per series, summed across every file of a source. Series are interned, so

@@ -1,7 +1,7 @@
 //! FOCUS billing exports (FOCUS 1.0 to 1.2): CSV, gzipped CSV or Parquet.
 //!
 //! Either way a file is first summed to (day × distinct raw values of the kept columns) — by
-//! [`rollup`] for CSV, by polars' lazy engine for Parquet — so what reaches the conversion
+//! [`super::rollup`] for CSV, by polars' lazy engine for Parquet — so what reaches the conversion
 //! numbers the distinct combinations, not the export's lines. The `Tags` JSON is then parsed
 //! once per distinct string: real exports repeat a few hundred tag strings across millions of
 //! rows, and JSON parsing is what dominates otherwise.
@@ -10,8 +10,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::export::{self, Conversion, Field, Slot, Totals};
-use super::rollup::{self, Columns, Combination, Header, Rollup};
+use super::export::{self, Conversion, CsvLayout, Field, Slot, TagColumns, Totals};
+use super::rollup::{Combination, Rollup};
 use super::{Batch, IngestError};
 use crate::config::FocusSource;
 use crate::domain::{DayRange, Dimensions};
@@ -44,102 +44,38 @@ pub fn fetch(
     settings: &FocusSource,
     range: Option<DayRange>,
 ) -> Result<Batch, IngestError> {
-    let files = export::expand(&settings.path)?;
-    let mut totals = Totals::new();
-    let mut rows_read = 0;
-    for file in &files {
-        rows_read += if export::is_parquet(file) {
-            read_parquet(file, source, settings, range, &mut totals)?
+    export::fetch_files(source, &settings.path, range, |file, totals| {
+        if export::is_parquet(file) {
+            read_parquet(file, source, settings, range, totals)
         } else {
-            read_csv(file, source, settings, range, &mut totals)?
-        };
-    }
-    Ok(export::batch(source, files, totals, rows_read, range))
+            let base = conversion(source, settings);
+            export::read_csv(file, &layout(settings), base, range, totals)
+        }
+    })
 }
 
-/// The conversion for a file whose kept columns are `fields`.
-fn conversion<'a>(
-    source: &'a str,
-    settings: &'a FocusSource,
-    fields: Vec<(Field, String)>,
-) -> Conversion<'a> {
-    let required = MANDATORY
-        .iter()
-        .map(|slot| {
-            let names = DIMENSION_COLUMNS
-                .iter()
-                .find(|(s, _)| s == slot)
-                .map(|(_, names)| names.join("/"))
-                .unwrap_or_default();
-            (*slot, names)
-        })
-        .collect();
+/// The FOCUS columns costcast reads.
+fn layout(settings: &FocusSource) -> CsvLayout<'static> {
+    CsvLayout {
+        day: DAY,
+        cost: settings.cost_column.column(),
+        currency: CURRENCY,
+        dims: &DIMENSION_COLUMNS,
+        required: &MANDATORY,
+        tags: TagColumns::Json(TAGS),
+    }
+}
+
+/// How FOCUS values become dimensions (the kept columns are filled in per file).
+fn conversion<'a>(source: &'a str, settings: &'a FocusSource) -> Conversion<'a> {
     Conversion {
         source,
-        fields,
-        required,
+        fields: Vec::new(),
+        required: Vec::new(),
         tag_keys: &settings.tag_keys,
         defaults: Dimensions::default(),
         map: |_, _| None,
     }
-}
-
-/// Streams a FOCUS CSV (plain or gzipped) through [`rollup`].
-fn read_csv(
-    file: &Path,
-    source: &str,
-    settings: &FocusSource,
-    range: Option<DayRange>,
-    totals: &mut Totals,
-) -> Result<u64, IngestError> {
-    let missing = |column: &str| IngestError::MissingColumn {
-        file: file.to_path_buf(),
-        column: column.to_string(),
-    };
-    let cost_column = settings.cost_column.column();
-    let mut fields: Vec<(Field, String)> = Vec::new();
-    let choose = |header: &Header| -> Result<Columns, IngestError> {
-        let find = |name: &str| header.find(&[name]).ok_or_else(|| missing(name));
-        let day = find(DAY)?;
-        let cost = find(cost_column)?;
-        let mut kept = vec![find(CURRENCY)?];
-        fields.push((Field::Currency, CURRENCY.to_string()));
-        for (slot, names) in DIMENSION_COLUMNS {
-            let mut any = false;
-            for name in names {
-                if let Some(i) = header.find(&[name]) {
-                    kept.push(i);
-                    fields.push((Field::Dim(slot), name.to_string()));
-                    any = true;
-                }
-            }
-            if !any && MANDATORY.contains(&slot) {
-                return Err(missing(names[names.len() - 1]));
-            }
-        }
-        if let Some(i) = header.find(&[TAGS])
-            && !settings.tag_keys.is_empty()
-        {
-            kept.push(i);
-            fields.push((Field::TagsJson, TAGS.to_string()));
-        }
-        Ok(Columns { day, cost, kept })
-    };
-    let started = std::time::Instant::now();
-    let rollup = rollup::sum_csv(file, choose, export::window(range))?;
-    let rows = rollup.rows;
-    tracing::debug!(
-        file = %file.display(),
-        rows,
-        combinations = rollup.combinations.len(),
-        groups = rollup.sums.len(),
-        seconds = started.elapsed().as_secs_f64(),
-        "File summed."
-    );
-    let conversion = conversion(source, settings, fields);
-    let locate = |c: &Combination, _: usize| format!("line {}", c.first_line);
-    export::accumulate(file, rollup, &conversion, &locate, totals)?;
-    Ok(rows)
 }
 
 /// Reads one FOCUS Parquet file with polars, adding its daily amounts inside `range` to
@@ -289,7 +225,10 @@ fn read_parquet(
     }
     let rows = column_sum(&df, "rows").map_err(unreadable)?;
     let (rollup, fields) = to_rollup(&df, range).map_err(unreadable)?;
-    let conversion = conversion(source, settings, fields);
+    let layout = layout(settings);
+    let mut conversion = conversion(source, settings);
+    conversion.fields = fields;
+    conversion.required = MANDATORY.map(|slot| (slot, layout.names(slot))).to_vec();
     let locate = |c: &Combination, field: usize| {
         let column = &conversion.fields[field].1;
         let value = c.values[field].as_deref().unwrap_or_default();
