@@ -109,21 +109,9 @@ async fn the_cur_sample_matches_an_independent_sum_to_the_cent() {
     }
 }
 
-/// The sample with one cell changed (line numbers count the header as line 1).
+/// The sample with one cell replaced; `line` counts the header as line 1.
 fn corrupt(line: usize, column: &str, value: &str) -> String {
-    let mut reader = csv::Reader::from_path(fixture(SAMPLE)).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let i = headers.iter().position(|h| h == column).unwrap();
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(&headers).unwrap();
-    for (n, record) in reader.records().enumerate() {
-        let mut fields: Vec<String> = record.unwrap().iter().map(String::from).collect();
-        if n + 2 == line {
-            fields[i] = value.to_string();
-        }
-        out.write_record(&fields).unwrap();
-    }
-    String::from_utf8(out.into_inner().unwrap()).unwrap()
+    corrupt_fixture(SAMPLE, line, column, value)
 }
 
 #[tokio::test(flavor = "multi_thread")]

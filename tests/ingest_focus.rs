@@ -178,22 +178,9 @@ async fn gzipped_csv_exports_ingest_to_the_same_totals() {
     }
 }
 
-/// The fixture with one cell of one line replaced; `line` counts the header as line 1.
+/// The sample with one cell replaced; `line` counts the header as line 1.
 fn corrupt(line: usize, column: &str, value: &str) -> String {
-    let text = std::fs::read_to_string(fixture("focus_1.0_sample_multicloud_1000.csv")).unwrap();
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers = reader.headers().unwrap().clone();
-    let i = headers.iter().position(|h| h == column).unwrap();
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(&headers).unwrap();
-    for (n, record) in reader.records().enumerate() {
-        let mut fields: Vec<String> = record.unwrap().iter().map(String::from).collect();
-        if n + 2 == line {
-            fields[i] = value.to_string();
-        }
-        out.write_record(&fields).unwrap();
-    }
-    String::from_utf8(out.into_inner().unwrap()).unwrap()
+    corrupt_fixture("focus_1.0_sample_multicloud_1000.csv", line, column, value)
 }
 
 fn without_column(column: &str) -> String {

@@ -122,3 +122,23 @@ pub fn independent_daily_sums(
     }
     out
 }
+
+/// A fixture CSV with one cell replaced; `line` counts the header as line 1.
+pub fn corrupt_fixture(name: &str, line: usize, column: &str, value: &str) -> String {
+    let mut reader = csv::Reader::from_path(fixture(name)).expect("fixture opens");
+    let headers = reader.headers().expect("header").clone();
+    let i = headers
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("{name} has no column {column}"));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&headers).expect("write header");
+    for (n, record) in reader.records().enumerate() {
+        let mut fields: Vec<String> = record.expect("record").iter().map(String::from).collect();
+        if n + 2 == line {
+            fields[i] = value.to_string();
+        }
+        out.write_record(&fields).expect("write record");
+    }
+    String::from_utf8(out.into_inner().expect("flush")).expect("utf-8")
+}
