@@ -228,13 +228,14 @@ fn sum_csv_in_blocks(
             pending.reserve(block);
         }
         drop(tx);
-        let parts: Vec<Partial> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect();
-        match read_error {
-            Some(message) => Err((None, message)),
-            None => merge(parts).map_err(|(line, problem)| (Some((line, problem.0)), problem.1)),
+        // A worker that died took its sums with it: that is a failed read, never a smaller total.
+        let parts: Option<Vec<Partial>> = handles.into_iter().map(|h| h.join().ok()).collect();
+        match (read_error, parts) {
+            (Some(message), _) => Err((None, message)),
+            (None, None) => Err((None, "a reader thread failed".to_string())),
+            (None, Some(parts)) => {
+                merge(parts).map_err(|(line, problem)| (Some((line, problem.0)), problem.1))
+            }
         }
     });
     outcome.map_err(|(at, problem)| match at {
@@ -250,7 +251,7 @@ fn sum_csv_in_blocks(
     })
 }
 
-/// Reads up to a block more into `buf`; returns the bytes read (0 at end of input).
+/// Reads up to [`READ`] more bytes into `buf`; returns the bytes read (0 at end of input).
 fn fill(input: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let start = buf.len();
     buf.resize(start + READ, 0);
