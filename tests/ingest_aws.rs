@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use costcast::domain::{Day, DayRange};
-use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_once};
+use costcast::pipeline::{Context, RunError, RunOptions, RunReport};
 use serde_json::{Value, json};
 
 fn moto_url() -> String {
@@ -78,18 +78,17 @@ fn at(day: &str) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_hms_opt(7, 0, 0).unwrap())
 }
 
-async fn ingest(ctx: &Context, now: &str, range: Option<DayRange>) -> Result<RunReport, RunError> {
-    run_once(
-        ctx,
-        "ingest",
-        &[Step::Ingest],
-        at(now),
-        &RunOptions {
-            range,
-            ..RunOptions::default()
-        },
-    )
-    .await
+/// Ingests as of 07:00 on `now`, over `range` or the incremental window.
+async fn ingest_at(
+    ctx: &Context,
+    now: &str,
+    range: Option<DayRange>,
+) -> Result<RunReport, RunError> {
+    let options = RunOptions {
+        range,
+        ..RunOptions::default()
+    };
+    ingest_with(ctx, at(now), options).await
 }
 
 /// One day of a page: its start, `(service, amount)` groups, and whether it is estimated.
@@ -203,7 +202,7 @@ async fn a_paged_backfill_is_stored_and_a_later_run_replaces_only_the_refetched_
         let ctx = context(config(&source_toml(&moto_url(), ""), Path::new("/"), &db)).await;
 
         // First run: no history, so a 13-month backfill, fetched in two pages.
-        let report = ingest(&ctx, "2024-01-04", None).await.expect("backfill");
+        let report = ingest_at(&ctx, "2024-01-04", None).await.expect("backfill");
         let counts = &report.stages[0].counts;
         assert_eq!(
             counts["requests"], 2,
@@ -236,7 +235,9 @@ async fn a_paged_backfill_is_stored_and_a_later_run_replaces_only_the_refetched_
 
         // Later run, two days on: only the trailing window and the estimated day are fetched
         // and replaced; the final days before them are neither re-fetched nor touched.
-        let report = ingest(&ctx, "2024-01-06", None).await.expect("incremental");
+        let report = ingest_at(&ctx, "2024-01-06", None)
+            .await
+            .expect("incremental");
         assert_eq!(report.stages[0].counts["requests"], 1, "{}", db.backend);
         close(
             &daily_totals(&ctx.store).await,
@@ -252,7 +253,7 @@ async fn a_paged_backfill_is_stored_and_a_later_run_replaces_only_the_refetched_
 
         // The same run again changes nothing (moto answers the same request the same way).
         let before = ctx.store.cost_summary().await.unwrap();
-        ingest(&ctx, "2024-01-06", None).await.expect("repeat");
+        ingest_at(&ctx, "2024-01-06", None).await.expect("repeat");
         let after = ctx.store.cost_summary().await.unwrap();
         assert_eq!((before.points, before.total), (after.points, after.total));
         ctx.store.close().await;
@@ -300,7 +301,7 @@ async fn a_real_recorded_daily_tag_response_is_stored_to_the_cent() {
             "metric = \"BlendedCost\"\ngroup_by = [\"TAG:CreatedBy\"]",
         );
         let ctx = context(config(&toml, Path::new("/"), &db)).await;
-        let report = ingest(&ctx, "2024-01-11", Some(range))
+        let report = ingest_at(&ctx, "2024-01-11", Some(range))
             .await
             .expect("the recorded response ingests");
         assert_eq!(report.stages[0].counts["requests"], 1);
@@ -346,11 +347,11 @@ async fn a_response_that_breaks_the_documented_shape_names_the_field_and_stores_
         // Each case is a distinct request (its own day), so moto hands out the next result.
         inject(vec![good.clone(), bad_amount.clone()]).await;
         let ctx = context(config(&source_toml(&moto_url(), ""), Path::new("/"), &db)).await;
-        ingest(&ctx, "2024-03-01", range("2024-02-01"))
+        ingest_at(&ctx, "2024-03-01", range("2024-02-01"))
             .await
             .expect("good");
         let before = daily_totals(&ctx.store).await;
-        let err = ingest(&ctx, "2024-03-01", range("2024-02-02"))
+        let err = ingest_at(&ctx, "2024-03-01", range("2024-02-02"))
             .await
             .expect_err("a non-numeric amount is refused")
             .to_string();
@@ -366,7 +367,7 @@ async fn a_response_that_breaks_the_documented_shape_names_the_field_and_stores_
         inject(vec![bad_tag.clone()]).await;
         let tagged = source_toml(&moto_url(), "group_by = [\"TAG:team\"]");
         let ctx2 = context(config(&tagged, Path::new("/"), &db)).await;
-        let err = ingest(&ctx2, "2024-03-01", range("2024-02-01"))
+        let err = ingest_at(&ctx2, "2024-03-01", range("2024-02-01"))
             .await
             .expect_err("a tag key without KEY$ is refused")
             .to_string();
@@ -386,7 +387,7 @@ async fn a_response_that_breaks_the_documented_shape_names_the_field_and_stores_
         .unwrap();
         inject(vec![monthly]).await;
         let months = DayRange::new(d("2023-04-01"), d("2023-09-30")).unwrap();
-        let err = ingest(&ctx, "2024-03-01", Some(months))
+        let err = ingest_at(&ctx, "2024-03-01", Some(months))
             .await
             .expect_err("monthly periods are refused")
             .to_string();
@@ -451,7 +452,7 @@ async fn throttling_is_retried_with_backoff_and_a_run_that_still_fails_stores_no
         // Throttled twice, then answered: the SDK's retries absorb it.
         let (url, seen) = throttling_stub(2).await;
         let ctx = context(config(&source_toml(&url, ""), Path::new("/"), &db)).await;
-        let report = ingest(&ctx, "2024-03-01", range).await.expect("retried");
+        let report = ingest_at(&ctx, "2024-03-01", range).await.expect("retried");
         assert_eq!(
             seen.load(Ordering::SeqCst),
             3,
@@ -470,7 +471,7 @@ async fn throttling_is_retried_with_backoff_and_a_run_that_still_fails_stores_no
         // Throttled past max_attempts (3): the run fails, says why, and the stored day stays.
         let (url, seen) = throttling_stub(u32::MAX).await;
         let ctx2 = context(config(&source_toml(&url, ""), Path::new("/"), &db)).await;
-        let err = ingest(&ctx2, "2024-03-01", range)
+        let err = ingest_at(&ctx2, "2024-03-01", range)
             .await
             .expect_err("still throttled")
             .to_string();

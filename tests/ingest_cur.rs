@@ -6,25 +6,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::Utc;
 use common::*;
-use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_once};
 
 const SAMPLE: &str = "aws_cur_legacy_anonymized_2023-11.csv";
 
 fn source_toml(path: &str) -> String {
     format!("[[sources]]\nname = \"cur\"\nkind = \"aws-cur\"\npath = \"{path}\"\n")
-}
-
-async fn ingest(ctx: &Context) -> Result<RunReport, RunError> {
-    run_once(
-        ctx,
-        "ingest",
-        &[Step::Ingest],
-        Utc::now(),
-        &RunOptions::default(),
-    )
-    .await
 }
 
 /// Per-day sums of `lineItem/UnblendedCost` and per-line-item-type sums, read with the csv

@@ -5,28 +5,13 @@ mod common;
 
 use std::path::Path;
 
-use chrono::Utc;
 use common::*;
-use costcast::pipeline::{RunOptions, Step, run_once};
 use polars::prelude::*;
 
 fn source_toml(path: &str, cost_column: &str) -> String {
     format!(
         "[[sources]]\nname = \"focus\"\nkind = \"focus\"\npath = \"{path}\"\ncost_column = \"{cost_column}\"\ntags = [\"application\", \"env\"]\n"
     )
-}
-
-async fn ingest(
-    ctx: &costcast::pipeline::Context,
-) -> Result<costcast::pipeline::RunReport, costcast::pipeline::RunError> {
-    run_once(
-        ctx,
-        "ingest",
-        &[Step::Ingest],
-        Utc::now(),
-        &RunOptions::default(),
-    )
-    .await
 }
 
 fn assert_same_to_the_cent(

@@ -11,7 +11,7 @@ use common::*;
 use costcast::domain::{
     CostPoint, Currency, Day, DayRange, Dimensions, Money, UsageMetric, UsagePoint,
 };
-use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_once};
+use costcast::pipeline::{Context, RunError, RunOptions, RunReport};
 
 fn prometheus_url() -> String {
     std::env::var("COSTCAST_TEST_PROMETHEUS_URL").unwrap_or_else(|_| {
@@ -32,21 +32,21 @@ fn three_days() -> Option<DayRange> {
     Some(DayRange::new(d("2026-01-02"), d("2026-01-04")).unwrap())
 }
 
-async fn ingest(
+/// Ingests one source as of the morning after the data ends.
+async fn ingest_source(
     ctx: &Context,
     source: &str,
     range: Option<DayRange>,
 ) -> Result<RunReport, RunError> {
-    run_once(
+    let options = RunOptions {
+        source: Some(source.to_string()),
+        range,
+        ..RunOptions::default()
+    };
+    ingest_with(
         ctx,
-        "ingest",
-        &[Step::Ingest],
         Utc.with_ymd_and_hms(2026, 1, 11, 7, 0, 0).unwrap(),
-        &RunOptions {
-            source: Some(source.to_string()),
-            range,
-            ..RunOptions::default()
-        },
+        options,
     )
     .await
 }
@@ -111,7 +111,9 @@ async fn stored_costs(ctx: &Context, source: &str) -> Vec<(Dimensions, Day, f64)
 async fn usage_per_namespace_is_priced_and_counted_per_day() {
     for db in both_dbs().await {
         let ctx = context(config(&prices_toml(&prometheus_url()), Path::new("/"), &db)).await;
-        let report = ingest(&ctx, "k8s", three_days()).await.expect("ingests");
+        let report = ingest_source(&ctx, "k8s", three_days())
+            .await
+            .expect("ingests");
         let counts = &report.stages[0].counts;
         // cpu, memory, gpu and units: one request each for three days.
         assert_eq!(counts["requests"], 4, "{}", db.backend);
@@ -172,7 +174,9 @@ async fn usage_per_namespace_is_priced_and_counted_per_day() {
 
         // Idempotent: the same period again changes nothing.
         let before = (ctx.store.cost_summary().await.unwrap(), usage.len());
-        ingest(&ctx, "k8s", three_days()).await.expect("again");
+        ingest_source(&ctx, "k8s", three_days())
+            .await
+            .expect("again");
         let after = (
             ctx.store.cost_summary().await.unwrap(),
             ctx.store.usage("k8s").await.unwrap().len(),
@@ -235,7 +239,9 @@ scope = {{ service = "Amazon Elastic Kubernetes Service" }}
             .await
             .unwrap();
 
-        ingest(&ctx, "k8s", three_days()).await.expect("allocates");
+        ingest_source(&ctx, "k8s", three_days())
+            .await
+            .expect("allocates");
         let stored = stored_costs(&ctx, "k8s").await;
         for (day, bill) in bills {
             let by_ns = cost_by_namespace(&stored, day);
@@ -283,7 +289,9 @@ async fn a_bad_query_or_one_without_namespace_names_the_query_and_stores_nothing
         for db in both_dbs().await {
             let good = prices_toml(&url);
             let ctx = context(config(&good, Path::new("/"), &db)).await;
-            ingest(&ctx, "k8s", three_days()).await.expect("good");
+            ingest_source(&ctx, "k8s", three_days())
+                .await
+                .expect("good");
             let before = (
                 ctx.store.cost_summary().await.unwrap(),
                 ctx.store.usage("k8s").await.unwrap(),
@@ -291,7 +299,7 @@ async fn a_bad_query_or_one_without_namespace_names_the_query_and_stores_nothing
 
             let bad = format!("{good}{queries}\n");
             let ctx2 = context(config(&bad, Path::new("/"), &db)).await;
-            let err = ingest(&ctx2, "k8s", three_days())
+            let err = ingest_source(&ctx2, "k8s", three_days())
                 .await
                 .expect_err("refused")
                 .to_string();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use costcast::config::Config;
-use costcast::pipeline::Context;
+use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_once};
 use costcast::store::Store;
 use sqlx::Connection;
 
@@ -141,4 +141,18 @@ pub fn corrupt_fixture(name: &str, line: usize, column: &str, value: &str) -> St
         out.write_record(&fields).expect("write record");
     }
     String::from_utf8(out.into_inner().expect("flush")).expect("utf-8")
+}
+
+/// Runs the ingest step alone, as of `now`.
+pub async fn ingest_with(
+    ctx: &Context,
+    now: chrono::DateTime<chrono::Utc>,
+    options: RunOptions,
+) -> Result<RunReport, RunError> {
+    run_once(ctx, "ingest", &[Step::Ingest], now, &options).await
+}
+
+/// Runs the ingest step alone, now, over every source and day.
+pub async fn ingest(ctx: &Context) -> Result<RunReport, RunError> {
+    ingest_with(ctx, chrono::Utc::now(), RunOptions::default()).await
 }
