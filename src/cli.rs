@@ -13,6 +13,7 @@ use crate::domain::money::format_amount;
 use crate::domain::{Day, DayRange, Dimension, Status};
 use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
 use crate::report::{self, Format};
+use crate::store::{Store, StoredSeries};
 use crate::{demo, standalone, startup};
 
 /// costcast forecasts cloud spend and acts before a budget is blown.
@@ -435,6 +436,19 @@ fn print_run(report: &RunReport) {
     }
 }
 
+/// Every series, and the daily costs within the report's days.
+async fn series_and_costs(
+    store: &Store,
+    args: &ReportArgs,
+) -> Result<(Vec<StoredSeries>, Vec<(i64, Day, f64)>), Failure> {
+    let series = store.series().await.map_err(Failure::run)?;
+    let costs = store
+        .daily_costs(args.from, args.to)
+        .await
+        .map_err(Failure::run)?;
+    Ok((series, costs))
+}
+
 async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
     let store = &ctx.store;
     let out = match what {
@@ -446,31 +460,21 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
                     Dimension::parse(d).map_err(|e| Failure::usage(format!("--group-by: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let series = store.series().await.map_err(Failure::run)?;
-            let costs = store
-                .daily_costs(args.from, args.to)
-                .await
-                .map_err(Failure::run)?;
+            let (series, costs) = series_and_costs(store, &args).await?;
             report::costs(&series, &costs, &group_by).render(args.format)
         }
         ReportKind::Units(args) => {
             let mut usage = Vec::new();
             for source in &ctx.config.sources {
                 if matches!(source.kind, SourceKind::Prometheus(_)) {
-                    for u in store.usage(&source.name).await.map_err(Failure::run)? {
-                        if args.from.is_none_or(|d| u.day >= d)
-                            && args.to.is_none_or(|d| u.day <= d)
-                        {
-                            usage.push((source.name.clone(), u));
-                        }
-                    }
+                    let points = store
+                        .usage(&source.name, args.from, args.to)
+                        .await
+                        .map_err(Failure::run)?;
+                    usage.extend(points.into_iter().map(|u| (source.name.clone(), u)));
                 }
             }
-            let series = store.series().await.map_err(Failure::run)?;
-            let costs = store
-                .daily_costs(args.from, args.to)
-                .await
-                .map_err(Failure::run)?;
+            let (series, costs) = series_and_costs(store, &args).await?;
             report::unit_costs(&usage, &series, &costs).render(args.format)
         }
         ReportKind::Forecasts(args) => {

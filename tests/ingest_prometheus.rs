@@ -119,7 +119,7 @@ async fn usage_per_namespace_is_priced_and_counted_per_day() {
         assert_eq!(counts["requests"], 4, "{}", db.backend);
         assert_eq!(counts["days_written"], 3);
 
-        let usage = ctx.store.usage("k8s").await.unwrap();
+        let usage = ctx.store.usage("k8s", None, None).await.unwrap();
         let cpu = UsageMetric::CpuCoreHours;
         let mem = UsageMetric::MemoryGibHours;
         for day in ["2026-01-02", "2026-01-03", "2026-01-04"] {
@@ -179,7 +179,7 @@ async fn usage_per_namespace_is_priced_and_counted_per_day() {
             .expect("again");
         let after = (
             ctx.store.cost_summary().await.unwrap(),
-            ctx.store.usage("k8s").await.unwrap().len(),
+            ctx.store.usage("k8s", None, None).await.unwrap().len(),
         );
         assert_eq!(before.0.points, after.0.points);
         assert_eq!(before.0.total, after.0.total);
@@ -294,7 +294,7 @@ async fn a_bad_query_or_one_without_namespace_names_the_query_and_stores_nothing
                 .expect("good");
             let before = (
                 ctx.store.cost_summary().await.unwrap(),
-                ctx.store.usage("k8s").await.unwrap(),
+                ctx.store.usage("k8s", None, None).await.unwrap(),
             );
 
             let bad = format!("{good}{queries}\n");
@@ -309,7 +309,7 @@ async fn a_bad_query_or_one_without_namespace_names_the_query_and_stores_nothing
             );
             let after = (
                 ctx.store.cost_summary().await.unwrap(),
-                ctx.store.usage("k8s").await.unwrap(),
+                ctx.store.usage("k8s", None, None).await.unwrap(),
             );
             assert_eq!(before.0.points, after.0.points, "{}", db.backend);
             assert_eq!(before.1, after.1, "{}", db.backend);

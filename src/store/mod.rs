@@ -383,12 +383,24 @@ impl Store {
         })
     }
 
-    /// Stored usage of `source`, oldest first.
-    pub async fn usage(&self, source: &str) -> Result<Vec<UsagePoint>> {
+    /// Stored usage of `source`, optionally within days, oldest first.
+    pub async fn usage(
+        &self,
+        source: &str,
+        from: Option<Day>,
+        to: Option<Day>,
+    ) -> Result<Vec<UsagePoint>> {
+        let (from, to) = day_bounds(from, to);
         let sql = "SELECT day, namespace, labels, metric, quantity FROM usage_points \
-                   WHERE source = $1 ORDER BY day, namespace, labels, metric";
+                   WHERE source = $1 AND day >= $2 AND day <= $3 \
+                   ORDER BY day, namespace, labels, metric";
         with_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(source.to_string()).fetch_all(pool).await?;
+            let rows = sqlx::query(sql)
+                .bind(source.to_string())
+                .bind(from)
+                .bind(to)
+                .fetch_all(pool)
+                .await?;
             rows.iter()
                 .map(|r| {
                     let labels: String = r.try_get("labels")?;
