@@ -317,3 +317,34 @@ async fn a_bad_query_or_one_without_namespace_names_the_query_and_stores_nothing
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_is_not_the_prometheus_api_is_refused_and_stores_nothing() {
+    // A proxy's login page where Prometheus should be.
+    let app = axum::Router::new()
+        .fallback(|| async { axum::response::Html("<html><body>Please sign in</body></html>") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    for db in both_dbs().await {
+        let good = context(config(&prices_toml(&prometheus_url()), Path::new("/"), &db)).await;
+        ingest_source(&good, "k8s", three_days())
+            .await
+            .expect("good");
+        let before = good.store.usage("k8s", None, None).await.unwrap();
+
+        let bad = context(config(&prices_toml(&url), Path::new("/"), &db)).await;
+        let err = ingest_source(&bad, "k8s", three_days())
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("source k8s")
+                && err.contains("cpu query: HTTP 200 OK, not a Prometheus API answer")
+                && err.contains("Please sign in"),
+            "{err}"
+        );
+        assert_eq!(good.store.usage("k8s", None, None).await.unwrap(), before);
+        good.store.close().await;
+    }
+}
