@@ -9,8 +9,11 @@ use chrono::{DateTime, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, SourceKind};
+use crate::domain::Accuracy;
 use crate::domain::money::format_amount;
-use crate::domain::{Day, DayRange, Dimension, Status};
+use crate::domain::{Day, DayRange, Dimension, ModelChoice, ModelKind, Status};
+use crate::forecast::Target;
+use crate::forecast::backtest::{self, Plan, Summary};
 use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
 use crate::report::{self, Format};
 use crate::store::{Store, StoredSeries};
@@ -65,6 +68,27 @@ pub enum Command {
         /// Where to write the forecast CSV (default: stdout).
         #[arg(long, value_name = "OUT.csv", requires = "input")]
         output: Option<PathBuf>,
+        /// auto, or a model (with --input; the store uses forecast.model).
+        #[arg(long, default_value = "calendar", requires = "input")]
+        model: String,
+    },
+    /// Score models by rolling-origin backtest: fit up to an origin, forecast, compare.
+    Backtest {
+        /// Long CSV `series_id,date,value`; without it, the store's forecast series.
+        #[arg(long, value_name = "IN.csv")]
+        input: Option<PathBuf>,
+        /// Days forecast from each origin.
+        #[arg(long, default_value_t = 30)]
+        horizon: usize,
+        /// Origins, `horizon` days apart, the newest `horizon` days before the end.
+        #[arg(long, default_value_t = 3)]
+        windows: usize,
+        /// Models to score (auto and every model by default).
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Output: a summary per model (table), or every series and model (csv, json).
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// Evaluate budgets and print their status.
     Budgets {
@@ -244,12 +268,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             input: Some(input),
             horizon,
             output,
+            model,
         } => {
-            if !(1..=366).contains(&horizon) {
-                return Err(Failure::usage(format!(
-                    "--horizon: {horizon} is outside 1..=366"
-                )));
-            }
+            let horizon = check_horizon(horizon)?;
+            let choice = parse_models(std::slice::from_ref(&model))?[0];
+            let series = standalone::read_series(&input).map_err(Failure::run)?;
             let count = match output {
                 Some(path) => {
                     let mut file = std::fs::File::create(&path).map_err(|e| {
@@ -258,14 +281,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                             format!("{}: {e}", path.display()),
                         ))
                     })?;
-                    let n = standalone::run(&input, horizon, &mut file).map_err(Failure::run)?;
+                    let n = standalone::forecast(&series, horizon, choice, &mut file)
+                        .map_err(Failure::run)?;
                     eprintln!(
-                        "Forecast {n} series {horizon} days ahead into {}.",
+                        "Forecast {n} series {horizon} days ahead with {choice} into {}.",
                         path.display()
                     );
                     n
                 }
-                None => standalone::run(&input, horizon, &mut std::io::stdout())
+                None => standalone::forecast(&series, horizon, choice, &mut std::io::stdout())
                     .map_err(Failure::run)?,
             };
             if count == 0 {
@@ -275,6 +299,29 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 ))));
             }
             Ok(())
+        }
+        Command::Backtest {
+            input: Some(input),
+            horizon,
+            windows,
+            models,
+            format,
+        } => {
+            let plan = backtest_plan(horizon, windows)?;
+            let choices = parse_models(&models)?;
+            let series = standalone::read_series(&input).map_err(Failure::run)?;
+            let targets: Vec<(Target, Day)> = series
+                .iter()
+                .map(|(id, s)| {
+                    let target = Target {
+                        name: id.clone(),
+                        usage: s.points(),
+                        recurring: Vec::new(),
+                    };
+                    (target, s.day(s.values.len() - 1))
+                })
+                .collect();
+            print_backtest(&targets, &choices, plan, format)
         }
         command => {
             let config = load_config(cli.config.as_deref())?;
@@ -329,6 +376,20 @@ async fn run_with_store(
                 },
             )
         }
+        Command::Backtest {
+            horizon,
+            windows,
+            models,
+            format,
+            input: None,
+        } => {
+            let plan = backtest_plan(horizon, windows)?;
+            let choices = parse_models(&models)?;
+            let targets = pipeline::load_targets(ctx, Day::from_date(now.date_naive()))
+                .await
+                .map_err(Failure::run)?;
+            return print_backtest(&targets, &choices, plan, format);
+        }
         Command::Forecast { .. } => (
             "forecast".into(),
             vec![Step::Forecast],
@@ -374,10 +435,92 @@ async fn run_with_store(
             )
         }
         Command::Report { what } => return print_report(ctx, what).await,
-        Command::Demo { .. } | Command::Config { .. } => unreachable!("handled before connecting"),
+        Command::Demo { .. }
+        | Command::Config { .. }
+        | Command::Backtest { input: Some(_), .. } => unreachable!("handled before connecting"),
     };
     let report = execute(ctx, &job, &steps, now, &options).await?;
     print_run(&report);
+    Ok(())
+}
+
+fn check_horizon(horizon: usize) -> Result<usize, Failure> {
+    match (1..=366).contains(&horizon) {
+        true => Ok(horizon),
+        false => Err(Failure::usage(format!(
+            "--horizon: {horizon} is outside 1..=366"
+        ))),
+    }
+}
+
+fn backtest_plan(horizon: usize, windows: usize) -> Result<Plan, Failure> {
+    let horizon = check_horizon(horizon)?;
+    if !(1..=52).contains(&windows) {
+        return Err(Failure::usage(format!(
+            "--windows: {windows} is outside 1..=52"
+        )));
+    }
+    Ok(Plan { horizon, windows })
+}
+
+/// `--model`/`--models` values; every choice when empty.
+fn parse_models(names: &[String]) -> Result<Vec<ModelChoice>, Failure> {
+    if names.is_empty() {
+        let mut all = vec![ModelChoice::Auto];
+        all.extend(ModelKind::ALL.map(ModelChoice::Fixed));
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            ModelChoice::parse(n).ok_or_else(|| {
+                Failure::usage(format!(
+                    "--model: {n:?} is not auto, {}",
+                    crate::config::model_names()
+                ))
+            })
+        })
+        .collect()
+}
+
+fn print_backtest(
+    targets: &[(Target, Day)],
+    choices: &[ModelChoice],
+    plan: Plan,
+    format: Format,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let scores = backtest::run(targets, choices, plan);
+    if scores.is_empty() {
+        return Err(Failure::run(std::io::Error::other(format!(
+            "no series has the {} days of history a {}-day window needs",
+            plan.horizon + 14,
+            plan.horizon
+        ))));
+    }
+    match format {
+        Format::Table => {
+            let summaries: Vec<Summary> = choices
+                .iter()
+                .map(|c| {
+                    let name = c.to_string();
+                    let of_model: Vec<Accuracy> =
+                        scores.iter().filter(|a| a.model == name).cloned().collect();
+                    backtest::summary(&name, &of_model)
+                })
+                .collect();
+            print!("{}", report::accuracy_summary(&summaries).render(format));
+        }
+        _ => print!("{}", report::accuracy(&scores).render(format)),
+    }
+    eprintln!(
+        "Backtested {} series × {} models, {} windows of {} days, in {:.1} s.",
+        targets.len(),
+        choices.len(),
+        plan.windows,
+        plan.horizon,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

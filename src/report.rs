@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
+use crate::domain::Accuracy;
 use crate::domain::money::{format_amount, format_whole};
 use crate::domain::{
     Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast, UsageMetric, UsagePoint,
 };
+use crate::forecast::backtest::Summary;
 use crate::store::StoredSeries;
 
 /// How a report is printed.
@@ -350,4 +352,73 @@ mod tests {
         assert!(r.render(Format::Json).contains("\"cost\": 12345.68"));
         assert!(r.render(Format::Table).contains("12,345.68"));
     }
+}
+
+fn rounded(v: Option<f64>, places: i32) -> Value {
+    let scale = 10f64.powi(places);
+    v.map_or(Value::Null, |v| json!((v * scale).round() / scale))
+}
+
+/// Backtest accuracy per series and model: the published accuracy.
+pub fn accuracy(scores: &[Accuracy]) -> Report {
+    let mut r = Report::new(&[
+        "series",
+        "model",
+        "windows",
+        "horizon",
+        "mape",
+        "smape",
+        "mase",
+        "total_error_pct",
+        "bias_pct",
+        "coverage80",
+        "coverage95",
+    ]);
+    for a in scores {
+        r.rows.push(vec![
+            json!(a.series),
+            json!(a.model),
+            json!(a.windows),
+            json!(a.horizon),
+            rounded(a.mape, 2),
+            rounded(a.smape, 2),
+            rounded(a.mase, 3),
+            rounded(a.total_error, 2),
+            rounded(a.bias, 2),
+            rounded(Some(a.coverage80), 3),
+            rounded(Some(a.coverage95), 3),
+        ]);
+    }
+    r
+}
+
+/// Backtest accuracy summarised per model.
+pub fn accuracy_summary(summaries: &[Summary]) -> Report {
+    let mut r = Report::new(&[
+        "model",
+        "series",
+        "MASE mean",
+        "MASE median",
+        "sMAPE median %",
+        "total err median %",
+        "total err p90 %",
+        "bias median %",
+        "80% coverage",
+        "95% coverage",
+    ]);
+    for s in summaries {
+        r.rows.push(vec![
+            json!(s.model),
+            json!(s.series),
+            rounded(s.mase_mean, 3),
+            rounded(s.mase_median, 3),
+            rounded(s.smape_median, 2),
+            rounded(s.total_error_median, 2),
+            rounded(s.total_error_p90, 2),
+            rounded(s.bias_median, 2),
+            rounded(s.coverage80, 3),
+            rounded(s.coverage95, 3),
+        ]);
+    }
+    r
 }

@@ -1,11 +1,14 @@
-//! `costcast forecast --input`: forecasting a long CSV (`series_id,date,value`) with no
+//! `costcast forecast --input` and `costcast backtest --input`: forecasting a long CSV (`series_id,date,value`) with no
 //! database, for trying the forecaster on your own series.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::domain::Day;
+use rayon::prelude::*;
+
+use crate::domain::{Day, ModelChoice, SeriesForecast};
+use crate::forecast::prepare::DailySeries;
 use crate::forecast::{self, Target};
 
 /// A problem with the input or output file.
@@ -31,17 +34,18 @@ pub enum StandaloneError {
     },
 }
 
-/// Reads `input`, forecasts each series `horizon` days past its last date, writes the
-/// forecast CSV to `output`; returns the number of series forecast.
-pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize, StandaloneError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StandaloneError::Io { path, source }
-    };
+/// Series read from a long CSV: name and dense daily values (missing days are zero spend).
+pub type Series = Vec<(String, DailySeries)>;
+
+/// Reads a long CSV `series_id,date,value` (`cost` is accepted for `value`).
+pub fn read_series(input: &Path) -> Result<Series, StandaloneError> {
     let mut text = String::new();
     std::fs::File::open(input)
         .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(io(input))?;
+        .map_err(|source| StandaloneError::Io {
+            path: input.to_path_buf(),
+            source,
+        })?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -51,39 +55,78 @@ pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize
         message,
     };
     let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    let position = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            bad(
-                1,
-                format!("missing column {name} (need series_id,date,value)"),
-            )
-        })
+    let position = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.contains(&h))
+            .ok_or_else(|| {
+                bad(
+                    1,
+                    format!("missing column {} (need series_id,date,value)", names[0]),
+                )
+            })
     };
     let (id_col, date_col, value_col) = (
-        position("series_id")?,
-        position("date")?,
-        position("value")?,
+        position(&["series_id"])?,
+        position(&["date"])?,
+        position(&["value", "cost"])?,
     );
+    let value_name = &headers[value_col];
 
-    let mut series: BTreeMap<String, Vec<(Day, f64)>> = BTreeMap::new();
+    let mut points: BTreeMap<String, Vec<(Day, f64)>> = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
         let record = record.map_err(|e| bad(line, e.to_string()))?;
         let field = |c: usize| record.get(c).unwrap_or("");
         let day =
             Day::parse(field(date_col)).map_err(|e| bad(line, format!("column date: {e}")))?;
-        let value: f64 = field(value_col).parse().map_err(|_| {
-            bad(
-                line,
-                format!("column value: {:?} is not a number", field(value_col)),
-            )
-        })?;
-        series
+        let value: f64 = field(value_col)
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| {
+                bad(
+                    line,
+                    format!(
+                        "column {value_name}: {:?} is not a number",
+                        field(value_col)
+                    ),
+                )
+            })?;
+        points
             .entry(field(id_col).to_string())
             .or_default()
             .push((day, value));
     }
+    Ok(points
+        .into_iter()
+        .filter_map(|(id, p)| {
+            let end = p.iter().map(|(d, _)| *d).max()?;
+            DailySeries::from_points(&p, end).map(|s| (id, s))
+        })
+        .collect())
+}
 
+/// Forecasts each series `horizon` days past its last date with `choice` and writes the
+/// forecast CSV to `output`; returns the number of series forecast.
+pub fn forecast(
+    series: &Series,
+    horizon: usize,
+    choice: ModelChoice,
+    output: &mut dyn Write,
+) -> Result<usize, StandaloneError> {
+    let forecasts: Vec<SeriesForecast> = series
+        .par_iter()
+        .filter_map(|(id, s)| {
+            let target = Target {
+                name: id.clone(),
+                usage: s.points(),
+                recurring: Vec::new(),
+            };
+            let end = s.day(s.values.len() - 1);
+            forecast::forecast_target(&target, end, horizon, choice).map(|(f, _)| f)
+        })
+        .collect();
     let mut writer = csv::Writer::from_writer(output);
     let write_err = |e: csv::Error| StandaloneError::Io {
         path: PathBuf::from("output"),
@@ -92,24 +135,12 @@ pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize
     writer
         .write_record(["series_id", "date", "mean", "lo80", "hi80", "lo95", "hi95"])
         .map_err(write_err)?;
-    let mut count = 0;
-    for (id, points) in series {
-        let Some(end) = points.iter().map(|p| p.0).max() else {
-            continue;
-        };
-        let target = Target {
-            name: id.clone(),
-            usage: points,
-            recurring: Vec::new(),
-        };
-        let Some((f, _)) = forecast::forecast_target(&target, end, horizon) else {
-            continue;
-        };
-        for p in f.points {
+    for f in &forecasts {
+        for p in &f.points {
             let n = |v: f64| format!("{v:.4}");
             writer
                 .write_record([
-                    id.clone(),
+                    f.series.clone(),
                     p.day.to_string(),
                     n(p.mean),
                     n(p.lo80),
@@ -119,11 +150,10 @@ pub fn run(input: &Path, horizon: usize, output: &mut dyn Write) -> Result<usize
                 ])
                 .map_err(write_err)?;
         }
-        count += 1;
     }
     writer.flush().map_err(|e| StandaloneError::Io {
         path: PathBuf::from("output"),
         source: e,
     })?;
-    Ok(count)
+    Ok(forecasts.len())
 }

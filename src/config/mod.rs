@@ -17,8 +17,8 @@ pub use sources::{
 use sources::{RawSource, validate_source};
 
 use crate::domain::{
-    ActionKind, ActionRule, Budget, BudgetMode, Currency, Dimension, Money, Period, Scope,
-    Thresholds,
+    ActionKind, ActionRule, Budget, BudgetMode, Currency, Dimension, ModelChoice, ModelKind, Money,
+    Period, Scope, Thresholds,
 };
 
 /// The database used when neither the config file nor the environment names one.
@@ -170,6 +170,8 @@ struct RawForecast {
     billing_lag_days: Option<i64>,
     grain: Option<Vec<String>>,
     top_series: Option<i64>,
+    model: Option<String>,
+    backtest_windows: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -232,6 +234,10 @@ pub struct ForecastSettings {
     pub grain: Vec<Dimension>,
     /// Report series kept by spend; the rest are pooled as `other`.
     pub top_series: usize,
+    /// The model, or `auto` to pick one per series by backtest.
+    pub model: ModelChoice,
+    /// 30-day windows each forecast run backtests every series on (0: no backtest).
+    pub backtest_windows: usize,
 }
 
 /// Where alerts go.
@@ -434,12 +440,39 @@ fn validate_forecast(raw: &RawForecast) -> Result<ForecastSettings, ConfigError>
             format!("{top_series} is outside 1..=10000"),
         ));
     }
+    let model = match raw.model.as_deref() {
+        None => ModelChoice::default(),
+        Some(name) => ModelChoice::parse(name).ok_or_else(|| {
+            invalid(
+                "forecast.model",
+                format!("{name:?} is not auto, {}", model_names()),
+            )
+        })?,
+    };
+    let backtest_windows = raw.backtest_windows.unwrap_or(3);
+    if !(0..=24).contains(&backtest_windows) {
+        return Err(invalid(
+            "forecast.backtest_windows",
+            format!("{backtest_windows} is outside 0..=24"),
+        ));
+    }
     Ok(ForecastSettings {
         horizon_days: horizon_days as u32,
         billing_lag_days: billing_lag_days as u32,
         grain,
         top_series: top_series as usize,
+        model,
+        backtest_windows: backtest_windows as usize,
     })
+}
+
+/// The model names, comma-separated, for messages.
+pub fn model_names() -> String {
+    ModelKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A scope table (`dimension = value | [values]`), every condition required; `key` names it.

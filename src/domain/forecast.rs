@@ -8,8 +8,13 @@ use super::Day;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
+    /// A robust regression of log cost on trend, level shifts, weekday, the 1st of the month and
+    /// (with two years of history) the yearly season: the default.
+    Calendar,
     /// MSTL decomposition (weekly, plus yearly with two years of history) with an AutoETS trend.
     MstlEts,
+    /// Non-seasonal AutoETS: a baseline.
+    Ets,
     /// The last complete week repeated: the fallback for series too short to decompose.
     SeasonalNaive,
 }
@@ -18,24 +23,65 @@ impl ModelKind {
     /// The stable name stored and shown in reports.
     pub fn as_str(self) -> &'static str {
         match self {
+            ModelKind::Calendar => "calendar",
             ModelKind::MstlEts => "mstl-ets",
+            ModelKind::Ets => "ets",
             ModelKind::SeasonalNaive => "seasonal-naive",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<ModelKind> {
-        match s {
-            "mstl-ets" => Some(ModelKind::MstlEts),
-            "seasonal-naive" => Some(ModelKind::SeasonalNaive),
-            _ => None,
-        }
+        ModelKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Every model, the default first.
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::Calendar,
+        ModelKind::MstlEts,
+        ModelKind::Ets,
+        ModelKind::SeasonalNaive,
+    ];
 }
 
 impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Which model forecasts a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// Per series, the model with the smallest error in a rolling-origin backtest on the
+    /// series' own history.
+    Auto,
+    /// One model for every series.
+    Fixed(ModelKind),
+}
+
+impl Default for ModelChoice {
+    fn default() -> Self {
+        ModelChoice::Fixed(ModelKind::Calendar)
+    }
+}
+
+impl ModelChoice {
+    /// Parses `auto` or a model name.
+    pub fn parse(s: &str) -> Option<ModelChoice> {
+        match s {
+            "auto" => Some(ModelChoice::Auto),
+            _ => ModelKind::parse(s).map(ModelChoice::Fixed),
+        }
+    }
+}
+
+impl fmt::Display for ModelChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelChoice::Auto => f.write_str("auto"),
+            ModelChoice::Fixed(k) => k.fmt(f),
+        }
     }
 }
 
@@ -88,4 +134,31 @@ pub struct Anomaly {
     pub actual: f64,
     /// The smoothed value the fit used instead.
     pub expected: f64,
+}
+
+/// How one model did on one series, averaged over the backtest windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// The series.
+    pub series: String,
+    /// The model scored, or `auto`.
+    pub model: String,
+    /// Windows scored.
+    pub windows: usize,
+    /// Days per window.
+    pub horizon: usize,
+    /// Mean absolute percentage error over days with non-zero cost, in %.
+    pub mape: Option<f64>,
+    /// Symmetric MAPE, in %.
+    pub smape: Option<f64>,
+    /// Mean absolute error over the in-sample MAE of the 7-day seasonal naive forecast.
+    pub mase: Option<f64>,
+    /// |forecast total − actual total| / actual total over the horizon, in %.
+    pub total_error: Option<f64>,
+    /// (forecast total − actual total) / actual total, in %: positive means over-forecast.
+    pub bias: Option<f64>,
+    /// Share of held-out days inside the 80% interval.
+    pub coverage80: f64,
+    /// Share of held-out days inside the 95% interval.
+    pub coverage95: f64,
 }

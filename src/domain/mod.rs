@@ -16,7 +16,7 @@ pub use budget::{
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
-pub use forecast::{Anomaly, DailyForecast, ModelKind, SeriesForecast};
+pub use forecast::{Accuracy, Anomaly, DailyForecast, ModelChoice, ModelKind, SeriesForecast};
 pub use money::{Currency, Money};
 pub use usage::{UsageMetric, UsagePoint};
 

@@ -6,6 +6,8 @@
 //! MSTL; recurring charges repeat on the same day of the month, so a fee on the 1st is neither
 //! smeared into the trend nor flagged as an anomaly every month.
 
+pub mod backtest;
+pub mod calendar;
 pub mod model;
 pub mod prepare;
 pub mod targets;
@@ -13,8 +15,8 @@ pub mod targets;
 use chrono::Months;
 use rayon::prelude::*;
 
-use crate::domain::{Anomaly, DailyForecast, Day, SeriesForecast};
-use model::{Z80, Z95, fit_and_forecast};
+use crate::domain::{Anomaly, DailyForecast, Day, ModelChoice, ModelKind, SeriesForecast};
+use model::fit_and_forecast;
 use prepare::{DailySeries, smooth_outliers};
 pub use targets::{Target, build_targets};
 
@@ -31,10 +33,15 @@ pub struct Output {
 }
 
 /// Forecasts every target `horizon_days` past `history_end`, the last day trusted.
-pub fn forecast_targets(targets: &[Target], history_end: Day, horizon_days: usize) -> Output {
+pub fn forecast_targets(
+    targets: &[Target],
+    history_end: Day,
+    horizon_days: usize,
+    choice: ModelChoice,
+) -> Output {
     let results: Vec<(SeriesForecast, Vec<Anomaly>)> = targets
         .par_iter()
-        .filter_map(|t| forecast_target(t, history_end, horizon_days))
+        .filter_map(|t| forecast_target(t, history_end, horizon_days, choice))
         .collect();
     let mut out = Output::default();
     for (f, a) in results {
@@ -44,11 +51,44 @@ pub fn forecast_targets(targets: &[Target], history_end: Day, horizon_days: usiz
     out
 }
 
+/// A usage series ready to fit: outliers smoothed, and the anomalies they are reported as.
+pub fn prepare(name: &str, series: &DailySeries) -> (DailySeries, Vec<Anomaly>) {
+    let (smoothed, outliers) = smooth_outliers(series);
+    let anomalies = outliers
+        .iter()
+        .map(|o| Anomaly {
+            series: name.to_string(),
+            day: series.day(o.index),
+            actual: o.actual,
+            expected: o.expected,
+        })
+        .collect();
+    let prepared = DailySeries {
+        start: series.start,
+        values: smoothed,
+    };
+    (prepared, anomalies)
+}
+
+/// Forecasts a prepared usage series with `choice`.
+pub fn forecast_usage(
+    series: &DailySeries,
+    horizon: usize,
+    choice: ModelChoice,
+) -> model::ModelForecast {
+    let kind = match choice {
+        ModelChoice::Fixed(kind) => kind,
+        ModelChoice::Auto => backtest::select(series, horizon),
+    };
+    fit_and_forecast(series, kind, horizon)
+}
+
 /// One target's forecast, or `None` when it has no history up to `history_end`.
 pub fn forecast_target(
     target: &Target,
     history_end: Day,
     horizon: usize,
+    choice: ModelChoice,
 ) -> Option<(SeriesForecast, Vec<Anomaly>)> {
     let usage = DailySeries::from_points(&target.usage, history_end);
     let recurring = recurring_forecast(&target.recurring, history_end, horizon);
@@ -57,17 +97,8 @@ pub fn forecast_target(
     }
     let (fit, anomalies) = match &usage {
         Some(series) => {
-            let (smoothed, outliers) = smooth_outliers(&series.values);
-            let anomalies = outliers
-                .iter()
-                .map(|o| Anomaly {
-                    series: target.name.clone(),
-                    day: series.day(o.index),
-                    actual: o.actual,
-                    expected: o.expected,
-                })
-                .collect();
-            (Some(fit_and_forecast(&smoothed, horizon)), anomalies)
+            let (prepared, anomalies) = prepare(&target.name, series);
+            (Some(forecast_usage(&prepared, horizon, choice)), anomalies)
         }
         None => (None, Vec::new()),
     };
@@ -75,27 +106,38 @@ pub fn forecast_target(
     let points = (0..horizon)
         .map(|h| {
             let fee = recurring[h];
-            let (mean, level, noise) = match &fit {
-                Some(f) => (f.mean[h].max(0.0), f.sd_level[h], f.sd_noise[h]),
-                None => (0.0, 0.0, 0.0),
-            };
-            let sd = level.hypot(noise);
-            DailyForecast {
-                day: history_end.add_days(h as i64 + 1),
-                mean: mean + fee,
-                lo80: (mean - Z80 * sd).max(0.0) + fee,
-                hi80: mean + Z80 * sd + fee,
-                lo95: (mean - Z95 * sd).max(0.0) + fee,
-                hi95: mean + Z95 * sd + fee,
-                sd_level: level,
-                sd_noise: noise,
+            let day = history_end.add_days(h as i64 + 1);
+            match &fit {
+                Some(f) => {
+                    let b = f.bounds[h];
+                    DailyForecast {
+                        day,
+                        mean: f.mean[h] + fee,
+                        lo80: b.lo80 + fee,
+                        hi80: b.hi80 + fee,
+                        lo95: b.lo95 + fee,
+                        hi95: b.hi95 + fee,
+                        sd_level: f.sd_level[h],
+                        sd_noise: f.sd_noise[h],
+                    }
+                }
+                None => DailyForecast {
+                    day,
+                    mean: fee,
+                    lo80: fee,
+                    hi80: fee,
+                    lo95: fee,
+                    hi95: fee,
+                    sd_level: 0.0,
+                    sd_noise: 0.0,
+                },
             }
         })
         .collect();
     let (model, note) = match &fit {
         Some(f) => (f.model, f.note.clone()),
         None => (
-            crate::domain::ModelKind::SeasonalNaive,
+            ModelKind::SeasonalNaive,
             Some("recurring charges only".to_string()),
         ),
     };
@@ -188,7 +230,8 @@ mod tests {
             usage,
             recurring: vec![],
         };
-        let (f, _) = forecast_target(&target, start.add_days(119), 45).unwrap();
+        let (f, _) =
+            forecast_target(&target, start.add_days(119), 45, ModelChoice::default()).unwrap();
         for p in &f.points {
             assert!(p.mean >= 0.0 && p.lo80 >= 0.0 && p.lo95 >= 0.0, "{p:?}");
             assert!(p.lo95 <= p.lo80 && p.lo80 <= p.mean && p.mean <= p.hi80 && p.hi80 <= p.hi95);

@@ -1,11 +1,14 @@
-//! Models: MSTL with an AutoETS trend (augurs), and seasonal naive for short series.
+//! Models behind one trait: the calendar regression (the default), MSTL with an AutoETS trend
+//! and non-seasonal AutoETS (augurs), and seasonal naive. Every model forecasts a dense daily
+//! series; clipping at zero and recurring charges are handled by the caller.
 
 use augurs::ets::AutoETS;
 use augurs::ets::trend::AutoETSTrendModel;
 use augurs::mstl::MSTLModel;
 use augurs::{Fit, Predict};
 
-use super::prepare::median;
+use super::calendar;
+use super::prepare::{DailySeries, median};
 use crate::domain::ModelKind;
 
 /// z-score of the 80% central interval.
@@ -15,40 +18,191 @@ pub const Z95: f64 = 1.959_963_984_540;
 
 /// Days of history below which MSTL is not attempted: four weekly cycles.
 pub const MIN_MSTL_DAYS: usize = 28;
-/// Days of history from which a yearly cycle is fitted as well: two full years.
+/// Days of history from which MSTL fits a yearly cycle as well: two full years.
 pub const MIN_YEARLY_DAYS: usize = 730;
 
-/// A model's forecast: the mean and the two error components, per day.
+/// Why a model could not forecast a series.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// Not enough history for the model.
+    #[error("{days} days of history ({needed} needed)")]
+    TooShort {
+        /// Days available.
+        days: usize,
+        /// Days the model needs.
+        needed: usize,
+    },
+    /// The regression's normal matrix could not be factored.
+    #[error("the regression is singular")]
+    Singular,
+    /// The underlying engine failed.
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// The interval bounds of one forecast day.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Bounds {
+    /// Lower bound of the 80% interval.
+    pub lo80: f64,
+    /// Upper bound of the 80% interval.
+    pub hi80: f64,
+    /// Lower bound of the 95% interval.
+    pub lo95: f64,
+    /// Upper bound of the 95% interval.
+    pub hi95: f64,
+}
+
+impl Bounds {
+    /// The bounds of a stored forecast day.
+    pub fn of(p: &crate::domain::DailyForecast) -> Bounds {
+        Bounds {
+            lo80: p.lo80,
+            hi80: p.hi80,
+            lo95: p.lo95,
+            hi95: p.hi95,
+        }
+    }
+}
+
+/// A model's forecast: mean, interval and the two error components, per day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelForecast {
     /// The model used.
     pub model: ModelKind,
-    /// Why a fallback was used.
+    /// What the fit found worth saying (a fallback, a level shift).
     pub note: Option<String>,
-    /// Mean per day (may be negative; clipping happens when intervals are formed).
+    /// Mean per day, never negative.
     pub mean: Vec<f64>,
-    /// Standard deviation shared across days.
+    /// Interval bounds per day, never negative.
+    pub bounds: Vec<Bounds>,
+    /// Standard deviation shared across days (a wrong level or trend).
     pub sd_level: Vec<f64>,
     /// Standard deviation independent per day.
     pub sd_noise: Vec<f64>,
 }
 
-/// Fits the best model the history allows and forecasts `horizon` days.
-pub fn fit_and_forecast(y: &[f64], horizon: usize) -> ModelForecast {
-    if y.len() < MIN_MSTL_DAYS {
-        let note = format!(
-            "{} days of history (MSTL needs {MIN_MSTL_DAYS}): seasonal naive",
-            y.len()
-        );
-        return seasonal_naive(y, horizon, Some(note));
+impl ModelForecast {
+    /// `value` every day with no uncertainty.
+    pub fn constant(model: ModelKind, value: f64, horizon: usize) -> ModelForecast {
+        let bounds = Bounds {
+            lo80: value,
+            hi80: value,
+            lo95: value,
+            hi95: value,
+        };
+        ModelForecast {
+            model,
+            note: None,
+            mean: vec![value; horizon],
+            bounds: vec![bounds; horizon],
+            sd_level: vec![0.0; horizon],
+            sd_noise: vec![0.0; horizon],
+        }
     }
-    match mstl_ets(y, horizon) {
-        Ok(f) => f,
-        Err(e) => seasonal_naive(
-            y,
-            horizon,
-            Some(format!("MSTL failed ({e}): seasonal naive")),
-        ),
+
+    /// A forecast with normal errors around `mean`, clipped at zero.
+    fn normal(model: ModelKind, mean: &[f64], sd_level: Vec<f64>, sd_noise: Vec<f64>) -> Self {
+        let bounds = mean
+            .iter()
+            .zip(sd_level.iter().zip(&sd_noise))
+            .map(|(m, (l, e))| {
+                let sd = l.hypot(*e);
+                Bounds {
+                    lo80: (m - Z80 * sd).max(0.0),
+                    hi80: (m + Z80 * sd).max(0.0),
+                    lo95: (m - Z95 * sd).max(0.0),
+                    hi95: (m + Z95 * sd).max(0.0),
+                }
+            })
+            .collect();
+        ModelForecast {
+            model,
+            note: None,
+            mean: mean.iter().map(|m| m.max(0.0)).collect(),
+            bounds,
+            sd_level,
+            sd_noise,
+        }
+    }
+}
+
+/// A forecasting model.
+pub trait Model: Sync {
+    /// Which model this is.
+    fn kind(&self) -> ModelKind;
+    /// Forecasts `horizon` days after the end of `series`.
+    fn forecast(&self, series: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError>;
+}
+
+/// The calendar regression ([`calendar`]).
+pub struct Calendar;
+/// MSTL with an AutoETS trend.
+pub struct MstlEts;
+/// Non-seasonal AutoETS.
+pub struct Ets;
+/// The last week repeated.
+pub struct SeasonalNaive;
+
+impl Model for Calendar {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Calendar
+    }
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        calendar::forecast(s, horizon)
+    }
+}
+
+impl Model for MstlEts {
+    fn kind(&self) -> ModelKind {
+        ModelKind::MstlEts
+    }
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        mstl_ets(&s.values, horizon)
+    }
+}
+
+impl Model for Ets {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Ets
+    }
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        ets(&s.values, horizon)
+    }
+}
+
+impl Model for SeasonalNaive {
+    fn kind(&self) -> ModelKind {
+        ModelKind::SeasonalNaive
+    }
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        Ok(seasonal_naive(&s.values, horizon))
+    }
+}
+
+/// The model of a kind.
+pub fn model(kind: ModelKind) -> &'static dyn Model {
+    match kind {
+        ModelKind::Calendar => &Calendar,
+        ModelKind::MstlEts => &MstlEts,
+        ModelKind::Ets => &Ets,
+        ModelKind::SeasonalNaive => &SeasonalNaive,
+    }
+}
+
+/// Forecasts with `kind`, falling back to seasonal naive (and saying why) when it cannot.
+pub fn fit_and_forecast(series: &DailySeries, kind: ModelKind, horizon: usize) -> ModelForecast {
+    model(kind).forecast(series, horizon).unwrap_or_else(|e| {
+        let mut f = seasonal_naive(&series.values, horizon);
+        f.note = Some(format!("{kind}: {e}; seasonal naive used"));
+        f
+    })
+}
+
+fn check_finite(point: &[f64]) -> Result<(), ModelError> {
+    match point.iter().all(|v| v.is_finite()) {
+        true => Ok(()),
+        false => Err(ModelError::Engine("non-finite forecast".into())),
     }
 }
 
@@ -56,9 +210,14 @@ pub fn fit_and_forecast(y: &[f64], horizon: usize) -> ModelForecast {
 /// trend.
 ///
 /// augurs' interval carries only the trend model's uncertainty, which under-covers; the
-/// remainder's robust spread is added as an independent daily error so the 80% interval
-/// means 80%.
-fn mstl_ets(y: &[f64], horizon: usize) -> Result<ModelForecast, String> {
+/// remainder's robust spread is added as an independent daily error.
+fn mstl_ets(y: &[f64], horizon: usize) -> Result<ModelForecast, ModelError> {
+    if y.len() < MIN_MSTL_DAYS {
+        return Err(ModelError::TooShort {
+            days: y.len(),
+            needed: MIN_MSTL_DAYS,
+        });
+    }
     let periods = if y.len() >= MIN_YEARLY_DAYS {
         vec![7, 365]
     } else {
@@ -67,13 +226,49 @@ fn mstl_ets(y: &[f64], horizon: usize) -> Result<ModelForecast, String> {
     let trend = AutoETSTrendModel::from(AutoETS::non_seasonal());
     let fitted = MSTLModel::new(periods, trend)
         .fit(y)
-        .map_err(|e| e.to_string())?;
-    let forecast = fitted.predict(horizon, 0.8).map_err(|e| e.to_string())?;
-    let mut remainder: Vec<f64> = fitted.fit().remainder().iter().map(|r| *r as f64).collect();
-    let centre = median(&mut remainder.clone());
-    let mut deviations: Vec<f64> = remainder.iter_mut().map(|r| (*r - centre).abs()).collect();
-    let noise = 1.4826 * median(&mut deviations);
-    let sd_level: Vec<f64> = match &forecast.intervals {
+        .map_err(|e| ModelError::Engine(e.to_string()))?;
+    let forecast = fitted
+        .predict(horizon, 0.8)
+        .map_err(|e| ModelError::Engine(e.to_string()))?;
+    check_finite(&forecast.point)?;
+    let remainder: Vec<f64> = fitted.fit().remainder().iter().map(|r| *r as f64).collect();
+    let noise = robust_sd(&remainder);
+    let sd_level = level_sd(&forecast, horizon);
+    Ok(ModelForecast::normal(
+        ModelKind::MstlEts,
+        &forecast.point,
+        sd_level,
+        vec![noise; horizon],
+    ))
+}
+
+/// Non-seasonal AutoETS: the level and trend a plain exponential smoother sees.
+fn ets(y: &[f64], horizon: usize) -> Result<ModelForecast, ModelError> {
+    if y.len() < MIN_MSTL_DAYS {
+        return Err(ModelError::TooShort {
+            days: y.len(),
+            needed: MIN_MSTL_DAYS,
+        });
+    }
+    let fitted = AutoETS::non_seasonal()
+        .fit(y)
+        .map_err(|e| ModelError::Engine(e.to_string()))?;
+    let forecast = fitted
+        .predict(horizon, 0.8)
+        .map_err(|e| ModelError::Engine(e.to_string()))?;
+    check_finite(&forecast.point)?;
+    let sd_level = level_sd(&forecast, horizon);
+    Ok(ModelForecast::normal(
+        ModelKind::Ets,
+        &forecast.point,
+        sd_level,
+        vec![0.0; horizon],
+    ))
+}
+
+/// The standard deviation implied by an augurs 80% interval.
+fn level_sd(forecast: &augurs::Forecast, horizon: usize) -> Vec<f64> {
+    match &forecast.intervals {
         Some(iv) => iv
             .upper
             .iter()
@@ -81,29 +276,20 @@ fn mstl_ets(y: &[f64], horizon: usize) -> Result<ModelForecast, String> {
             .map(|(u, p)| ((u - p) / Z80).max(0.0))
             .collect(),
         None => vec![0.0; horizon],
-    };
-    if forecast.point.iter().any(|v| !v.is_finite()) {
-        return Err("non-finite forecast".into());
     }
-    Ok(ModelForecast {
-        model: ModelKind::MstlEts,
-        note: None,
-        mean: forecast.point,
-        sd_level,
-        sd_noise: vec![noise; horizon],
-    })
+}
+
+/// 1.4826 × the median absolute deviation: a standard deviation spikes do not inflate.
+pub fn robust_sd(values: &[f64]) -> f64 {
+    let centre = median(&mut values.to_vec());
+    let mut deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
+    1.4826 * median(&mut deviations)
 }
 
 /// The last complete week repeated; the error is the spread of week-over-week changes.
-pub fn seasonal_naive(y: &[f64], horizon: usize, note: Option<String>) -> ModelForecast {
+pub fn seasonal_naive(y: &[f64], horizon: usize) -> ModelForecast {
     if y.is_empty() {
-        return ModelForecast {
-            model: ModelKind::SeasonalNaive,
-            note,
-            mean: vec![0.0; horizon],
-            sd_level: vec![0.0; horizon],
-            sd_noise: vec![0.0; horizon],
-        };
+        return ModelForecast::constant(ModelKind::SeasonalNaive, 0.0, horizon);
     }
     let season = 7.min(y.len());
     let last = &y[y.len() - season..];
@@ -116,18 +302,24 @@ pub fn seasonal_naive(y: &[f64], horizon: usize, note: Option<String>) -> ModelF
         // Too little history to measure the spread: assume a quarter of the level.
         0.25 * last.iter().sum::<f64>() / season as f64
     };
-    ModelForecast {
-        model: ModelKind::SeasonalNaive,
-        note,
-        mean,
-        sd_level: vec![0.0; horizon],
-        sd_noise: vec![sd / std::f64::consts::SQRT_2; horizon],
-    }
+    ModelForecast::normal(
+        ModelKind::SeasonalNaive,
+        &mean,
+        vec![0.0; horizon],
+        vec![sd / std::f64::consts::SQRT_2; horizon],
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn series(values: Vec<f64>) -> DailySeries {
+        DailySeries {
+            start: crate::domain::Day::parse("2024-01-01").unwrap(),
+            values,
+        }
+    }
 
     fn weekly_with_trend(n: usize) -> Vec<f64> {
         (0..n)
@@ -141,7 +333,7 @@ mod tests {
     #[test]
     fn mstl_keeps_the_weekly_cycle_and_the_level() {
         let y = weekly_with_trend(200);
-        let f = fit_and_forecast(&y, 14);
+        let f = fit_and_forecast(&series(y), ModelKind::MstlEts, 14);
         assert_eq!(f.model, ModelKind::MstlEts);
         // Day 200 is i % 7 == 4 (a weekday), 201 and 202 weekend: the cycle must survive
         // within 10% of the true value, which is ~130 on weekdays and ~90 at weekends.
@@ -163,7 +355,7 @@ mod tests {
         let y: Vec<f64> = (0..800)
             .map(|i| yearly(i) + if i % 7 >= 5 { -10.0 } else { 0.0 })
             .collect();
-        let f = fit_and_forecast(&y, 210);
+        let f = fit_and_forecast(&series(y), ModelKind::MstlEts, 210);
         assert_eq!(f.model, ModelKind::MstlEts);
         // Day 821 (horizon index 21) is a yearly peak, day 1004 (index 204) a trough.
         assert!(f.mean[21] > 115.0, "peak forecast {}", f.mean[21]);
@@ -173,9 +365,13 @@ mod tests {
     #[test]
     fn a_short_series_falls_back_to_seasonal_naive_and_says_so() {
         let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
-        let f = fit_and_forecast(&y, 9);
+        let f = fit_and_forecast(&series(y), ModelKind::Calendar, 9);
         assert_eq!(f.model, ModelKind::SeasonalNaive);
-        assert!(f.note.as_deref().unwrap_or("").contains("10 days"));
+        assert!(
+            f.note.as_deref().unwrap_or("").contains("10 days"),
+            "{:?}",
+            f.note
+        );
         assert_eq!(f.mean[..7], [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
         assert_eq!(f.mean[7], 3.0);
     }

@@ -17,6 +17,15 @@ impl DailySeries {
         self.start.add_days(i as i64)
     }
 
+    /// The series as `(day, value)` points.
+    pub fn points(&self) -> Vec<(Day, f64)> {
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (self.day(i), *v))
+            .collect()
+    }
+
     /// Builds the series from sparse `(day, amount)` points (summing repeats) through `end`.
     /// A missing day after the first point is zero spend; before the first point the series
     /// does not exist. `None` when no point falls on or before `end`.
@@ -51,19 +60,25 @@ const OUTLIER_SIGMAS: f64 = 5.0;
 /// series is.
 const MIN_RELATIVE_DEVIATION: f64 = 0.15;
 
+/// Months of history from which a steady month-start effect is recognised.
+const MIN_MONTH_STARTS: usize = 3;
+
 /// Replaces outliers by a robust baseline and returns them.
 ///
 /// The baseline of day `t` is the median of the same weekday in the three weeks either side,
 /// so weekday/weekend cycles and level shifts (a service launch) are not flagged, while a
-/// runaway job lasting a few days is. The scale is the median absolute deviation of the
-/// residuals. Hand-written: augurs' outlier module finds outlying *series* in a group, not
+/// runaway job lasting a few days is. A 1st of the month that is high every month (a fee
+/// billed with usage) is structure, not an anomaly: the baseline of the 1st is scaled by the
+/// median ratio of the 1sts to their baselines. The scale is the median absolute deviation of
+/// the residuals. Hand-written: augurs' outlier module finds outlying *series* in a group, not
 /// outlying days within one series.
-pub fn smooth_outliers(values: &[f64]) -> (Vec<f64>, Vec<Outlier>) {
+pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
+    let values = &series.values;
     let n = values.len();
     if n < 21 {
         return (values.to_vec(), Vec::new());
     }
-    let baseline: Vec<f64> = (0..n)
+    let mut baseline: Vec<f64> = (0..n)
         .map(|t| {
             let mut window: Vec<f64> = (-3i64..=3)
                 .map(|k| t as i64 + 7 * k)
@@ -73,6 +88,20 @@ pub fn smooth_outliers(values: &[f64]) -> (Vec<f64>, Vec<Outlier>) {
             median(&mut window)
         })
         .collect();
+    let firsts: Vec<usize> = (0..n)
+        .filter(|t| series.day(*t).day_of_month() == 1)
+        .collect();
+    let mut ratios: Vec<f64> = firsts
+        .iter()
+        .filter(|t| baseline[**t] > 0.0)
+        .map(|t| values[*t] / baseline[*t])
+        .collect();
+    if ratios.len() >= MIN_MONTH_STARTS {
+        let month_start = median(&mut ratios);
+        for t in firsts {
+            baseline[t] *= month_start;
+        }
+    }
     let mut residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
     let centre = median(&mut residuals.clone());
     let mut deviations: Vec<f64> = residuals.iter_mut().map(|r| (*r - centre).abs()).collect();
@@ -101,18 +130,28 @@ pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
+    let (len, mid) = (values.len(), values.len() / 2);
+    let (below, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    if len % 2 == 1 {
+        upper
     } else {
-        (values[mid - 1] + values[mid]) / 2.0
+        // The largest of the lower half is the other middle value.
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lower + upper) / 2.0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn series(values: Vec<f64>) -> DailySeries {
+        DailySeries {
+            start: Day::parse("2024-01-01").unwrap(),
+            values,
+        }
+    }
 
     fn weekly(n: usize) -> Vec<f64> {
         (0..n)
@@ -126,7 +165,7 @@ mod tests {
         for v in &mut y[60..63] {
             *v += 400.0;
         }
-        let (smoothed, outliers) = smooth_outliers(&y);
+        let (smoothed, outliers) = smooth_outliers(&series(y.clone()));
         let days: Vec<usize> = outliers.iter().map(|o| o.index).collect();
         assert_eq!(days, vec![60, 61, 62]);
         assert!((smoothed[60] - 100.0).abs() < 3.0, "{}", smoothed[60]);
@@ -139,7 +178,7 @@ mod tests {
         for v in &mut y[70..] {
             *v *= 1.8;
         }
-        let (_, outliers) = smooth_outliers(&y);
+        let (_, outliers) = smooth_outliers(&series(y));
         assert!(outliers.is_empty(), "{outliers:?}");
     }
 

@@ -337,8 +337,12 @@ pub fn trusted_through(as_of: Day, billing_lag_days: u32, last_stored: Option<Da
     last_stored.map(|last| last.min(by_lag))
 }
 
-async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts, StageError> {
-    let settings = ctx.config.forecast.clone();
+/// The forecast targets built from the store, each with the last day its fit trusts.
+pub async fn load_targets(
+    ctx: &Context,
+    as_of: Day,
+) -> Result<Vec<(forecast::Target, Day)>, StageError> {
+    let settings = &ctx.config.forecast;
     let summary = ctx.store.cost_summary().await?;
     let Some(history_end) = trusted_through(as_of, settings.billing_lag_days, summary.last_day)
     else {
@@ -354,26 +358,63 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
         .map(|s| (s.id, s.dims))
         .collect();
     let costs = ctx.store.daily_costs(None, Some(history_end)).await?;
-    let budgets = ctx.config.budgets.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let targets = forecast::build_targets(
-            &series,
-            &costs,
-            &budgets,
-            &settings.grain,
-            settings.top_series,
-        );
-        forecast::forecast_targets(&targets, history_end, settings.horizon_days as usize)
+    let targets = forecast::build_targets(
+        &series,
+        &costs,
+        &ctx.config.budgets,
+        &settings.grain,
+        settings.top_series,
+    );
+    Ok(targets.into_iter().map(|t| (t, history_end)).collect())
+}
+
+/// Days each backtest window of a forecast run covers: the month a budget is judged on.
+pub const BACKTEST_HORIZON: usize = 30;
+
+async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts, StageError> {
+    let settings = ctx.config.forecast.clone();
+    let targets = load_targets(ctx, as_of).await?;
+    let (output, accuracy) = tokio::task::spawn_blocking(move || {
+        let history_end = targets.first().map(|(_, end)| *end);
+        let just_targets: Vec<forecast::Target> = targets.iter().map(|(t, _)| t.clone()).collect();
+        let output = match history_end {
+            Some(end) => forecast::forecast_targets(
+                &just_targets,
+                end,
+                settings.horizon_days as usize,
+                settings.model,
+            ),
+            None => forecast::Output::default(),
+        };
+        let plan = forecast::backtest::Plan {
+            horizon: BACKTEST_HORIZON,
+            windows: settings.backtest_windows,
+        };
+        let accuracy = match settings.backtest_windows {
+            0 => Vec::new(),
+            _ => forecast::backtest::run(&targets, &[settings.model], plan),
+        };
+        (output, accuracy)
     })
     .await
     .map_err(|e| StageError::Other(format!("forecast task panicked: {e}")))?;
     ctx.store.save_forecasts(run_id, &output.forecasts).await?;
     ctx.store.save_anomalies(run_id, &output.anomalies).await?;
-    let fallbacks = output.forecasts.iter().filter(|f| f.note.is_some()).count();
+    ctx.store.save_accuracy(run_id, &accuracy).await?;
+    let fallbacks = output
+        .forecasts
+        .iter()
+        .filter(|f| {
+            f.note
+                .as_deref()
+                .is_some_and(|n| n.contains("seasonal naive used"))
+        })
+        .count();
     Ok(counts([
         ("series", output.forecasts.len() as u64),
         ("fallbacks", fallbacks as u64),
         ("anomalies", output.anomalies.len() as u64),
+        ("backtested", accuracy.len() as u64),
     ]))
 }
 

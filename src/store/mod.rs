@@ -15,9 +15,9 @@ use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 
 use crate::config::DatabaseUrl;
 use crate::domain::{
-    ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions,
-    Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status, UsageMetric,
-    UsagePoint,
+    Accuracy, ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange,
+    Dimensions, Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status,
+    UsageMetric, UsagePoint,
 };
 
 /// A store failure, with the driver's detail folded into a message.
@@ -655,6 +655,65 @@ impl Store {
                     actual: r.try_get("actual")?,
                     expected: r.try_get("expected")?,
                 }))
+                .collect()
+        })
+    }
+
+    /// Stores a run's backtest accuracy.
+    pub async fn save_accuracy(&self, run_id: i64, scores: &[Accuracy]) -> Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in scores.chunks(INSERT_CHUNK_ROWS) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO forecast_accuracy (run_id, series, model, windows, horizon, mape, \
+                     smape, mase, total_error, bias, coverage80, coverage95) ",
+                );
+                insert.push_values(chunk, |mut row, a| {
+                    row.push_bind(run_id)
+                        .push_bind(a.series.clone())
+                        .push_bind(a.model.clone())
+                        .push_bind(a.windows as i32)
+                        .push_bind(a.horizon as i32)
+                        .push_bind(a.mape)
+                        .push_bind(a.smape)
+                        .push_bind(a.mase)
+                        .push_bind(a.total_error)
+                        .push_bind(a.bias)
+                        .push_bind(a.coverage80)
+                        .push_bind(a.coverage95);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The accuracy stored by the newest run that backtested, by series then model.
+    pub async fn latest_accuracy(&self) -> Result<Vec<Accuracy>> {
+        let sql = "SELECT series, model, windows, horizon, mape, smape, mase, total_error, bias, \
+                   coverage80, coverage95 FROM forecast_accuracy \
+                   WHERE run_id = (SELECT MAX(run_id) FROM forecast_accuracy) ORDER BY series, model";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let windows: i32 = r.try_get("windows")?;
+                    let horizon: i32 = r.try_get("horizon")?;
+                    Ok(Accuracy {
+                        series: r.try_get("series")?,
+                        model: r.try_get("model")?,
+                        windows: windows as usize,
+                        horizon: horizon as usize,
+                        mape: r.try_get("mape")?,
+                        smape: r.try_get("smape")?,
+                        mase: r.try_get("mase")?,
+                        total_error: r.try_get("total_error")?,
+                        bias: r.try_get("bias")?,
+                        coverage80: r.try_get("coverage80")?,
+                        coverage95: r.try_get("coverage95")?,
+                    })
+                })
                 .collect()
         })
     }

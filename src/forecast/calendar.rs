@@ -1,0 +1,572 @@
+//! The calendar model: a robust regression of log cost on the structure real bills have.
+//!
+//! ```text
+//! ln(cost + c) = level + piecewise-linear trend + level shifts
+//!              + weekday + 1st of the month + yearly season (with two years of history) + noise
+//! ```
+//!
+//! Why this and not MSTL alone: bills are multiplicative (a weekend is a share of a weekday, a
+//! month-start fee scales with the account), their calendar is known in advance (weekday, day
+//! of month, day of year), and a launch or a Savings Plan is a step, not a season. MSTL smears
+//! a fee on the 1st over a 30-day season and a step into the trend. A weighted ridge regression
+//! over these terms is one small Cholesky solve per iteration. Hand-written because no crate
+//! fits this model; the linear algebra is nalgebra's.
+
+use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
+
+use super::model::{Bounds, ModelError, ModelForecast, Z80, Z95};
+use super::prepare::{DailySeries, median};
+use crate::domain::{Day, ModelKind};
+
+/// Days between trend knots (where the slope may change).
+const KNOT_SPACING: usize = 56;
+/// No knot in the newest days: the slope carried into the forecast is fitted on at least this
+/// many days.
+const KNOT_TAIL: usize = 91;
+/// Prior scale of a slope change, in log units per history span. Stiff on purpose: a loose
+/// trend chases a year-end peak into the forecast (the backtest's 30-day total error was 2.9%
+/// at 0.5 and 2.1% at 0.1 on the reference series); real shifts are level shifts, found below.
+const KNOT_SCALE: f64 = 0.1;
+/// Sine/cosine pairs of the yearly season: fine enough for a four-week year-end peak.
+const FOURIER_ORDER: usize = 10;
+/// Prior scale of a yearly coefficient.
+const FOURIER_SCALE: f64 = 0.3;
+/// Days of history from which a yearly season is fitted: two full cycles.
+pub const MIN_YEARLY_DAYS: usize = 730;
+/// Days of history below which the model is not attempted: four weekly cycles.
+pub const MIN_DAYS: usize = 28;
+/// Level shifts looked for at most.
+const MAX_SHIFTS: usize = 3;
+/// A shift must explain this many noise variances of the fit (a χ²₁ statistic) to be kept; high
+/// because the search tries every week.
+const SHIFT_EVIDENCE: f64 = 40.0;
+/// Days of history a shift needs on each side.
+const SHIFT_MARGIN: usize = 21;
+/// Huber's constant, in robust standard deviations: days further out count less.
+const HUBER: f64 = 2.0;
+/// Reweighting passes after the first fit.
+const ROBUST_PASSES: usize = 2;
+
+/// One column of the design: how a feature is computed for day `t` (0 = first day).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Term {
+    Intercept,
+    /// Time over the history span.
+    Trend,
+    /// A slope change at `t`.
+    Knot(usize),
+    /// A level shift from day `t` on.
+    Shift(usize),
+    /// Monday = 0; Sunday is the baseline.
+    Weekday(u32),
+    MonthStart,
+    YearlySin(usize),
+    YearlyCos(usize),
+}
+
+impl Term {
+    /// The prior scale (standard deviation) of the coefficient, or `None` for a free one.
+    fn prior_scale(self) -> Option<f64> {
+        match self {
+            Term::Knot(_) => Some(KNOT_SCALE),
+            Term::YearlySin(_) | Term::YearlyCos(_) => Some(FOURIER_SCALE),
+            _ => None,
+        }
+    }
+}
+
+/// The design: the terms and the calendar they are evaluated on.
+struct Design {
+    start: Day,
+    span: f64,
+    terms: Vec<Term>,
+}
+
+impl Design {
+    fn new(start: Day, n: usize) -> Design {
+        let mut terms = vec![Term::Intercept, Term::Trend];
+        let mut knot = KNOT_SPACING;
+        while knot + KNOT_TAIL <= n {
+            terms.push(Term::Knot(knot));
+            knot += KNOT_SPACING;
+        }
+        terms.extend((0..6).map(Term::Weekday));
+        terms.push(Term::MonthStart);
+        if n >= MIN_YEARLY_DAYS {
+            for k in 1..=FOURIER_ORDER {
+                terms.push(Term::YearlySin(k));
+                terms.push(Term::YearlyCos(k));
+            }
+        }
+        Design {
+            start,
+            span: n as f64,
+            terms,
+        }
+    }
+
+    fn row(&self, t: usize, out: &mut [f64]) {
+        let day = self.start.add_days(t as i64);
+        let s = t as f64 / self.span;
+        // Day of year as a fraction of a mean year, so leap years do not shift the season.
+        let phase = 2.0 * std::f64::consts::PI * (day.ordinal() as f64 - 1.0) / 365.25;
+        let (sin1, cos1) = phase.sin_cos();
+        // sin/cos of k·phase by the angle-addition recurrence: two trig calls a row, not 20.
+        let (mut sin_k, mut cos_k) = (0.0, 1.0);
+        for (o, term) in out.iter_mut().zip(&self.terms) {
+            *o = match *term {
+                Term::Intercept => 1.0,
+                Term::Trend => s,
+                Term::Knot(k) => (s - k as f64 / self.span).max(0.0),
+                Term::Shift(k) => f64::from(t >= k),
+                Term::Weekday(w) => f64::from(day.weekday_index() == w),
+                Term::MonthStart => f64::from(day.day_of_month() == 1),
+                Term::YearlySin(_) => {
+                    (sin_k, cos_k) = (sin_k * cos1 + cos_k * sin1, cos_k * cos1 - sin_k * sin1);
+                    sin_k
+                }
+                Term::YearlyCos(_) => cos_k,
+            };
+        }
+    }
+
+    fn matrix(&self, n: usize) -> Rows {
+        let p = self.terms.len();
+        let mut data = vec![0.0; n * p];
+        for (t, row) in data.chunks_exact_mut(p).enumerate() {
+            self.row(t, row);
+        }
+        Rows { p, data }
+    }
+
+    /// Adds a level shift from day `at`, extending `x` rather than recomputing it.
+    fn add_shift(&mut self, at: usize, x: &Rows) -> Rows {
+        self.terms.push(Term::Shift(at));
+        let p = x.p + 1;
+        let mut data = Vec::with_capacity(x.len() * p);
+        for (t, row) in x.iter().enumerate() {
+            data.extend_from_slice(row);
+            data.push(f64::from(t >= at));
+        }
+        Rows { p, data }
+    }
+}
+
+/// The design matrix, row-major: the normal equations and the shift search walk it by row.
+struct Rows {
+    p: usize,
+    data: Vec<f64>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.data.len() / self.p
+    }
+
+    fn iter(&self) -> std::slice::ChunksExact<'_, f64> {
+        self.data.chunks_exact(self.p)
+    }
+}
+
+/// A weighted ridge fit: coefficients, the factor of the normal matrix, residuals, scale.
+struct Fit {
+    beta: DVector<f64>,
+    normal: Cholesky<f64, Dyn>,
+    residuals: Vec<f64>,
+    sigma: f64,
+}
+
+fn solve(x: &Rows, z: &[f64], w: &[f64], terms: &[Term], sigma: f64) -> Option<Fit> {
+    let p = x.p;
+    // Upper triangle of XᵀWX, row-major, accumulated row by row of X.
+    let mut upper = vec![0.0; p * p];
+    let mut xtwz = DVector::<f64>::zeros(p);
+    for ((row, wt), zt) in x.iter().zip(w).zip(z) {
+        if *wt == 0.0 {
+            continue;
+        }
+        for j in 0..p {
+            let a = wt * row[j];
+            if a == 0.0 {
+                continue;
+            }
+            xtwz[j] += a * zt;
+            for (acc, v) in upper[j * p + j..(j + 1) * p].iter_mut().zip(&row[j..]) {
+                *acc += a * v;
+            }
+        }
+    }
+    let mut xtwx = DMatrix::<f64>::zeros(p, p);
+    for j in 0..p {
+        for k in j..p {
+            xtwx[(j, k)] = upper[j * p + k];
+            xtwx[(k, j)] = upper[j * p + k];
+        }
+        let prior = terms[j].prior_scale().map_or(1e-9, |s| (sigma / s).powi(2));
+        xtwx[(j, j)] += prior;
+    }
+    let normal = Cholesky::new(xtwx)?;
+    let beta = normal.solve(&xtwz);
+    let residuals: Vec<f64> = x
+        .iter()
+        .zip(z)
+        .map(|(row, zt)| zt - row.iter().zip(beta.iter()).map(|(a, b)| a * b).sum::<f64>())
+        .collect();
+    let mut spread: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+    let sigma = (1.4826 * median(&mut spread)).max(1e-6);
+    Some(Fit {
+        beta,
+        normal,
+        residuals,
+        sigma,
+    })
+}
+
+/// Fits with Huber reweighting; `None` when the normal matrix is singular.
+fn robust_fit(x: &Rows, z: &[f64], terms: &[Term]) -> Option<(Fit, Vec<f64>)> {
+    let mut weights = vec![1.0; z.len()];
+    let mut fit = solve(x, z, &weights, terms, 0.1)?;
+    for _ in 0..ROBUST_PASSES {
+        let limit = HUBER * fit.sigma;
+        for (w, r) in weights.iter_mut().zip(&fit.residuals) {
+            *w = if r.abs() <= limit {
+                1.0
+            } else {
+                limit / r.abs()
+            };
+        }
+        fit = solve(x, z, &weights, terms, fit.sigma)?;
+    }
+    Some((fit, weights))
+}
+
+/// The best level shift to add to `fit`, as (day, evidence), over a weekly grid refined to the
+/// day. The gain of adding a column x to a least-squares fit is (xᵀWr)² / (xᵀWx − gᵀA⁻¹g) with
+/// g = XᵀWx, which suffix sums give for every step column at once: no refit per candidate.
+fn best_shift(x: &Rows, fit: &Fit, weights: &[f64], taken: &[usize]) -> Option<(usize, f64)> {
+    let (n, p) = (x.len(), x.p);
+    if n < 2 * SHIFT_MARGIN + 7 {
+        return None;
+    }
+    // Suffix sums from the end down to each day: g = XᵀWx, a = xᵀWx, b = xᵀWr.
+    let mut g = vec![0.0; (n + 1) * p];
+    let (mut a, mut b) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+    for (t, row) in x.iter().enumerate().rev() {
+        let w = weights[t];
+        let (now, next) = g.split_at_mut((t + 1) * p);
+        for ((gt, gn), v) in now[t * p..].iter_mut().zip(&next[..p]).zip(row) {
+            *gt = gn + w * v;
+        }
+        a[t] = a[t + 1] + w;
+        b[t] = b[t + 1] + w * fit.residuals[t];
+    }
+    let gain = |t: usize| -> f64 {
+        if t < SHIFT_MARGIN || t + SHIFT_MARGIN > n || taken.iter().any(|k| k.abs_diff(t) < 7) {
+            return 0.0;
+        }
+        let gt = DVector::from_column_slice(&g[t * p..(t + 1) * p]);
+        let Some(v) = fit.normal.l().solve_lower_triangular(&gt) else {
+            return 0.0;
+        };
+        let denominator = a[t] - v.norm_squared();
+        match denominator > 1e-9 {
+            true => b[t] * b[t] / denominator / (fit.sigma * fit.sigma),
+            false => 0.0,
+        }
+    };
+    // Weekly candidates first, then the best one refined to the day: the gain changes slowly.
+    let best_week = (n % 7..n)
+        .step_by(7)
+        .map(|t| (t, gain(t)))
+        .max_by(|l, r| l.1.total_cmp(&r.1))?;
+    (best_week.0.saturating_sub(6)..=(best_week.0 + 6).min(n - 1))
+        .map(|t| (t, gain(t)))
+        .max_by(|l, r| l.1.total_cmp(&r.1))
+        .filter(|(_, gain)| *gain >= SHIFT_EVIDENCE)
+}
+
+/// How the fit's residuals wander from week to week: an AR(1) on weekly mean residuals.
+///
+/// A regression fitted on two years follows a lockdown or a migration only slowly; when last
+/// week's residuals predict this week's (ρ > 0), the forecast carries that offset forward,
+/// decaying by ρ a week, and the level error grows with the horizon as the AR(1) says. With
+/// independent residuals ρ ≈ 0 and nothing changes.
+struct Drift {
+    rho: f64,
+    last: f64,
+    /// Variance of weekly means beyond what independent daily noise explains.
+    excess: f64,
+}
+
+/// Weeks of residuals the drift is measured on.
+const DRIFT_WEEKS: usize = 52;
+/// The most week-to-week persistence believed: keeps a drift from lasting forever.
+const MAX_RHO: f64 = 0.95;
+/// In-sample residuals understate out-of-sample error (the fit absorbed some of the noise, and
+/// the model is never exactly right). Measured by backtest: with this factor 80% intervals
+/// covered 80.4% of held-out days on the 1,000 reference series and 84% on peyton_manning;
+/// without it, 74% and 79%.
+const OUT_OF_SAMPLE: f64 = 1.15;
+
+impl Drift {
+    fn of(residuals: &[f64], sigma: f64) -> Drift {
+        let weeks: Vec<f64> = residuals
+            .rchunks_exact(7)
+            .take(DRIFT_WEEKS)
+            .map(|w| w.iter().sum::<f64>() / 7.0)
+            .collect();
+        // `weeks` runs newest first.
+        let lagged: f64 = weeks.windows(2).map(|w| w[0] * w[1]).sum();
+        let energy: f64 = weeks.iter().map(|m| m * m).sum();
+        if weeks.len() < 8 || energy <= 0.0 {
+            return Drift {
+                rho: 0.0,
+                last: 0.0,
+                excess: 0.0,
+            };
+        }
+        Drift {
+            rho: (lagged / energy).clamp(0.0, MAX_RHO),
+            last: weeks[0],
+            excess: (energy / weeks.len() as f64 - sigma * sigma / 7.0).max(0.0),
+        }
+    }
+
+    fn correction(&self, weeks: i32) -> f64 {
+        self.rho.powi(weeks) * self.last
+    }
+
+    fn sd(&self, weeks: i32) -> f64 {
+        (self.excess * (1.0 - self.rho.powi(2 * weeks))).sqrt()
+    }
+}
+
+/// Forecasts `horizon` days after `series` with the calendar model.
+pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+    let y = &series.values;
+    let n = y.len();
+    if n < MIN_DAYS {
+        return Err(ModelError::TooShort {
+            days: n,
+            needed: MIN_DAYS,
+        });
+    }
+    let mut positive: Vec<f64> = y.iter().copied().filter(|v| *v > 0.0).collect();
+    let typical = median(&mut positive);
+    if typical <= 0.0 || y[n - 7..].iter().all(|v| *v <= 0.0) {
+        // Off for the last week (scaled to zero, or never billed): it stays off.
+        return Ok(ModelForecast::constant(ModelKind::Calendar, 0.0, horizon));
+    }
+    // The offset keeps zero days finite in logs while mattering little for billed days.
+    let offset = 0.01 * typical;
+    let z: Vec<f64> = y.iter().map(|v| (v.max(0.0) + offset).ln()).collect();
+
+    let mut design = Design::new(series.start, n);
+    let mut x = design.matrix(n);
+    let (mut fit, mut weights) = robust_fit(&x, &z, &design.terms).ok_or(ModelError::Singular)?;
+    let mut shifts = Vec::new();
+    while shifts.len() < MAX_SHIFTS {
+        let Some((day, _)) = best_shift(&x, &fit, &weights, &shifts) else {
+            break;
+        };
+        shifts.push(day);
+        x = design.add_shift(day, &x);
+        (fit, weights) = robust_fit(&x, &z, &design.terms).ok_or(ModelError::Singular)?;
+    }
+
+    let sigma = fit.sigma;
+    let drift = Drift::of(&fit.residuals, sigma);
+    let p = design.terms.len();
+    let mut row = vec![0.0; p];
+    let mut out = ModelForecast::constant(ModelKind::Calendar, 0.0, horizon);
+    for h in 0..horizon {
+        design.row(n + h, &mut row);
+        let xh = DVector::from_column_slice(&row);
+        let weeks = (h / 7 + 1) as i32;
+        let mu = xh.dot(&fit.beta) + drift.correction(weeks);
+        // The coefficients' uncertainty and the drift are shared by every forecast day: they
+        // are the level error.
+        let coefficients = sigma
+            * fit
+                .normal
+                .l()
+                .solve_lower_triangular(&xh)
+                .map_or(0.0, |v| v.norm());
+        let level = coefficients.hypot(drift.sd(weeks));
+        let mean = ((mu + sigma * sigma / 2.0).exp() - offset).max(0.0);
+        out.mean[h] = mean;
+        out.sd_level[h] = mean * level;
+        out.sd_noise[h] = mean * ((sigma * sigma).exp() - 1.0).sqrt();
+        let spread = level.hypot(sigma) * OUT_OF_SAMPLE;
+        let bound = |z: f64| ((mu + z * spread).exp() - offset).max(0.0);
+        out.bounds[h] = Bounds {
+            lo80: bound(-Z80),
+            hi80: bound(Z80),
+            lo95: bound(-Z95),
+            hi95: bound(Z95),
+        };
+    }
+    if !shifts.is_empty() {
+        let days: Vec<String> = shifts.iter().map(|t| series.day(*t).to_string()).collect();
+        out.note = Some(format!("level shift on {}", days.join(", ")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, Normal};
+
+    use super::*;
+    use crate::domain::ModelChoice;
+    use crate::forecast::backtest::{self, Plan};
+    use crate::forecast::{Target, forecast_usage, prepare};
+
+    /// Days from 2024-01-01 (a Monday) with a weekend at 60% of weekdays, a 1st of the month
+    /// at `month_start` × and log-normal noise of `noise`.
+    fn bill(days: usize, month_start: f64, noise: f64, seed: u64) -> DailySeries {
+        let start = Day::parse("2024-01-01").unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let normal = Normal::new(0.0, noise).unwrap();
+        let values = (0..days)
+            .map(|t| {
+                let day = start.add_days(t as i64);
+                let weekly = if day.weekday_index() >= 5 { 0.6 } else { 1.0 };
+                let first = if day.day_of_month() == 1 {
+                    month_start
+                } else {
+                    1.0
+                };
+                1000.0 * (1.0 + 0.0005 * t as f64) * weekly * first * normal.sample(&mut rng).exp()
+            })
+            .collect();
+        DailySeries { start, values }
+    }
+
+    fn truth(series: &DailySeries, t: usize, month_start: f64) -> f64 {
+        let day = series.day(t);
+        let weekly = if day.weekday_index() >= 5 { 0.6 } else { 1.0 };
+        let first = if day.day_of_month() == 1 {
+            month_start
+        } else {
+            1.0
+        };
+        1000.0 * (1.0 + 0.0005 * t as f64) * weekly * first
+    }
+
+    fn fit(series: &DailySeries, horizon: usize) -> ModelForecast {
+        let (prepared, _) = prepare("test", series);
+        forecast_usage(&prepared, horizon, ModelChoice::default())
+    }
+
+    #[test]
+    fn the_weekly_pattern_is_recovered() {
+        // Within 4% of the true value every day of a 4-week horizon: weekends at 60%.
+        let s = bill(200, 1.0, 0.03, 1);
+        let f = fit(&s, 28);
+        for h in 0..28 {
+            let t = truth(&s, 200 + h, 1.0);
+            if s.day(200 + h).day_of_month() != 1 {
+                assert!(
+                    (f.mean[h] - t).abs() / t < 0.04,
+                    "day {h}: {} vs {t}",
+                    f.mean[h]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_month_start_fee_is_forecast_on_the_first() {
+        // The 1st bills 3× a usual day: the forecast of the next 1st is within 8% of that, and
+        // the day before and after are not raised.
+        let s = bill(400, 3.0, 0.03, 2);
+        let f = fit(&s, 40);
+        let first = (0..40)
+            .find(|h| s.day(400 + h).day_of_month() == 1)
+            .unwrap();
+        let t = truth(&s, 400 + first, 3.0);
+        assert!(
+            (f.mean[first] - t).abs() / t < 0.08,
+            "{} vs {t}",
+            f.mean[first]
+        );
+        for h in [first - 1, first + 1] {
+            let t = truth(&s, 400 + h, 3.0);
+            assert!(
+                (f.mean[h] - t).abs() / t < 0.08,
+                "day {h}: {} vs {t}",
+                f.mean[h]
+            );
+        }
+    }
+
+    #[test]
+    fn a_spike_does_not_lift_the_forecast() {
+        // A runaway job at 8× for three days ten days before the end: the 30-day forecast total
+        // moves by less than 1% against the same history without it.
+        let clean = bill(300, 1.0, 0.05, 3);
+        let mut spiked = clean.clone();
+        for v in &mut spiked.values[287..290] {
+            *v *= 8.0;
+        }
+        let (a, b) = (fit(&clean, 30), fit(&spiked, 30));
+        let (ta, tb): (f64, f64) = (a.mean.iter().sum(), b.mean.iter().sum());
+        assert!((tb - ta).abs() / ta < 0.01, "{tb} vs {ta}");
+        let (_, anomalies) = prepare("test", &spiked);
+        assert_eq!(anomalies.len(), 3, "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_level_shift_is_followed() {
+        // A Savings Plan halves the bill 60 days before the end: the forecast total is within
+        // 4% of the new level's, and the note names the day.
+        let mut s = bill(400, 1.0, 0.05, 4);
+        for v in &mut s.values[340..] {
+            *v *= 0.5;
+        }
+        let f = fit(&s, 30);
+        let expected: f64 = (400..430).map(|t| 0.5 * truth(&s, t, 1.0)).sum();
+        let total: f64 = f.mean.iter().sum();
+        assert!(
+            (total - expected).abs() / expected < 0.04,
+            "{total} vs {expected}"
+        );
+        let shift_day = s.day(340).to_string();
+        assert!(
+            f.note.as_deref().unwrap_or("").contains(&shift_day),
+            "{:?} should name {shift_day}",
+            f.note
+        );
+    }
+
+    #[test]
+    fn eighty_percent_intervals_cover_about_eighty_percent() {
+        // 40 series × 4 windows × 30 days = 4,800 held-out days: the mean 80% coverage is within
+        // 0.74-0.88 and the 95% coverage within 0.90-0.99 (binomial noise on this sample and
+        // the interval's calibration both fit inside).
+        let targets: Vec<(Target, Day)> = (0..40)
+            .map(|i| {
+                let s = bill(500, 1.0 + (i % 3) as f64, 0.03 + 0.003 * i as f64, 100 + i);
+                let end = s.day(s.values.len() - 1);
+                let target = Target {
+                    name: format!("s{i}"),
+                    usage: s.points(),
+                    recurring: vec![],
+                };
+                (target, end)
+            })
+            .collect();
+        let plan = Plan {
+            horizon: 30,
+            windows: 4,
+        };
+        let scores = backtest::run(&targets, &[ModelChoice::default()], plan);
+        let summary = backtest::summary("calendar", &scores);
+        let (c80, c95) = (summary.coverage80.unwrap(), summary.coverage95.unwrap());
+        assert!((0.74..=0.88).contains(&c80), "80% coverage {c80}");
+        assert!((0.90..=0.99).contains(&c95), "95% coverage {c95}");
+    }
+}
