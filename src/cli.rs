@@ -162,6 +162,8 @@ pub enum ReportKind {
     Runs(ReportArgs),
     /// Cost per 1,000 units (e.g. requests) per namespace, from Prometheus sources.
     Units(ReportArgs),
+    /// Backtest accuracy of every forecast series, from the newest forecast run.
+    Accuracy(ReportArgs),
 }
 
 /// Configuration subcommands.
@@ -273,25 +275,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let horizon = check_horizon(horizon)?;
             let choice = parse_models(std::slice::from_ref(&model))?[0];
             let series = standalone::read_series(&input).map_err(Failure::run)?;
-            let count = match output {
+            let done = match &output {
                 Some(path) => {
-                    let mut file = std::fs::File::create(&path).map_err(|e| {
+                    let mut file = std::fs::File::create(path).map_err(|e| {
                         Failure::run(std::io::Error::new(
                             e.kind(),
                             format!("{}: {e}", path.display()),
                         ))
                     })?;
-                    let n = standalone::forecast(&series, horizon, choice, &mut file)
-                        .map_err(Failure::run)?;
-                    eprintln!(
-                        "Forecast {n} series {horizon} days ahead with {choice} into {}.",
-                        path.display()
-                    );
-                    n
+                    standalone::forecast(&series, horizon, choice, &mut file)
                 }
-                None => standalone::forecast(&series, horizon, choice, &mut std::io::stdout())
-                    .map_err(Failure::run)?,
-            };
+                None => standalone::forecast(&series, horizon, choice, &mut std::io::stdout()),
+            }
+            .map_err(Failure::run)?;
+            let count = done.series;
+            let threads = rayon::current_num_threads();
+            if let Some(path) = &output {
+                eprintln!(
+                    "Forecast {count} series {horizon} days ahead with {choice} into {}: fitting \
+                     took {:.2} s on {threads} threads, {:.3} ms per series per thread.",
+                    path.display(),
+                    done.fit_seconds,
+                    1000.0 * done.fit_seconds * threads as f64 / count.max(1) as f64,
+                );
+            }
             if count == 0 {
                 return Err(Failure::run(std::io::Error::other(format!(
                     "{}: no series to forecast",
@@ -620,6 +627,10 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
             let (series, costs) = series_and_costs(store, &args).await?;
             report::unit_costs(&usage, &series, &costs).render(args.format)
         }
+        ReportKind::Accuracy(args) => {
+            report::accuracy(&store.latest_accuracy().await.map_err(Failure::run)?)
+                .render(args.format)
+        }
         ReportKind::Forecasts(args) => {
             let forecasts = store.latest_forecasts().await.map_err(Failure::run)?;
             match args.format {
@@ -727,7 +738,8 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         .filter(|e| e.status == Status::Breach)
         .count();
     println!(
-        "{breaches} of {} budgets predicted to breach.\n",
+        "{breaches} of {} budgets predicted to breach. \"Backtest error\" is how far this forecast \
+         missed 30-day totals of the same scope, held out from its own history.\n",
         report.evaluations.len()
     );
     if !report.changes.is_empty() {
@@ -754,6 +766,8 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         "report budgets",
         "report forecasts",
         "report anomalies",
+        "report accuracy   (backtest of every forecast series)",
+        "backtest          (every model side by side)",
         "report costs --group-by team,service",
         "run --job daily   (the scheduled pipeline, from jobs/daily.toml)",
     ] {

@@ -115,6 +115,7 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
         "p_breach",
         "status",
         "mode",
+        "forecast_error_pct",
     ]);
     for e in evaluations {
         let p = &e.projection;
@@ -133,6 +134,7 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
             json!((p.p_breach * 1000.0).round() / 1000.0),
             json!(e.status.as_str()),
             json!(e.mode.as_str()),
+            rounded(e.forecast_error, 2),
         ]);
     }
     r
@@ -148,6 +150,7 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
         "budget",
         "P(breach)",
         "status",
+        "backtest error",
     ]);
     for e in evaluations {
         let p = &e.projection;
@@ -161,6 +164,9 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
             json!(whole(e.amount.amount)),
             json!(format!("{:.0}%", p.p_breach * 100.0)),
             json!(e.status.as_str().to_uppercase()),
+            // The forecast's own track record on this scope: 30-day totals missed by this much.
+            e.forecast_error
+                .map_or(json!("not yet"), |err| json!(format!("±{err:.1}%"))),
         ]);
     }
     r

@@ -107,14 +107,24 @@ pub fn read_series(input: &Path) -> Result<Series, StandaloneError> {
         .collect())
 }
 
+/// What `forecast` did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forecasted {
+    /// Series forecast.
+    pub series: usize,
+    /// Seconds spent fitting and forecasting (not reading or writing).
+    pub fit_seconds: f64,
+}
+
 /// Forecasts each series `horizon` days past its last date with `choice` and writes the
-/// forecast CSV to `output`; returns the number of series forecast.
+/// forecast CSV to `output`.
 pub fn forecast(
     series: &Series,
     horizon: usize,
     choice: ModelChoice,
     output: &mut dyn Write,
-) -> Result<usize, StandaloneError> {
+) -> Result<Forecasted, StandaloneError> {
+    let started = std::time::Instant::now();
     let forecasts: Vec<SeriesForecast> = series
         .par_iter()
         .filter_map(|(id, s)| {
@@ -127,6 +137,7 @@ pub fn forecast(
             forecast::forecast_target(&target, end, horizon, choice).map(|(f, _)| f)
         })
         .collect();
+    let fit_seconds = started.elapsed().as_secs_f64();
     let mut writer = csv::Writer::from_writer(output);
     let write_err = |e: csv::Error| StandaloneError::Io {
         path: PathBuf::from("output"),
@@ -155,5 +166,8 @@ pub fn forecast(
         path: PathBuf::from("output"),
         source: e,
     })?;
-    Ok(forecasts.len())
+    Ok(Forecasted {
+        series: forecasts.len(),
+        fit_seconds,
+    })
 }

@@ -94,6 +94,122 @@ fn demo_prints_a_breaching_budget_and_where_to_look_next() {
     let csv = text(&out.stdout);
     assert!(csv.starts_with("team,currency,from,to,cost\n"), "{csv}");
     assert_eq!(csv.lines().count(), 7, "six teams and a header: {csv}");
+
+    // Each budget's forecast was backtested, and its error is published next to it.
+    for b in budgets.as_array().unwrap() {
+        let error = b["forecast_error_pct"].as_f64();
+        assert!(error.is_some_and(|e| (0.0..50.0).contains(&e)), "{b}");
+    }
+    let out = costcast(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "report",
+            "accuracy",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let accuracy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let budget_rows: Vec<&serde_json::Value> = accuracy
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["series"].as_str().unwrap().starts_with("budget:"))
+        .collect();
+    assert_eq!(budget_rows.len(), 3, "{accuracy}");
+    for a in budget_rows {
+        assert_eq!(
+            (a["windows"].as_u64(), a["horizon"].as_u64()),
+            (Some(3), Some(30))
+        );
+        assert_eq!(a["model"], "calendar");
+        let coverage = a["coverage80"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&coverage), "{a}");
+    }
+}
+
+#[test]
+fn backtest_input_scores_each_model_on_each_series() {
+    // A weekly cycle on a 0.5%-a-day trend: the calendar model follows the trend, the last week
+    // repeated does not, so over 30-day windows the calendar total is the closer one.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let mut csv = String::from("series_id,date,cost\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for i in 0..300 {
+        let day = start + chrono::Duration::days(i);
+        let weekly = if i % 7 >= 5 { 0.5 } else { 1.0 };
+        let noise = 1.0 + 0.02 * ((i * 7919 % 11) as f64 - 5.0) / 5.0;
+        let trend = 1000.0 * (1.0 + 0.005 * i as f64);
+        csv.push_str(&format!("up,{day},{:.2}\n", trend * weekly * noise));
+        csv.push_str(&format!("flat,{day},{:.2}\n", 200.0 * weekly * noise));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let out = costcast(
+        &[
+            "backtest",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "30",
+            "--windows",
+            "2",
+            "--models",
+            "calendar,seasonal-naive",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "2 series × 2 models: {rows:?}");
+    let total_error = |series: &str, model: &str| {
+        rows.iter()
+            .find(|r| r["series"] == series && r["model"] == model)
+            .and_then(|r| r["total_error_pct"].as_f64())
+            .unwrap()
+    };
+    assert!(total_error("up", "calendar") < 2.0, "{rows:?}");
+    assert!(total_error("up", "seasonal-naive") > 3.0, "{rows:?}");
+    assert!(total_error("flat", "calendar") < 2.0, "{rows:?}");
+    assert!(rows.iter().all(|r| r["windows"] == 2 && r["horizon"] == 30));
+
+    // The table summarises per model.
+    let out = costcast(
+        &[
+            "backtest",
+            "--input",
+            input.to_str().unwrap(),
+            "--models",
+            "calendar",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("total err median %"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn backtest_input_without_a_value_column_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "series_id,date,amount\na,2024-01-01,1\n").unwrap();
+    let out = costcast(&["backtest", "--input", input.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("in.csv line 1: missing column value (need series_id,date,value)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -266,7 +382,7 @@ fn bad_arguments_exit_2_and_name_the_argument() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["ingest", "--from", "2024-02-01", "--to", "2024-01-01"],
             "--from/--to: range ends (2024-01-01) before it starts (2024-02-01)",
@@ -282,6 +398,14 @@ fn bad_arguments_exit_2_and_name_the_argument() {
         (
             &["forecast", "--input", "x.csv", "--horizon", "0"],
             "--horizon: 0 is outside 1..=366",
+        ),
+        (
+            &["forecast", "--input", "x.csv", "--model", "prophet"],
+            "--model: \"prophet\" is not auto, calendar, mstl-ets, ets, seasonal-naive",
+        ),
+        (
+            &["backtest", "--input", "x.csv", "--windows", "0"],
+            "--windows: 0 is outside 1..=52",
         ),
     ];
     for (args, expected) in cases {

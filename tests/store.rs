@@ -5,8 +5,8 @@ mod common;
 use chrono::Utc;
 use common::*;
 use costcast::domain::{
-    Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions, Evaluation,
-    ModelKind, Money, Projection, SeriesForecast, Status,
+    Accuracy, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions,
+    Evaluation, ModelKind, Money, Projection, SeriesForecast, Status,
 };
 use costcast::store::Store;
 
@@ -36,7 +36,7 @@ async fn open(db: &TestDb) -> Store {
         .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        2,
+        3,
         "{}: a fresh database gets every migration",
         db.backend
     );
@@ -200,6 +200,7 @@ async fn evaluations_and_runs_are_read_back_as_written() {
             },
             status: Status::Warn,
             mode: BudgetMode::Observe,
+            forecast_error: Some(3.25),
         };
         store
             .save_evaluations(run, std::slice::from_ref(&evaluation))
@@ -226,6 +227,45 @@ async fn evaluations_and_runs_are_read_back_as_written() {
         );
         assert_eq!(runs[0].detail["budgets"], 1);
         assert!(runs[0].finished_at.is_some());
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn backtest_accuracy_is_read_back_from_the_newest_run() {
+    let accuracy = |series: &str, total_error: Option<f64>| Accuracy {
+        series: series.into(),
+        model: "calendar".into(),
+        windows: 3,
+        horizon: 30,
+        mape: Some(4.5),
+        smape: Some(4.4),
+        mase: Some(0.61),
+        total_error,
+        bias: total_error.map(|e| -e),
+        coverage80: 0.8,
+        coverage95: 0.95,
+    };
+    for db in both_dbs().await {
+        let store = open(&db).await;
+        let older = store.start_run("daily", Utc::now()).await.unwrap();
+        store
+            .save_accuracy(older, &[accuracy("budget:ml", Some(9.0))])
+            .await
+            .unwrap();
+        let newer = store.start_run("daily", Utc::now()).await.unwrap();
+        // A series whose held-out days cost nothing has no total error: stored as NULL.
+        let rows = vec![
+            accuracy("budget:ml", Some(2.5)),
+            accuracy("service=EC2", None),
+        ];
+        store.save_accuracy(newer, &rows).await.unwrap();
+        assert_eq!(
+            store.latest_accuracy().await.unwrap(),
+            rows,
+            "{}",
+            db.backend
+        );
         store.close().await;
     }
 }

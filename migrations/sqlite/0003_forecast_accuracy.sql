@@ -15,3 +15,6 @@ CREATE TABLE forecast_accuracy (
     coverage95  REAL NOT NULL,
     PRIMARY KEY (run_id, series, model)
 );
+
+-- The backtest error of each budget's forecast, next to the evaluation it qualifies.
+ALTER TABLE budget_evaluations ADD COLUMN forecast_error REAL;

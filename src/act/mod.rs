@@ -125,6 +125,7 @@ mod tests {
             },
             status,
             mode: BudgetMode::Observe,
+            forecast_error: None,
         }
     }
 

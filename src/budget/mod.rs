@@ -79,6 +79,7 @@ pub fn evaluate(
         },
         status,
         mode: budget.mode,
+        forecast_error: None,
     }
 }
 

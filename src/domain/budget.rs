@@ -205,6 +205,9 @@ pub struct Evaluation {
     pub status: Status,
     /// The budget's mode at the time.
     pub mode: BudgetMode,
+    /// How wrong the forecast of this budget's scope was in backtest: the mean absolute error
+    /// of 30-day totals, in %. `None` before a backtest has run.
+    pub forecast_error: Option<f64>,
 }
 
 /// A change to a Kubernetes object (or an alert) that a budget's status calls for.

@@ -15,7 +15,9 @@ pub mod targets;
 use chrono::Months;
 use rayon::prelude::*;
 
-use crate::domain::{Anomaly, DailyForecast, Day, ModelChoice, ModelKind, SeriesForecast};
+use crate::domain::{
+    Accuracy, Anomaly, DailyForecast, Day, ModelChoice, ModelKind, SeriesForecast,
+};
 use model::fit_and_forecast;
 use prepare::{DailySeries, smooth_outliers};
 pub use targets::{Target, build_targets};
@@ -153,6 +155,46 @@ pub fn forecast_target(
     ))
 }
 
+/// A standard deviation over the mean absolute value of a normal error: σ = 1.2533 × E|X|.
+const SD_PER_MEAN_ABS: f64 = 1.253_314;
+/// Windows' worth of weight the model's own error estimate keeps against the backtest's.
+const PRIOR_WINDOWS: f64 = 3.0;
+
+/// Rescales a forecast's level error so the spread it implies for a total over the backtest
+/// horizon agrees with the totals the backtest actually missed by.
+///
+/// Daily errors of a regression are correlated (a level or trend that is off is off every day),
+/// and a period total's interval has to carry that. The backtest measured it directly: its
+/// windows' total errors. The model's own estimate and the backtest's are pooled, weighted by
+/// windows, so three windows move the interval but do not alone decide it.
+pub fn calibrate_level(forecast: &mut SeriesForecast, accuracy: &Accuracy) {
+    let Some(total_error) = accuracy.total_error else {
+        return;
+    };
+    let days = accuracy.horizon.min(forecast.points.len());
+    let window = &forecast.points[..days];
+    let mean: f64 = window.iter().map(|p| p.mean).sum();
+    let level: f64 = window.iter().map(|p| p.sd_level).sum();
+    let noise_var: f64 = window.iter().map(|p| p.sd_noise * p.sd_noise).sum();
+    if days == 0 || mean <= 0.0 {
+        return;
+    }
+    let implied = (level * level + noise_var).sqrt() / mean;
+    let measured = SD_PER_MEAN_ABS * total_error / 100.0;
+    let windows = accuracy.windows as f64;
+    let pooled = ((PRIOR_WINDOWS * implied.powi(2) + windows * measured.powi(2))
+        / (PRIOR_WINDOWS + windows))
+        .sqrt();
+    // The level error that makes the total's spread `pooled`, keeping the daily noise.
+    let wanted_level = ((pooled * mean).powi(2) - noise_var).max(0.0).sqrt();
+    for p in &mut forecast.points {
+        p.sd_level = match level > 0.0 {
+            true => p.sd_level * wanted_level / level,
+            false => wanted_level / days as f64,
+        };
+    }
+}
+
 /// Recurring charges for the `horizon` days after `history_end`: each day repeats the charge
 /// of the same day one month earlier (itself forecast when it falls in the horizon). `None`
 /// when there are no recurring charges in the last three months.
@@ -207,6 +249,49 @@ mod tests {
         assert_eq!(f[9], 520.0);
         assert_eq!(f[40], 520.0);
         assert_eq!(f.iter().filter(|v| **v != 0.0).count(), 2);
+    }
+
+    #[test]
+    fn a_total_missed_by_more_than_the_model_thought_widens_the_level_error() {
+        let day = d("2024-03-01");
+        let point = |h: i64| DailyForecast {
+            day: day.add_days(h),
+            mean: 100.0,
+            lo80: 90.0,
+            hi80: 110.0,
+            lo95: 85.0,
+            hi95: 115.0,
+            sd_level: 0.5,
+            sd_noise: 5.0,
+        };
+        let mut f = SeriesForecast {
+            series: "budget:ml".into(),
+            model: ModelKind::Calendar,
+            history_end: day,
+            note: None,
+            points: (0..30).map(point).collect(),
+        };
+        // Implied: sqrt(15² + 30 × 25) / 3000 ≈ 1.0%. Measured: 4% mean absolute total error
+        // over 3 windows, σ ≈ 5.0%. Pooled evenly: sqrt((1.0² + 5.0²) / 2) ≈ 3.6%.
+        let accuracy = Accuracy {
+            series: "budget:ml".into(),
+            model: "calendar".into(),
+            windows: 3,
+            horizon: 30,
+            mape: None,
+            smape: None,
+            mase: None,
+            total_error: Some(4.0),
+            bias: Some(4.0),
+            coverage80: 0.8,
+            coverage95: 0.95,
+        };
+        calibrate_level(&mut f, &accuracy);
+        let level: f64 = f.points.iter().map(|p| p.sd_level).sum();
+        let sd = (level * level + 30.0 * 25.0).sqrt() / 3000.0;
+        assert!((sd - 0.0361).abs() < 0.001, "relative sd of the total {sd}");
+        // Daily intervals and noise are the backtested ones and stay as they were.
+        assert_eq!((f.points[0].sd_noise, f.points[0].hi80), (5.0, 110.0));
     }
 
     #[test]

@@ -394,6 +394,12 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
             0 => Vec::new(),
             _ => forecast::backtest::run(&targets, &[settings.model], plan),
         };
+        let mut output = output;
+        for f in &mut output.forecasts {
+            if let Some(a) = accuracy.iter().find(|a| a.series == f.series) {
+                forecast::calibrate_level(f, a);
+            }
+        }
         (output, accuracy)
     })
     .await
@@ -445,6 +451,7 @@ async fn budgets_stage(
     report: &mut RunReport,
 ) -> Result<Counts, StageError> {
     let forecasts = ctx.store.latest_forecasts().await?;
+    let accuracy = ctx.store.latest_accuracy().await?;
     let series = ctx.store.series().await?;
     let earliest = ctx
         .config
@@ -471,7 +478,12 @@ async fn budgets_stage(
                     tracing::warn!(budget = %b.name, scope = %b.scope, "No stored cost matches this budget's scope.");
                 }
             }
-            budget::evaluate(b, &actuals, forecast, as_of)
+            let mut evaluation = budget::evaluate(b, &actuals, forecast, as_of);
+            evaluation.forecast_error = accuracy
+                .iter()
+                .find(|a| a.series == name)
+                .and_then(|a| a.total_error);
+            evaluation
         })
         .collect();
     ctx.store.save_evaluations(run_id, &evaluations).await?;

@@ -722,8 +722,8 @@ impl Store {
     pub async fn save_evaluations(&self, run_id: i64, evaluations: &[Evaluation]) -> Result<()> {
         let sql = "INSERT INTO budget_evaluations (run_id, budget, as_of, period_start, period_end, \
                    amount, currency, actual_to_date, reported_through, forecast_days, projected, lo80, \
-                   hi80, p_breach, status, mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                   $12, $13, $14, $15, $16)";
+                   hi80, p_breach, status, mode, forecast_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                   $9, $10, $11, $12, $13, $14, $15, $16, $17)";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for e in evaluations {
@@ -745,6 +745,7 @@ impl Store {
                     .bind(p.p_breach)
                     .bind(e.status.as_str())
                     .bind(e.mode.as_str())
+                    .bind(e.forecast_error)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -792,6 +793,7 @@ impl Store {
                         },
                         status: Status::parse(&status).ok_or_else(|| corrupt(&status))?,
                         mode: BudgetMode::parse(&mode).ok_or_else(|| corrupt(&mode))?,
+                        forecast_error: r.try_get("forecast_error")?,
                     })
                 })
                 .collect()
