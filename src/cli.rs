@@ -328,7 +328,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     (target, s.day(s.values.len() - 1))
                 })
                 .collect();
-            print_backtest(&targets, &choices, plan, format)
+            print_backtest(&targets, &choices, plan, format).map(|_| ())
         }
         command => {
             let config = load_config(cli.config.as_deref())?;
@@ -395,7 +395,24 @@ async fn run_with_store(
             let targets = pipeline::load_targets(ctx, Day::from_date(now.date_naive()))
                 .await
                 .map_err(Failure::run)?;
-            return print_backtest(&targets, &choices, plan, format);
+            let scores = print_backtest(&targets, &choices, plan, format)?;
+            // Stored like a run's, so reports and budgets publish the newest score per model.
+            let run = ctx
+                .store
+                .start_run("backtest", Utc::now())
+                .await
+                .map_err(Failure::run)?;
+            ctx.store
+                .save_accuracy(run, &scores)
+                .await
+                .map_err(Failure::run)?;
+            let detail = serde_json::json!({ "backtested": scores.len(), "windows": plan.windows });
+            ctx.store
+                .finish_run(run, Utc::now(), true, &detail)
+                .await
+                .map_err(Failure::run)?;
+            eprintln!("Stored {} scores as run {run}.", scores.len());
+            return Ok(());
         }
         Command::Forecast { .. } => (
             "forecast".into(),
@@ -474,13 +491,18 @@ fn backtest_plan(horizon: usize, windows: usize) -> Result<Plan, Failure> {
 fn parse_models(names: &[String]) -> Result<Vec<ModelChoice>, Failure> {
     if names.is_empty() {
         let mut all = vec![ModelChoice::Auto];
-        all.extend(ModelKind::ALL.map(ModelChoice::Fixed));
+        all.extend(ModelKind::available().into_iter().map(ModelChoice::Fixed));
         return Ok(all);
     }
     names
         .iter()
         .map(|n| {
-            ModelChoice::parse(n).ok_or_else(|| {
+            ModelChoice::parse_available(n).ok_or_else(|| {
+                if n == ModelKind::Prophet.as_str() {
+                    return Failure::usage(
+                        "--model: prophet needs a build with `--features prophet`",
+                    );
+                }
                 Failure::usage(format!(
                     "--model: {n:?} is not auto, {}",
                     crate::config::model_names()
@@ -495,7 +517,7 @@ fn print_backtest(
     choices: &[ModelChoice],
     plan: Plan,
     format: Format,
-) -> Result<(), Failure> {
+) -> Result<Vec<Accuracy>, Failure> {
     let started = Instant::now();
     let scores = backtest::run(targets, choices, plan);
     if scores.is_empty() {
@@ -528,7 +550,7 @@ fn print_backtest(
         plan.horizon,
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(scores)
 }
 
 async fn execute(

@@ -400,8 +400,8 @@ fn bad_arguments_exit_2_and_name_the_argument() {
             "--horizon: 0 is outside 1..=366",
         ),
         (
-            &["forecast", "--input", "x.csv", "--model", "prophet"],
-            "--model: \"prophet\" is not auto, calendar, mstl-ets, ets, seasonal-naive",
+            &["forecast", "--input", "x.csv", "--model", "arima"],
+            "--model: \"arima\" is not auto, calendar, mstl-ets, ets, seasonal-naive",
         ),
         (
             &["backtest", "--input", "x.csv", "--windows", "0"],

@@ -220,6 +220,19 @@ async fn a_paged_backfill_is_stored_and_a_later_run_replaces_only_the_refetched_
             db.backend,
         );
         assert_eq!(estimated_days(&ctx).await, ["2024-01-03"], "{}", db.backend);
+        // Forecasts stop before the first estimated day; one before the window is not counted.
+        let first = |since: &str| {
+            let store = &ctx.store;
+            let since = Day::parse(since).unwrap();
+            async move { store.first_estimated_day(since).await.unwrap() }
+        };
+        assert_eq!(
+            first("2023-12-01").await,
+            Day::parse("2024-01-03").ok(),
+            "{}",
+            db.backend
+        );
+        assert_eq!(first("2024-01-04").await, None, "{}", db.backend);
         let services: Vec<String> = ctx
             .store
             .series()

@@ -442,7 +442,7 @@ fn validate_forecast(raw: &RawForecast) -> Result<ForecastSettings, ConfigError>
     }
     let model = match raw.model.as_deref() {
         None => ModelChoice::default(),
-        Some(name) => ModelChoice::parse(name).ok_or_else(|| {
+        Some(name) => ModelChoice::parse_available(name).ok_or_else(|| {
             invalid(
                 "forecast.model",
                 format!("{name:?} is not auto, {}", model_names()),
@@ -468,7 +468,7 @@ fn validate_forecast(raw: &RawForecast) -> Result<ForecastSettings, ConfigError>
 
 /// The model names, comma-separated, for messages.
 pub fn model_names() -> String {
-    ModelKind::ALL
+    ModelKind::available()
         .iter()
         .map(|k| k.as_str())
         .collect::<Vec<_>>()

@@ -15,6 +15,8 @@ pub enum ModelKind {
     MstlEts,
     /// Non-seasonal AutoETS: a baseline.
     Ets,
+    /// Prophet (augurs, Stan compiled to WebAssembly); only in builds with the `prophet` feature.
+    Prophet,
     /// The last complete week repeated: the fallback for series too short to decompose.
     SeasonalNaive,
 }
@@ -26,6 +28,7 @@ impl ModelKind {
             ModelKind::Calendar => "calendar",
             ModelKind::MstlEts => "mstl-ets",
             ModelKind::Ets => "ets",
+            ModelKind::Prophet => "prophet",
             ModelKind::SeasonalNaive => "seasonal-naive",
         }
     }
@@ -36,12 +39,21 @@ impl ModelKind {
     }
 
     /// Every model, the default first.
-    pub const ALL: [ModelKind; 4] = [
+    pub const ALL: [ModelKind; 5] = [
         ModelKind::Calendar,
         ModelKind::MstlEts,
         ModelKind::Ets,
         ModelKind::SeasonalNaive,
+        ModelKind::Prophet,
     ];
+
+    /// The models this build can fit: Prophet needs the `prophet` cargo feature.
+    pub fn available() -> Vec<ModelKind> {
+        ModelKind::ALL
+            .into_iter()
+            .filter(|k| *k != ModelKind::Prophet || cfg!(feature = "prophet"))
+            .collect()
+    }
 }
 
 impl fmt::Display for ModelKind {
@@ -67,11 +79,14 @@ impl Default for ModelChoice {
 }
 
 impl ModelChoice {
-    /// Parses `auto` or a model name.
-    pub fn parse(s: &str) -> Option<ModelChoice> {
+    /// Parses `auto` or the name of a model this build can fit.
+    pub fn parse_available(s: &str) -> Option<ModelChoice> {
         match s {
             "auto" => Some(ModelChoice::Auto),
-            _ => ModelKind::parse(s).map(ModelChoice::Fixed),
+            _ => ModelKind::available()
+                .into_iter()
+                .find(|k| k.as_str() == s)
+                .map(ModelChoice::Fixed),
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod backtest;
 pub mod calendar;
 pub mod model;
 pub mod prepare;
+#[cfg(feature = "prophet")]
+mod prophet;
 pub mod targets;
 
 use chrono::Months;

@@ -180,6 +180,25 @@ impl Model for SeasonalNaive {
     }
 }
 
+/// Prophet with its default options, fitted by augurs with Stan compiled to WebAssembly.
+pub struct Prophet;
+
+impl Model for Prophet {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Prophet
+    }
+    #[cfg(feature = "prophet")]
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        super::prophet::forecast(s, horizon)
+    }
+    #[cfg(not(feature = "prophet"))]
+    fn forecast(&self, _: &DailySeries, _: usize) -> Result<ModelForecast, ModelError> {
+        Err(ModelError::Engine(
+            "this build has no Prophet: build with --features prophet".into(),
+        ))
+    }
+}
+
 /// The model of a kind.
 pub fn model(kind: ModelKind) -> &'static dyn Model {
     match kind {
@@ -187,6 +206,7 @@ pub fn model(kind: ModelKind) -> &'static dyn Model {
         ModelKind::MstlEts => &MstlEts,
         ModelKind::Ets => &Ets,
         ModelKind::SeasonalNaive => &SeasonalNaive,
+        ModelKind::Prophet => &Prophet,
     }
 }
 

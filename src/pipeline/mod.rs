@@ -330,12 +330,25 @@ async fn billed(
         .collect())
 }
 
-/// The last day trusted for fitting as of `as_of`: today is never complete, and the
-/// `billing_lag_days` before it are still being reported.
-pub fn trusted_through(as_of: Day, billing_lag_days: u32, last_stored: Option<Day>) -> Option<Day> {
+/// The last day trusted for fitting as of `as_of`: today is never complete, the
+/// `billing_lag_days` before it are still being reported, and a day a source still marks as
+/// estimated (Cost Explorer's `Estimated`) may yet change. Later days are forecast (nowcast), so
+/// a half-reported day never reads as a drop.
+pub fn trusted_through(
+    as_of: Day,
+    billing_lag_days: u32,
+    last_stored: Option<Day>,
+    first_estimated: Option<Day>,
+) -> Option<Day> {
     let by_lag = as_of.add_days(-1 - billing_lag_days as i64);
-    last_stored.map(|last| last.min(by_lag))
+    let by_estimate = first_estimated.map_or(by_lag, |d| d.add_days(-1));
+    last_stored.map(|last| last.min(by_lag).min(by_estimate))
 }
+
+/// How far back an estimated day still holds the forecast's history back: sources mark only
+/// their newest days estimated, and an older mark is a source that stopped reporting, which the
+/// ingest summary shows rather than the forecast silently shortening.
+const ESTIMATED_LOOKBACK_DAYS: i64 = 31;
 
 /// The forecast targets built from the store, each with the last day its fit trusts.
 pub async fn load_targets(
@@ -344,8 +357,16 @@ pub async fn load_targets(
 ) -> Result<Vec<(forecast::Target, Day)>, StageError> {
     let settings = &ctx.config.forecast;
     let summary = ctx.store.cost_summary().await?;
-    let Some(history_end) = trusted_through(as_of, settings.billing_lag_days, summary.last_day)
-    else {
+    let first_estimated = ctx
+        .store
+        .first_estimated_day(as_of.add_days(-ESTIMATED_LOOKBACK_DAYS))
+        .await?;
+    let Some(history_end) = trusted_through(
+        as_of,
+        settings.billing_lag_days,
+        summary.last_day,
+        first_estimated,
+    ) else {
         return Err(StageError::Other(
             "the store holds no costs yet: run `costcast ingest` first".into(),
         ));
@@ -452,6 +473,7 @@ async fn budgets_stage(
 ) -> Result<Counts, StageError> {
     let forecasts = ctx.store.latest_forecasts().await?;
     let accuracy = ctx.store.latest_accuracy().await?;
+    let configured = ctx.config.forecast.model.to_string();
     let series = ctx.store.series().await?;
     let earliest = ctx
         .config
@@ -481,7 +503,7 @@ async fn budgets_stage(
             let mut evaluation = budget::evaluate(b, &actuals, forecast, as_of);
             evaluation.forecast_error = accuracy
                 .iter()
-                .find(|a| a.series == name)
+                .find(|a| a.series == name && a.model == configured)
                 .and_then(|a| a.total_error);
             evaluation
         })
@@ -568,4 +590,31 @@ async fn notify_stage(
     report.alert_outcome = Some(outcome);
     let attempts = result?;
     Ok(counts([("messages", 1), ("attempts", attempts as u64)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fit_stops_before_lagged_and_estimated_days() {
+        let d = |s: &str| Day::parse(s).unwrap();
+        let as_of = d("2024-06-20");
+        // Lag 1: today and yesterday are not trusted.
+        assert_eq!(
+            trusted_through(as_of, 1, Some(d("2024-06-19")), None),
+            Some(d("2024-06-18"))
+        );
+        // A day still estimated three days back holds the history before it.
+        assert_eq!(
+            trusted_through(as_of, 1, Some(d("2024-06-19")), Some(d("2024-06-16"))),
+            Some(d("2024-06-15"))
+        );
+        // Stored data that stops early ends the history there.
+        assert_eq!(
+            trusted_through(as_of, 1, Some(d("2024-06-10")), None),
+            Some(d("2024-06-10"))
+        );
+        assert_eq!(trusted_through(as_of, 1, None, None), None);
+    }
 }

@@ -354,6 +354,19 @@ impl Store {
         })
     }
 
+    /// The earliest day on or after `since` that any source still marks as estimated.
+    pub async fn first_estimated_day(&self, since: Day) -> Result<Option<Day>> {
+        with_pool!(self, pool => {
+            let first: Option<NaiveDate> =
+                sqlx::query("SELECT MIN(day) AS first FROM estimated_days WHERE day >= $1")
+                    .bind(since.date())
+                    .fetch_one(pool)
+                    .await?
+                    .try_get("first")?;
+            Ok(first.map(day_of))
+        })
+    }
+
     /// What is stored for `source`: its newest day (costs or usage) and the days it still
     /// marks as estimated.
     pub async fn source_history(&self, source: &str) -> Result<(Option<Day>, Vec<Day>)> {
@@ -689,11 +702,13 @@ impl Store {
         Ok(())
     }
 
-    /// The accuracy stored by the newest run that backtested, by series then model.
+    /// The newest accuracy of every series and model, by series then model.
     pub async fn latest_accuracy(&self) -> Result<Vec<Accuracy>> {
-        let sql = "SELECT series, model, windows, horizon, mape, smape, mase, total_error, bias, \
-                   coverage80, coverage95 FROM forecast_accuracy \
-                   WHERE run_id = (SELECT MAX(run_id) FROM forecast_accuracy) ORDER BY series, model";
+        let sql = "SELECT a.series, a.model, a.windows, a.horizon, a.mape, a.smape, a.mase, \
+                   a.total_error, a.bias, a.coverage80, a.coverage95 FROM forecast_accuracy a \
+                   JOIN (SELECT series, model, MAX(run_id) AS run_id FROM forecast_accuracy \
+                   GROUP BY series, model) l ON l.series = a.series AND l.model = a.model \
+                   AND l.run_id = a.run_id ORDER BY a.series, a.model";
         with_pool!(self, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await?;
             rows.iter()
