@@ -138,18 +138,6 @@ impl Design {
         }
         Rows { p, data }
     }
-
-    /// Adds a level shift from day `at`, extending `x` rather than recomputing it.
-    fn add_shift(&mut self, at: usize, x: &Rows) -> Rows {
-        self.terms.push(Term::Shift(at));
-        let p = x.p + 1;
-        let mut data = Vec::with_capacity(x.len() * p);
-        for (t, row) in x.iter().enumerate() {
-            data.extend_from_slice(row);
-            data.push(f64::from(t >= at));
-        }
-        Rows { p, data }
-    }
 }
 
 /// The design matrix, row-major: the normal equations and the shift search walk it by row.
@@ -176,56 +164,119 @@ struct Fit {
     sigma: f64,
 }
 
-fn solve(x: &Rows, z: &[f64], w: &[f64], terms: &[Term], sigma: f64) -> Option<Fit> {
-    let p = x.p;
-    // Upper triangle of XᵀWX, row-major, accumulated row by row of X.
-    let mut upper = vec![0.0; p * p];
-    let mut xtwz = DVector::<f64>::zeros(p);
-    for ((row, wt), zt) in x.iter().zip(w).zip(z) {
-        if *wt == 0.0 {
+impl Rows {
+    /// The upper triangle of XᵀX, row-major, and Xᵀz: built once per design, so reweighting
+    /// only has to correct the few rows whose weight is below one.
+    fn gram(&self, z: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let p = self.p;
+        let mut upper = vec![0.0; p * p];
+        let mut xtz = vec![0.0; p];
+        for (row, zt) in self.iter().zip(z) {
+            accumulate(&mut upper, &mut xtz, row, 1.0, *zt);
+        }
+        (upper, xtz)
+    }
+}
+
+/// Adds `weight` × row rowᵀ to the upper triangle and `weight` × row × z to the vector.
+fn accumulate(upper: &mut [f64], xtz: &mut [f64], row: &[f64], weight: f64, z: f64) {
+    let p = row.len();
+    for j in 0..p {
+        let a = weight * row[j];
+        if a == 0.0 {
             continue;
         }
+        xtz[j] += a * z;
+        for (acc, v) in upper[j * p + j..(j + 1) * p].iter_mut().zip(&row[j..]) {
+            *acc += a * v;
+        }
+    }
+}
+
+/// The regression of one series: the design, the response and their Gram matrix.
+struct Problem {
+    x: Rows,
+    z: Vec<f64>,
+    gram: Vec<f64>,
+    xtz: Vec<f64>,
+}
+
+impl Problem {
+    fn new(x: Rows, z: Vec<f64>) -> Problem {
+        let (gram, xtz) = x.gram(&z);
+        Problem { x, z, gram, xtz }
+    }
+
+    /// Adds a level-shift column from day `at`; the Gram matrix grows by suffix sums.
+    fn add_shift(&mut self, at: usize) {
+        let (n, p) = (self.x.len(), self.x.p);
+        let q = p + 1;
+        let mut data = Vec::with_capacity(n * q);
+        let mut column = vec![0.0; p];
+        let mut z_sum = 0.0;
+        for (t, row) in self.x.iter().enumerate() {
+            data.extend_from_slice(row);
+            data.push(f64::from(t >= at));
+            if t >= at {
+                for (c, v) in column.iter_mut().zip(row) {
+                    *c += v;
+                }
+                z_sum += self.z[t];
+            }
+        }
+        let mut gram = vec![0.0; q * q];
         for j in 0..p {
-            let a = wt * row[j];
-            if a == 0.0 {
-                continue;
-            }
-            xtwz[j] += a * zt;
-            for (acc, v) in upper[j * p + j..(j + 1) * p].iter_mut().zip(&row[j..]) {
-                *acc += a * v;
+            gram[j * q..j * q + p].copy_from_slice(&self.gram[j * p..(j + 1) * p]);
+            gram[j * q + p] = column[j];
+        }
+        gram[p * q + p] = (n - at) as f64;
+        self.gram = gram;
+        self.xtz.push(z_sum);
+        self.x = Rows { p: q, data };
+    }
+
+    /// The weighted ridge fit; `None` when the normal matrix is singular.
+    fn solve(&self, w: &[f64], terms: &[Term], sigma: f64) -> Option<Fit> {
+        let p = self.x.p;
+        let mut upper = self.gram.clone();
+        let mut xtwz = self.xtz.clone();
+        for ((row, wt), zt) in self.x.iter().zip(w).zip(&self.z) {
+            if *wt < 1.0 {
+                accumulate(&mut upper, &mut xtwz, row, wt - 1.0, *zt);
             }
         }
-    }
-    let mut xtwx = DMatrix::<f64>::zeros(p, p);
-    for j in 0..p {
-        for k in j..p {
-            xtwx[(j, k)] = upper[j * p + k];
-            xtwx[(k, j)] = upper[j * p + k];
+        let mut xtwx = DMatrix::<f64>::zeros(p, p);
+        for j in 0..p {
+            for k in j..p {
+                xtwx[(j, k)] = upper[j * p + k];
+                xtwx[(k, j)] = upper[j * p + k];
+            }
+            let prior = terms[j].prior_scale().map_or(1e-9, |s| (sigma / s).powi(2));
+            xtwx[(j, j)] += prior;
         }
-        let prior = terms[j].prior_scale().map_or(1e-9, |s| (sigma / s).powi(2));
-        xtwx[(j, j)] += prior;
+        let normal = Cholesky::new(xtwx)?;
+        let beta = normal.solve(&DVector::from_vec(xtwz));
+        let residuals: Vec<f64> = self
+            .x
+            .iter()
+            .zip(&self.z)
+            .map(|(row, zt)| zt - row.iter().zip(beta.iter()).map(|(a, b)| a * b).sum::<f64>())
+            .collect();
+        let mut spread: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+        let sigma = (1.4826 * median(&mut spread)).max(1e-6);
+        Some(Fit {
+            beta,
+            normal,
+            residuals,
+            sigma,
+        })
     }
-    let normal = Cholesky::new(xtwx)?;
-    let beta = normal.solve(&xtwz);
-    let residuals: Vec<f64> = x
-        .iter()
-        .zip(z)
-        .map(|(row, zt)| zt - row.iter().zip(beta.iter()).map(|(a, b)| a * b).sum::<f64>())
-        .collect();
-    let mut spread: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
-    let sigma = (1.4826 * median(&mut spread)).max(1e-6);
-    Some(Fit {
-        beta,
-        normal,
-        residuals,
-        sigma,
-    })
 }
 
 /// Fits with Huber reweighting; `None` when the normal matrix is singular.
-fn robust_fit(x: &Rows, z: &[f64], terms: &[Term]) -> Option<(Fit, Vec<f64>)> {
-    let mut weights = vec![1.0; z.len()];
-    let mut fit = solve(x, z, &weights, terms, 0.1)?;
+fn robust_fit(problem: &Problem, terms: &[Term]) -> Option<(Fit, Vec<f64>)> {
+    let mut weights = vec![1.0; problem.z.len()];
+    let mut fit = problem.solve(&weights, terms, 0.1)?;
     for _ in 0..ROBUST_PASSES {
         let limit = HUBER * fit.sigma;
         for (w, r) in weights.iter_mut().zip(&fit.residuals) {
@@ -235,7 +286,7 @@ fn robust_fit(x: &Rows, z: &[f64], terms: &[Term]) -> Option<(Fit, Vec<f64>)> {
                 limit / r.abs()
             };
         }
-        fit = solve(x, z, &weights, terms, fit.sigma)?;
+        fit = problem.solve(&weights, terms, fit.sigma)?;
     }
     Some((fit, weights))
 }
@@ -362,16 +413,17 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
     let z: Vec<f64> = y.iter().map(|v| (v.max(0.0) + offset).ln()).collect();
 
     let mut design = Design::new(series.start, n);
-    let mut x = design.matrix(n);
-    let (mut fit, mut weights) = robust_fit(&x, &z, &design.terms).ok_or(ModelError::Singular)?;
+    let mut problem = Problem::new(design.matrix(n), z);
+    let (mut fit, mut weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
     let mut shifts = Vec::new();
     while shifts.len() < MAX_SHIFTS {
-        let Some((day, _)) = best_shift(&x, &fit, &weights, &shifts) else {
+        let Some((day, _)) = best_shift(&problem.x, &fit, &weights, &shifts) else {
             break;
         };
         shifts.push(day);
-        x = design.add_shift(day, &x);
-        (fit, weights) = robust_fit(&x, &z, &design.terms).ok_or(ModelError::Singular)?;
+        design.terms.push(Term::Shift(day));
+        problem.add_shift(day);
+        (fit, weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
     }
 
     let sigma = fit.sigma;
