@@ -70,6 +70,27 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
             "{b}: the runaway jobs were not flagged"
         );
 
+        // Backtest: every forecast series scored on three 30-day windows of its own history,
+        // and each budget carries its forecast's error.
+        let accuracy = ctx.store.latest_accuracy().await.unwrap();
+        assert_eq!(accuracy.len(), forecasts.len(), "{b}");
+        for a in &accuracy {
+            assert_eq!(
+                (a.model.as_str(), a.windows, a.horizon),
+                ("calendar", 3, 30),
+                "{b}"
+            );
+            assert!((0.0..=1.0).contains(&a.coverage80), "{b}: {a:?}");
+        }
+        for e in &report.evaluations {
+            let scored = accuracy
+                .iter()
+                .find(|a| a.series == format!("budget:{}", e.budget))
+                .and_then(|a| a.total_error);
+            assert!(scored.is_some(), "{b}: {} has no backtest", e.budget);
+            assert_eq!(e.forecast_error, scored, "{b}");
+        }
+
         // Budgets: three, the ML team's in breach, stored as evaluated.
         assert_eq!(report.evaluations.len(), 3, "{b}");
         let ml = report

@@ -85,7 +85,8 @@ def main():
         what = f"{n} series, 730 days, 30 held out" if name == "synthetic" else f"{n} rolling windows of 30 days"
         print(f"\n{name} ({what})")
         print(header)
-        for engine in ["costcast"] + [e for e in table if e != "costcast"]:
+        order = ["costcast", "costcast-auto"]
+        for engine in order + [e for e in table if e not in order]:
             if engine not in table:
                 continue
             r = table[engine]
@@ -109,7 +110,11 @@ def main():
             for e in ("statsforecast-mstl", "prophet", "statsforecast-autoets")
             if e in timings
         ]
-        print(f"\nspeed (all datasets together, one core each): costcast {timings['costcast']:.2f} ms per series; " + ", ".join(speed))
+        auto = f" (--model auto: {timings['costcast-auto']:.1f} ms)" if "costcast-auto" in timings else ""
+        print(
+            f"\nspeed (all datasets together, one core each): costcast {timings['costcast']:.2f} ms per series{auto}; "
+            + ", ".join(speed)
+        )
 
 
 if __name__ == "__main__":

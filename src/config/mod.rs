@@ -652,6 +652,29 @@ mod tests {
     }
 
     #[test]
+    fn the_forecast_model_and_backtest_windows_are_checked_by_name() {
+        let c = load("[forecast]\nmodel = 'auto'\nbacktest_windows = 0\n").unwrap();
+        assert_eq!(
+            (c.forecast.model, c.forecast.backtest_windows),
+            (ModelChoice::Auto, 0)
+        );
+        let err = load("[forecast]\nmodel = 'arima'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("forecast.model") && err.contains("\"arima\" is not auto, calendar"),
+            "{err}"
+        );
+        let err = load("[forecast]\nbacktest_windows = 99\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("forecast.backtest_windows: 99 is outside 0..=24"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn an_unknown_cost_column_names_the_key() {
         let err = load("[[sources]]\nname='b'\nkind='focus'\npath='x.csv'\ncost_column='Cost'\n")
             .unwrap_err();

@@ -297,6 +297,34 @@ mod tests {
     }
 
     #[test]
+    fn the_same_targets_give_the_same_forecasts_on_any_number_of_threads() {
+        let start = d("2024-01-01");
+        let targets: Vec<Target> = (0..24)
+            .map(|i| Target {
+                name: format!("t{i}"),
+                usage: (0..400)
+                    .map(|t| {
+                        let wobble = ((t * 7919 + i * 104_729) % 97) as f64 / 97.0;
+                        (start.add_days(t as i64), 100.0 + i as f64 + 20.0 * wobble)
+                    })
+                    .collect(),
+                recurring: vec![(d("2024-12-01"), 50.0), (d("2025-01-01"), 50.0)],
+            })
+            .collect();
+        let end = start.add_days(399);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| forecast_targets(&targets, end, 30, ModelChoice::default()))
+        };
+        let (one, many) = (run(1), run(4));
+        assert_eq!(one.forecasts.len(), 24);
+        assert_eq!(one, many);
+    }
+
+    #[test]
     fn forecasts_are_never_negative() {
         // A series that stepped down to nothing: the trend alone would go below zero.
         let start = d("2024-01-01");
