@@ -523,7 +523,7 @@ fn print_backtest(
     if scores.is_empty() {
         return Err(Failure::run(std::io::Error::other(format!(
             "no series has the {} days of history a {}-day window needs",
-            plan.horizon + 14,
+            plan.horizon + backtest::MIN_TRAIN_DAYS,
             plan.horizon
         ))));
     }

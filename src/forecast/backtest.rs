@@ -13,12 +13,21 @@ use crate::domain::{Accuracy, Day, ModelChoice, ModelKind};
 const SELECTION_WINDOWS: usize = 2;
 /// The longest horizon `auto` scores on: the month a budget cares about.
 const SELECTION_HORIZON: usize = 30;
+/// How much smaller a challenger's backtest error must be for `auto` to leave the calendar
+/// model. Two windows are a small sample: switching on any win made `auto` worse than the
+/// calendar model alone (30-day total error 3.5% against 2.1% on the reference series); at half
+/// it is 2.2%, and on the pedestrian series with regime changes 34% against 41%.
+const SWITCH_MARGIN: f64 = 0.5;
 /// Models `auto` chooses among.
 const CANDIDATES: [ModelKind; 3] = [
     ModelKind::Calendar,
     ModelKind::MstlEts,
     ModelKind::SeasonalNaive,
 ];
+
+/// The shortest history a backtest window is fitted on: two weeks, so even the seasonal naive
+/// fallback has a week to repeat and a week to measure its spread.
+pub const MIN_TRAIN_DAYS: usize = 14;
 
 /// The scores of one window.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,7 +89,7 @@ pub fn score_target(
         .copied()
         .collect();
     let total = DailySeries::from_points(&all, end)?;
-    let origins = plan.origins(total.values.len(), 14);
+    let origins = plan.origins(total.values.len(), MIN_TRAIN_DAYS);
     if origins.is_empty() {
         return None;
     }
@@ -165,9 +174,9 @@ fn summarise(name: &str, model: String, plan: Plan, scores: &[WindowScore]) -> A
     }
 }
 
-/// The model `auto` uses for `series`: the candidate with the smallest mean total error over
-/// the last windows (MASE breaks ties), or the calendar model when the history is too short to
-/// hold any window out.
+/// The model `auto` uses for `series`. The calendar model stays unless another candidate's mean
+/// total error over the last windows is under half of its; then the best such candidate is used
+/// (MASE breaks ties). A history too short to hold a window out keeps the calendar model.
 pub fn select(series: &DailySeries, horizon: usize) -> ModelKind {
     let plan = Plan {
         horizon: horizon.min(SELECTION_HORIZON),
@@ -203,9 +212,12 @@ pub fn select(series: &DailySeries, horizon: usize) -> ModelKind {
             mase.unwrap_or(f64::INFINITY),
         )
     };
+    let default = score(ModelKind::Calendar);
     CANDIDATES
         .into_iter()
+        .filter(|k| *k != ModelKind::Calendar)
         .map(|kind| (kind, score(kind)))
+        .filter(|(_, s)| s.0 < SWITCH_MARGIN * default.0)
         .min_by(|a, b| a.1.0.total_cmp(&b.1.0).then(a.1.1.total_cmp(&b.1.1)))
         .map_or(ModelKind::Calendar, |(kind, _)| kind)
 }
