@@ -346,20 +346,6 @@ pub fn unit_costs(
     r
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_and_json_keep_numbers_and_table_groups_thousands() {
-        let mut r = Report::new(&["name", "cost"]);
-        r.rows.push(vec![json!("a,b"), money(12345.678)]);
-        assert_eq!(r.render(Format::Csv), "name,cost\n\"a,b\",12345.68\n");
-        assert!(r.render(Format::Json).contains("\"cost\": 12345.68"));
-        assert!(r.render(Format::Table).contains("12,345.68"));
-    }
-}
-
 fn rounded(v: Option<f64>, places: i32) -> Value {
     let scale = 10f64.powi(places);
     v.map_or(Value::Null, |v| json!((v * scale).round() / scale))
@@ -427,4 +413,18 @@ pub fn accuracy_summary(summaries: &[Summary]) -> Report {
         ]);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_json_keep_numbers_and_table_groups_thousands() {
+        let mut r = Report::new(&["name", "cost"]);
+        r.rows.push(vec![json!("a,b"), money(12345.678)]);
+        assert_eq!(r.render(Format::Csv), "name,cost\n\"a,b\",12345.68\n");
+        assert!(r.render(Format::Json).contains("\"cost\": 12345.68"));
+        assert!(r.render(Format::Table).contains("12,345.68"));
+    }
 }
