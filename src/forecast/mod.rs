@@ -102,55 +102,37 @@ pub fn forecast_target(
     let (fit, anomalies) = match &usage {
         Some(series) => {
             let (prepared, anomalies) = prepare(&target.name, series);
-            (Some(forecast_usage(&prepared, horizon, choice)), anomalies)
+            (forecast_usage(&prepared, horizon, choice), anomalies)
         }
-        None => (None, Vec::new()),
+        None => {
+            let mut fees_only =
+                model::ModelForecast::constant(ModelKind::SeasonalNaive, 0.0, horizon);
+            fees_only.note = Some("recurring charges only".to_string());
+            (fees_only, Vec::new())
+        }
     };
     let recurring = recurring.unwrap_or_else(|| vec![0.0; horizon]);
     let points = (0..horizon)
         .map(|h| {
-            let fee = recurring[h];
-            let day = history_end.add_days(h as i64 + 1);
-            match &fit {
-                Some(f) => {
-                    let b = f.bounds[h];
-                    DailyForecast {
-                        day,
-                        mean: f.mean[h] + fee,
-                        lo80: b.lo80 + fee,
-                        hi80: b.hi80 + fee,
-                        lo95: b.lo95 + fee,
-                        hi95: b.hi95 + fee,
-                        sd_level: f.sd_level[h],
-                        sd_noise: f.sd_noise[h],
-                    }
-                }
-                None => DailyForecast {
-                    day,
-                    mean: fee,
-                    lo80: fee,
-                    hi80: fee,
-                    lo95: fee,
-                    hi95: fee,
-                    sd_level: 0.0,
-                    sd_noise: 0.0,
-                },
+            let (fee, b) = (recurring[h], fit.bounds[h]);
+            DailyForecast {
+                day: history_end.add_days(h as i64 + 1),
+                mean: fit.mean[h] + fee,
+                lo80: b.lo80 + fee,
+                hi80: b.hi80 + fee,
+                lo95: b.lo95 + fee,
+                hi95: b.hi95 + fee,
+                sd_level: fit.sd_level[h],
+                sd_noise: fit.sd_noise[h],
             }
         })
         .collect();
-    let (model, note) = match &fit {
-        Some(f) => (f.model, f.note.clone()),
-        None => (
-            ModelKind::SeasonalNaive,
-            Some("recurring charges only".to_string()),
-        ),
-    };
     Some((
         SeriesForecast {
             series: target.name.clone(),
-            model,
+            model: fit.model,
             history_end,
-            note,
+            note: fit.note,
             points,
         },
         anomalies,

@@ -219,9 +219,24 @@ pub fn fit_and_forecast(series: &DailySeries, kind: ModelKind, horizon: usize) -
     })
 }
 
-fn check_finite(point: &[f64]) -> Result<(), ModelError> {
-    match point.iter().all(|v| v.is_finite()) {
-        true => Ok(()),
+/// Fits an augurs model on at least four weeks and forecasts `horizon` days with an 80%
+/// interval, refusing a non-finite forecast.
+fn fit_augurs<M: Fit>(
+    model: &M,
+    y: &[f64],
+    horizon: usize,
+) -> Result<(M::Fitted, augurs::Forecast), ModelError> {
+    if y.len() < MIN_MSTL_DAYS {
+        return Err(ModelError::TooShort {
+            days: y.len(),
+            needed: MIN_MSTL_DAYS,
+        });
+    }
+    let engine = |e: &dyn std::error::Error| ModelError::Engine(e.to_string());
+    let fitted = model.fit(y).map_err(|e| engine(&e))?;
+    let forecast = fitted.predict(horizon, 0.8).map_err(|e| engine(&e))?;
+    match forecast.point.iter().all(|v| v.is_finite()) {
+        true => Ok((fitted, forecast)),
         false => Err(ModelError::Engine("non-finite forecast".into())),
     }
 }
@@ -232,25 +247,13 @@ fn check_finite(point: &[f64]) -> Result<(), ModelError> {
 /// augurs' interval carries only the trend model's uncertainty, which under-covers; the
 /// remainder's robust spread is added as an independent daily error.
 fn mstl_ets(y: &[f64], horizon: usize) -> Result<ModelForecast, ModelError> {
-    if y.len() < MIN_MSTL_DAYS {
-        return Err(ModelError::TooShort {
-            days: y.len(),
-            needed: MIN_MSTL_DAYS,
-        });
-    }
     let periods = if y.len() >= MIN_YEARLY_DAYS {
         vec![7, 365]
     } else {
         vec![7]
     };
     let trend = AutoETSTrendModel::from(AutoETS::non_seasonal());
-    let fitted = MSTLModel::new(periods, trend)
-        .fit(y)
-        .map_err(|e| ModelError::Engine(e.to_string()))?;
-    let forecast = fitted
-        .predict(horizon, 0.8)
-        .map_err(|e| ModelError::Engine(e.to_string()))?;
-    check_finite(&forecast.point)?;
+    let (fitted, forecast) = fit_augurs(&MSTLModel::new(periods, trend), y, horizon)?;
     let remainder: Vec<f64> = fitted.fit().remainder().iter().map(|r| *r as f64).collect();
     let noise = robust_sd(&remainder);
     let sd_level = level_sd(&forecast, horizon);
@@ -264,19 +267,7 @@ fn mstl_ets(y: &[f64], horizon: usize) -> Result<ModelForecast, ModelError> {
 
 /// Non-seasonal AutoETS: the level and trend a plain exponential smoother sees.
 fn ets(y: &[f64], horizon: usize) -> Result<ModelForecast, ModelError> {
-    if y.len() < MIN_MSTL_DAYS {
-        return Err(ModelError::TooShort {
-            days: y.len(),
-            needed: MIN_MSTL_DAYS,
-        });
-    }
-    let fitted = AutoETS::non_seasonal()
-        .fit(y)
-        .map_err(|e| ModelError::Engine(e.to_string()))?;
-    let forecast = fitted
-        .predict(horizon, 0.8)
-        .map_err(|e| ModelError::Engine(e.to_string()))?;
-    check_finite(&forecast.point)?;
+    let (_, forecast) = fit_augurs(&AutoETS::non_seasonal(), y, horizon)?;
     let sd_level = level_sd(&forecast, horizon);
     Ok(ModelForecast::normal(
         ModelKind::Ets,
