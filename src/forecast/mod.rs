@@ -36,16 +36,15 @@ pub struct Output {
     pub anomalies: Vec<Anomaly>,
 }
 
-/// Forecasts every target `horizon_days` past `history_end`, the last day trusted.
+/// Forecasts every target `horizon_days` past its last trusted day.
 pub fn forecast_targets(
-    targets: &[Target],
-    history_end: Day,
+    targets: &[(Target, Day)],
     horizon_days: usize,
     choice: ModelChoice,
 ) -> Output {
     let results: Vec<(SeriesForecast, Vec<Anomaly>)> = targets
         .par_iter()
-        .filter_map(|t| forecast_target(t, history_end, horizon_days, choice))
+        .filter_map(|(t, end)| forecast_target(t, *end, horizon_days, choice))
         .collect();
     let mut out = Output::default();
     for (f, a) in results {
@@ -281,7 +280,7 @@ mod tests {
     #[test]
     fn the_same_targets_give_the_same_forecasts_on_any_number_of_threads() {
         let start = d("2024-01-01");
-        let targets: Vec<Target> = (0..24)
+        let targets: Vec<(Target, Day)> = (0..24)
             .map(|i| Target {
                 name: format!("t{i}"),
                 usage: (0..400)
@@ -292,14 +291,14 @@ mod tests {
                     .collect(),
                 recurring: vec![(d("2024-12-01"), 50.0), (d("2025-01-01"), 50.0)],
             })
+            .map(|t| (t, start.add_days(399)))
             .collect();
-        let end = start.add_days(399);
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| forecast_targets(&targets, end, 30, ModelChoice::default()))
+                .install(|| forecast_targets(&targets, 30, ModelChoice::default()))
         };
         let (one, many) = (run(1), run(4));
         assert_eq!(one.forecasts.len(), 24);

@@ -396,17 +396,8 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
     let settings = ctx.config.forecast.clone();
     let targets = load_targets(ctx, as_of).await?;
     let (output, accuracy) = tokio::task::spawn_blocking(move || {
-        let history_end = targets.first().map(|(_, end)| *end);
-        let just_targets: Vec<forecast::Target> = targets.iter().map(|(t, _)| t.clone()).collect();
-        let output = match history_end {
-            Some(end) => forecast::forecast_targets(
-                &just_targets,
-                end,
-                settings.horizon_days as usize,
-                settings.model,
-            ),
-            None => forecast::Output::default(),
-        };
+        let output =
+            forecast::forecast_targets(&targets, settings.horizon_days as usize, settings.model);
         let plan = forecast::backtest::Plan {
             horizon: BACKTEST_HORIZON,
             windows: settings.backtest_windows,
