@@ -323,6 +323,19 @@ fn forecast_input_with_a_bad_value_names_the_line() {
         stderr.contains("in.csv line 3: column value: \"lots\" is not a number"),
         "{stderr}"
     );
+    // An infinite value parses as a float but is not a cost either.
+    std::fs::write(
+        &input,
+        "series_id,date,value\na,2024-01-01,1\na,2024-01-02,inf\n",
+    )
+    .unwrap();
+    let out = costcast(&["backtest", "--input", input.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("in.csv line 3: column value: \"inf\" is not a number"),
+        "{stderr}"
+    );
 }
 
 #[test]
