@@ -96,11 +96,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Plan actions for the current budget statuses.
+    /// Make the cluster match each budget's ladder: apply its steps in effect, restore the rest.
     Act {
         /// Plan only, even for budgets in enforce mode.
         #[arg(long)]
         dry_run: bool,
+        /// Restore instead.
+        #[command(subcommand)]
+        what: Option<ActCommand>,
     },
     /// Run one job from jobs/NAME.toml (what a CronJob runs).
     Run {
@@ -125,6 +128,24 @@ pub enum Command {
         /// What to do with it.
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+/// What `act` can do besides reconciling.
+#[derive(Debug, Subcommand)]
+pub enum ActCommand {
+    /// Put back everything costcast changed for a budget, or for all, from the objects'
+    /// annotations (the store is not needed for that).
+    Restore {
+        /// The budget whose changes to restore.
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        budget: Option<String>,
+        /// Every budget's changes.
+        #[arg(long)]
+        all: bool,
+        /// Say what would be restored, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -435,7 +456,27 @@ async fn run_with_store(
             print!("{}", table.render(format));
             return Ok(());
         }
-        Command::Act { dry_run } => (
+        Command::Act {
+            what:
+                Some(ActCommand::Restore {
+                    budget,
+                    all: _,
+                    dry_run,
+                }),
+            ..
+        } => {
+            let report = pipeline::restore(ctx, budget.as_deref(), dry_run, now)
+                .await
+                .map_err(Failure::run)?;
+            print_run(&report);
+            let n = report.actions.len();
+            eprintln!("Restore run {}: {n} object(s) looked at.", report.run_id);
+            return Ok(());
+        }
+        Command::Act {
+            dry_run,
+            what: None,
+        } => (
             "act".into(),
             vec![Step::Act],
             RunOptions {
@@ -600,6 +641,12 @@ fn print_run(report: &RunReport) {
             .collect();
         print!("{}", report::actions(&with_outcome).render(Format::Table));
     }
+    if !report.actions.is_empty() {
+        print!(
+            "{}",
+            report::object_actions(&report.actions).render(Format::Table)
+        );
+    }
     if let (Some(alert), Some(outcome)) = (&report.alert, &report.alert_outcome) {
         println!(
             "Slack message ({outcome}):\n{}",
@@ -668,8 +715,17 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
             }
         }
         ReportKind::Actions(args) => {
-            report::actions(&store.latest_planned_changes().await.map_err(Failure::run)?)
-                .render(args.format)
+            let steps =
+                report::actions(&store.latest_planned_changes().await.map_err(Failure::run)?)
+                    .render(args.format);
+            let records = match store.latest_action_run().await.map_err(Failure::run)? {
+                Some(run) => store.actions(run).await.map_err(Failure::run)?,
+                None => Vec::new(),
+            };
+            format!(
+                "{steps}{}",
+                report::object_actions(&records).render(args.format)
+            )
         }
         ReportKind::Anomalies(args) => report::anomalies(
             &store
@@ -764,10 +820,24 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
          missed 30-day totals of the same scope, held out from its own history.\n",
         report.evaluations.len()
     );
-    if !report.changes.is_empty() {
-        println!("Planned Kubernetes changes (observe mode: described, not applied):");
-        for c in &report.changes {
-            println!("  {} step {}: {}", c.budget, c.step, c.description);
+    for e in report.evaluations.iter().filter(|e| e.steps > 0) {
+        let Some(budget) = ctx.config.budgets.iter().find(|b| b.name == e.budget) else {
+            continue;
+        };
+        println!(
+            "{}: step {} of its {}-step action ladder is in effect ({} mode: described, not applied).",
+            e.budget,
+            e.steps,
+            budget.actions.len(),
+            budget.mode.as_str()
+        );
+        for c in crate::act::plan(budget, budget.actions.len() as u32) {
+            let when = if c.step <= e.steps {
+                "in effect"
+            } else {
+                "if the breach persists"
+            };
+            println!("  step {} ({when}): {}", c.step, c.description);
         }
         println!();
     }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::domain::Accuracy;
 use crate::domain::money::{format_amount, format_whole};
 use crate::domain::{
-    Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast, UsageMetric, UsagePoint,
+    ActionRecord, Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast, UsageMetric,
+    UsagePoint,
 };
 use crate::forecast::backtest::Summary;
 use crate::store::StoredSeries;
@@ -183,6 +184,31 @@ pub fn actions(changes: &[(PlannedChange, String)]) -> Report {
             json!(c.mode.as_str()),
             json!(outcome),
             json!(c.description),
+        ]);
+    }
+    r
+}
+
+/// What was done to Kubernetes objects, one row per object and operation.
+pub fn object_actions(records: &[ActionRecord]) -> Report {
+    let mut r = Report::new(&[
+        "budget",
+        "step",
+        "operation",
+        "object",
+        "outcome",
+        "fields",
+        "detail",
+    ]);
+    for a in records {
+        r.rows.push(vec![
+            json!(a.change.budget),
+            json!(a.change.step),
+            json!(a.operation.as_str()),
+            json!(a.change.target.to_string()),
+            json!(a.outcome.as_str()),
+            json!(a.change.describe_fields()),
+            json!(a.detail),
         ]);
     }
     r

@@ -18,6 +18,7 @@ pub async fn context(config: Config) -> Result<Context, StoreError> {
         config,
         store,
         http: http_client(),
+        cluster: tokio::sync::OnceCell::new(),
     })
 }
 

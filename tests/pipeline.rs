@@ -5,7 +5,7 @@ mod common;
 use chrono::{NaiveTime, Utc};
 use common::*;
 use costcast::config::Config;
-use costcast::domain::{BudgetMode, Day, Status};
+use costcast::domain::{ActionKind, BudgetMode, Day, Status};
 use costcast::pipeline::{RunOptions, Step, run_once};
 
 fn as_of() -> Day {
@@ -113,14 +113,16 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
             e
         });
 
-        // Act: planned in observe mode, recorded, nothing applied.
+        // Act: a first day in breach puts the first step of the ladder (alert) in effect,
+        // in observe mode, recorded; nothing applied.
+        assert_eq!(ml.steps, 1, "{b}");
         let planned = ctx.store.latest_planned_changes().await.unwrap();
-        assert!(
-            planned
-                .iter()
-                .any(|(c, _)| c.budget == "ml-team" && c.description.contains("Suspend CronJobs")),
-            "{b}"
-        );
+        let ml_steps: Vec<_> = planned
+            .iter()
+            .filter(|(c, _)| c.budget == "ml-team")
+            .collect();
+        assert_eq!(ml_steps.len(), 1, "{b}: {planned:?}");
+        assert_eq!(ml_steps[0].0.action, ActionKind::Alert, "{b}");
         assert!(
             planned
                 .iter()

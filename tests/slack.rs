@@ -2,54 +2,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
 use chrono::NaiveTime;
+use common::slack_receiver::start;
 use common::*;
 use costcast::act::slack;
 use costcast::config::{Config, Secret};
 use costcast::domain::Day;
 use costcast::pipeline::{RunOptions, Step, run_once};
-use serde_json::{Value, json};
-
-#[derive(Clone, Default)]
-struct Receiver {
-    bodies: Arc<Mutex<Vec<Value>>>,
-    /// Statuses to answer with, in order; 200 once they run out.
-    script: Arc<Mutex<Vec<u16>>>,
-}
-
-async fn hook(State(r): State<Receiver>, body: String) -> StatusCode {
-    r.bodies
-        .lock()
-        .unwrap()
-        .push(serde_json::from_str(&body).unwrap_or(Value::Null));
-    let mut script = r.script.lock().unwrap();
-    let status = if script.is_empty() {
-        200
-    } else {
-        script.remove(0)
-    };
-    StatusCode::from_u16(status).unwrap()
-}
-
-async fn start(script: Vec<u16>) -> (String, Receiver) {
-    let receiver = Receiver {
-        script: Arc::new(Mutex::new(script)),
-        ..Receiver::default()
-    };
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, receiver)
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_is_retried_and_the_payload_arrives_intact() {
@@ -103,24 +63,6 @@ async fn the_pipeline_posts_one_block_kit_message_naming_the_breaching_budget() 
         .date()
         .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
         .and_utc();
-    run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default())
-        .await
-        .unwrap();
-
-    let bodies = receiver.bodies.lock().unwrap().clone();
-    assert_eq!(bodies.len(), 1);
-    let body = &bodies[0];
-    assert!(body["text"].as_str().unwrap().contains("ml-team"), "{body}");
-    let blocks = body["blocks"].as_array().unwrap();
-    assert_eq!(blocks[0]["type"], "header");
-    let section = blocks.iter().find(|b| b["type"] == "section").unwrap();
-    let text = section["text"]["text"].as_str().unwrap();
-    assert!(text.contains("*ml-team* is *breach*"), "{text}");
-    assert!(text.contains("observe mode: nothing was changed"), "{text}");
-    let alerts = ctx.store.alerts().await.unwrap();
-    assert_eq!(alerts[0].outcome, "sent");
-    assert_eq!(&alerts[0].payload, body);
-
     // A dry run builds the message but sends nothing.
     run_once(
         &ctx,
@@ -134,9 +76,32 @@ async fn the_pipeline_posts_one_block_kit_message_naming_the_breaching_budget() 
     )
     .await
     .unwrap();
+    assert!(receiver.bodies.lock().unwrap().is_empty());
+    assert_eq!(ctx.store.alerts().await.unwrap()[0].outcome, "dry-run");
+
+    run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default())
+        .await
+        .unwrap();
+
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let body = &bodies[0];
+    assert!(body["text"].as_str().unwrap().contains("ml-team"), "{body}");
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    let section = blocks.iter().find(|b| b["type"] == "section").unwrap();
+    let text = section["text"]["text"].as_str().unwrap();
+    assert!(text.contains("*ml-team* is *breach*"), "{text}");
+    assert!(text.contains("observe mode: nothing is changed"), "{text}");
+    assert!(text.contains("Scope: team in [ml]"), "{text}");
+    assert!(text.contains("Drivers: "), "{text}");
+    let alerts = ctx.store.alerts().await.unwrap();
+    assert_eq!(alerts[1].outcome, "sent");
+    assert_eq!(&alerts[1].payload, body);
+
+    // The same status on a later run of the same day: no second message.
+    run_once(&ctx, "daily", &Step::ALL, now, &RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(receiver.bodies.lock().unwrap().len(), 1);
-    assert_eq!(
-        ctx.store.alerts().await.unwrap().last().unwrap().outcome,
-        "dry-run"
-    );
 }

@@ -2,11 +2,15 @@
 
 mod common;
 
+use std::time::Duration;
+
 use chrono::Utc;
 use common::*;
 use costcast::domain::{
-    Accuracy, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange, Dimensions,
-    Evaluation, ModelKind, Money, Projection, SeriesForecast, Status,
+    Accuracy, ActionRecord, AlertMark, Anomaly, BudgetMode, BudgetState, CostPoint, Currency,
+    DailyForecast, Day, DayRange, Dimensions, Driver, Engaged, Evaluation, FieldChange, ModelKind,
+    Money, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome, Projection, SeriesForecast,
+    Status,
 };
 use costcast::store::Store;
 
@@ -36,7 +40,7 @@ async fn open(db: &TestDb) -> Store {
         .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        3,
+        4,
         "{}: a fresh database gets every migration",
         db.backend
     );
@@ -198,9 +202,15 @@ async fn evaluations_and_runs_are_read_back_as_written() {
                 hi80: 3082.3,
                 p_breach: 0.5,
             },
-            status: Status::Warn,
+            status: Status::Recovering,
             mode: BudgetMode::Observe,
             forecast_error: Some(3.25),
+            steps: 2,
+            drivers: vec![Driver {
+                series: "service=EC2|team=ml".into(),
+                projected: 1200.5,
+                previous: 800.25,
+            }],
         };
         store
             .save_evaluations(run, std::slice::from_ref(&evaluation))
@@ -267,5 +277,177 @@ async fn backtest_accuracy_is_read_back_from_the_newest_run() {
             db.backend
         );
         store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn budget_state_survives_a_round_trip_and_a_new_period_clears_the_alert_mark() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let store = open(&db).await;
+        let run = store.start_run("budgets", Utc::now()).await.unwrap();
+        let june = BudgetState {
+            period_start: d("2024-06-01"),
+            last_day: d("2024-06-12"),
+            status: Status::Breach,
+            engaged: Some(Engaged {
+                steps: 3,
+                calm_days: 0,
+            }),
+        };
+        store
+            .save_budget_states(run, &[("ml".into(), june)])
+            .await
+            .unwrap();
+        let mark = AlertMark {
+            status: Status::Breach,
+            steps: 3,
+            day: d("2024-06-12"),
+        };
+        store.mark_alerted("ml", &mark).await.unwrap();
+        let got = store.budget_states().await.unwrap();
+        assert_eq!(got["ml"].state, june, "{b}");
+        assert_eq!(got["ml"].alerted, Some(mark), "{b}");
+
+        // The same period keeps the mark; the next one starts without it.
+        let later = BudgetState {
+            last_day: d("2024-06-13"),
+            ..june
+        };
+        store
+            .save_budget_states(run, &[("ml".into(), later)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.budget_states().await.unwrap()["ml"].alerted,
+            Some(mark),
+            "{b}"
+        );
+        let july = BudgetState {
+            period_start: d("2024-07-01"),
+            last_day: d("2024-07-01"),
+            status: Status::Ok,
+            engaged: None,
+        };
+        store
+            .save_budget_states(run, &[("ml".into(), july)])
+            .await
+            .unwrap();
+        let got = store.budget_states().await.unwrap();
+        assert_eq!((got["ml"].state, got["ml"].alerted), (july, None), "{b}");
+    }
+}
+
+fn change(name: &str, budget: &str) -> ObjectChange {
+    ObjectChange {
+        budget: budget.into(),
+        step: 2,
+        target: ObjectRef {
+            kind: ObjectKind::HorizontalPodAutoscaler,
+            namespace: "ml".into(),
+            name: name.into(),
+        },
+        fields: vec![FieldChange {
+            field: "spec.maxReplicas".into(),
+            original: serde_json::json!(10),
+            set: serde_json::json!(5),
+        }],
+    }
+}
+
+fn record(operation: Operation, change: ObjectChange, outcome: Outcome) -> ActionRecord {
+    ActionRecord {
+        operation,
+        change,
+        outcome,
+        detail: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn applied_changes_are_held_until_restored_or_conflicting_and_every_record_is_logged() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let store = open(&db).await;
+        let run = store.start_run("act", Utc::now()).await.unwrap();
+        store
+            .save_actions(
+                run,
+                &[
+                    record(Operation::Apply, change("a", "ml"), Outcome::Done),
+                    record(Operation::Apply, change("b", "ml"), Outcome::Done),
+                    record(Operation::Apply, change("c", "ml"), Outcome::Planned),
+                    record(Operation::Apply, change("d", "ml"), Outcome::Failed),
+                    record(Operation::Apply, change("e", "data"), Outcome::Done),
+                ],
+            )
+            .await
+            .unwrap();
+        let held: Vec<String> = store
+            .throttled(Some("ml"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.target.name)
+            .collect();
+        assert_eq!(held, vec!["a", "b"], "{b}");
+        assert_eq!(store.throttled(None).await.unwrap().len(), 3, "{b}");
+        assert_eq!(
+            store.throttled(Some("ml")).await.unwrap()[0],
+            change("a", "ml"),
+            "{b}"
+        );
+
+        let run2 = store.start_run("act", Utc::now()).await.unwrap();
+        store
+            .save_actions(
+                run2,
+                &[
+                    record(Operation::Restore, change("a", "ml"), Outcome::Done),
+                    record(Operation::Restore, change("b", "ml"), Outcome::Conflict),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(store.throttled(Some("ml")).await.unwrap().is_empty(), "{b}");
+        assert_eq!(store.latest_action_run().await.unwrap(), Some(run2), "{b}");
+        let log = store.actions(run).await.unwrap();
+        assert_eq!(log.len(), 5, "{b}");
+        assert_eq!(log[3].outcome, Outcome::Failed, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn the_leader_lock_has_one_holder_at_a_time() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let one = open(&db).await;
+        // A second runner: its own connections to the same database.
+        let two = Store::connect(&costcast::config::DatabaseUrl::new(db.url.clone()))
+            .await
+            .unwrap();
+        let held = one
+            .acquire_leader("act", Duration::ZERO)
+            .await
+            .unwrap()
+            .expect("free");
+        let waited = std::time::Instant::now();
+        assert!(
+            two.acquire_leader("act", Duration::from_millis(300))
+                .await
+                .unwrap()
+                .is_none(),
+            "{b}"
+        );
+        assert!(
+            waited.elapsed() >= Duration::from_millis(300),
+            "{b}: it waited"
+        );
+        // Another name is another lock.
+        let other = two.acquire_leader("other", Duration::ZERO).await.unwrap();
+        assert!(other.is_some(), "{b}");
+        held.release(&one).await.unwrap();
+        let again = two.acquire_leader("act", Duration::ZERO).await.unwrap();
+        assert!(again.is_some(), "{b}: released locks can be taken");
     }
 }

@@ -1,95 +1,608 @@
-//! Acting on budget statuses: planning Kubernetes changes from a budget's ladder, and Slack
-//! alerts. Planning is pure; only `slack` talks to the outside world so far. In `observe` mode
-//! (the default) a plan is described and recorded, never applied.
+//! Acting on budgets: each budget's ladder steps in effect are made true on the cluster, and
+//! the changes of a budget with none in effect are put back. Every change is recorded on the
+//! object (annotation `costcast.io/original`) before it is made, and restore works from that
+//! record. Observe mode and `--dry-run` walk the same path and stop before the final call.
 
+pub mod changes;
+pub mod kubernetes;
 pub mod slack;
 
-use crate::domain::{ActionKind, ActionRule, Budget, Evaluation, PlannedChange, Status};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Namespaces costcast never changes, whatever a budget's rules say.
-pub const PROTECTED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
-/// The label that marks an object as never to be throttled.
-pub const CRITICAL_LABEL: &str = "costcast.io/tier";
+use crate::config::ActSettings;
+use crate::domain::{
+    ActionKind, ActionRecord, ActionRule, Budget, BudgetMode, ObjectChange, ObjectKind, ObjectRef,
+    Operation, Outcome, PlannedChange,
+};
+use changes::{ORIGINAL_ANNOTATION, THROTTLED_LABEL};
+pub use kubernetes::{Cluster, KubeError, Object};
 
-/// The changes `budget`'s ladder calls for given its evaluation: every step on `breach`, only
-/// alert steps on `warn`, nothing on `ok`.
-pub fn plan(budget: &Budget, evaluation: &Evaluation) -> Vec<PlannedChange> {
-    let steps = match evaluation.status {
-        Status::Ok => return Vec::new(),
-        Status::Warn => budget
-            .actions
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.kind == ActionKind::Alert)
-            .collect::<Vec<_>>(),
-        Status::Breach => budget.actions.iter().enumerate().collect(),
-    };
-    steps
-        .into_iter()
-        .filter_map(|(i, rule)| {
-            let namespaces: Vec<String> = rule
-                .namespaces
-                .iter()
-                .filter(|ns| !PROTECTED_NAMESPACES.contains(&ns.as_str()))
-                .cloned()
-                .collect();
-            if namespaces.is_empty() && rule.kind != ActionKind::Alert {
-                return None;
-            }
-            let selector = guarded_selector(&rule.selector);
-            Some(PlannedChange {
-                budget: budget.name.clone(),
-                step: i as u32 + 1,
-                action: rule.kind.clone(),
-                description: describe(rule, &namespaces, &selector),
-                namespaces,
-                selector,
-                mode: budget.mode,
-            })
+/// What one run acts on.
+pub struct ActRun<'a> {
+    /// Each budget with the ladder steps that should be in effect.
+    pub budgets: Vec<(&'a Budget, u32)>,
+    /// The objects held changed, as the store knows them.
+    pub held: Vec<ObjectChange>,
+    /// Limits and protected namespaces.
+    pub settings: &'a ActSettings,
+    /// Plan and record only.
+    pub dry_run: bool,
+    /// The time restore counts missed CronJob schedules up to.
+    pub now: DateTime<Utc>,
+}
+
+/// The ladder steps in effect as readable plans, one per step.
+pub fn plan(budget: &Budget, steps: u32) -> Vec<PlannedChange> {
+    budget
+        .actions
+        .iter()
+        .take(steps as usize)
+        .enumerate()
+        .map(|(i, rule)| PlannedChange {
+            budget: budget.name.clone(),
+            step: i as u32 + 1,
+            action: rule.kind.clone(),
+            namespaces: rule.namespaces.clone(),
+            selector: rule.selector.clone(),
+            description: describe(rule),
+            mode: budget.mode,
         })
         .collect()
 }
 
-/// The rule's selector with the critical tier excluded, so no rule can reach critical objects.
-fn guarded_selector(selector: &str) -> String {
-    let guard = format!("{CRITICAL_LABEL}!=critical");
-    if selector.trim().is_empty() {
-        guard
+fn describe(rule: &ActionRule) -> String {
+    let selector = if rule.selector.is_empty() {
+        "every object".to_string()
     } else {
-        format!("{},{guard}", selector.trim())
+        format!("objects matching {}", rule.selector)
+    };
+    let place = format!("in {} ({selector})", rule.namespaces.join(", "));
+    match &rule.kind {
+        ActionKind::Alert => "Alert the channel; change nothing.".to_string(),
+        ActionKind::LowerAutoscalerCaps { limit } => {
+            let to = match limit {
+                crate::domain::CapLimit::Factor(f) => format!("{:.0}% of their value", f * 100.0),
+                crate::domain::CapLimit::Replicas(n) => format!("at most {n}"),
+            };
+            format!("Lower HPA maxReplicas and KEDA maxReplicaCount {place} to {to}.")
+        }
+        ActionKind::SuspendCronJobs { suspend_jobs } => format!(
+            "Suspend CronJobs {place}{}.",
+            if *suspend_jobs {
+                " and the Jobs they are running"
+            } else {
+                ""
+            }
+        ),
+        ActionKind::ScaleDown { replicas } => format!(
+            "Scale Deployments and StatefulSets {place} down to {replicas} (capping their autoscaler instead when one manages them)."
+        ),
     }
 }
 
-fn describe(rule: &ActionRule, namespaces: &[String], selector: &str) -> String {
-    let place = format!("in namespace {} matching {selector}", namespaces.join(", "));
-    match &rule.kind {
-        ActionKind::Alert => "Alert the channel; change nothing.".to_string(),
-        ActionKind::LowerAutoscalerCaps { factor } => format!(
-            "Lower HorizontalPodAutoscaler maxReplicas and KEDA ScaledObject maxReplicaCount {place} to {:.0}% of their current value.",
-            factor * 100.0
-        ),
-        ActionKind::SuspendCronJobs => format!("Suspend CronJobs {place}."),
-        ActionKind::ScaleDown { replicas } => {
-            format!("Scale Deployments and StatefulSets {place} down to {replicas} replicas.")
+/// Makes the cluster match every budget's steps: applies what is missing, restores what a
+/// budget no longer calls for (including budgets no longer configured).
+pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord> {
+    let mut records = Vec::new();
+    let configured: BTreeSet<&str> = run.budgets.iter().map(|(b, _)| b.name.as_str()).collect();
+    let mut held: BTreeMap<ObjectRef, ObjectChange> = run
+        .held
+        .iter()
+        .map(|c| (c.target.clone(), c.clone()))
+        .collect();
+
+    // Restore first: it frees objects a budget still acting may want.
+    let releasing: Vec<ObjectChange> = run
+        .held
+        .iter()
+        .filter(|c| {
+            !configured.contains(c.budget.as_str())
+                || run
+                    .budgets
+                    .iter()
+                    .any(|(b, steps)| b.name == c.budget && *steps == 0)
+        })
+        .cloned()
+        .collect();
+    for change in releasing {
+        held.remove(&change.target);
+        let record = restore_one(cluster, change, !run.dry_run, run.settings, run.now).await;
+        records.push(record);
+    }
+
+    let mut budget_changes = 0;
+    for (budget, steps) in &run.budgets {
+        let execute = budget.mode == BudgetMode::Enforce && !run.dry_run;
+        for (i, rule) in budget.actions.iter().enumerate().take(*steps as usize) {
+            let step = i as u32 + 1;
+            for (obj, fields_or_skip) in
+                targets(cluster, rule, run.settings, &mut records, budget, step).await
+            {
+                let fields = match fields_or_skip {
+                    Ok(f) => f,
+                    Err(why) => {
+                        records.push(skipped(budget, step, &obj, why));
+                        continue;
+                    }
+                };
+                let change = match held.get(&obj.target) {
+                    Some(h) if h.budget != budget.name => {
+                        records.push(skipped(
+                            budget,
+                            step,
+                            &obj,
+                            format!("already changed by budget {}", h.budget),
+                        ));
+                        continue;
+                    }
+                    Some(h) => {
+                        // Held by this budget: a step is measured against the values before
+                        // costcast, so a re-run never halves a halved cap again; only a later
+                        // step that goes further changes the object.
+                        let fields =
+                            changes::fields_for(&rule.kind, &changes::as_original(&obj, h));
+                        let new: Vec<_> = fields
+                            .into_iter()
+                            .filter(|f| {
+                                h.fields
+                                    .iter()
+                                    .find(|x| x.field == f.field)
+                                    .is_none_or(|x| lower_than(&f.set, &x.set))
+                            })
+                            .collect();
+                        if new.is_empty() {
+                            continue;
+                        }
+                        changes::merge(h.clone(), step, new)
+                    }
+                    None if fields.is_empty() => continue,
+                    None => ObjectChange {
+                        budget: budget.name.clone(),
+                        step,
+                        target: obj.target.clone(),
+                        fields,
+                    },
+                };
+                if budget_changes >= run.settings.max_changes_per_run {
+                    records.push(ActionRecord {
+                        operation: Operation::Apply,
+                        change,
+                        outcome: Outcome::Skipped,
+                        detail: format!(
+                            "change limit of {} objects per run reached; the next run continues",
+                            run.settings.max_changes_per_run
+                        ),
+                    });
+                    continue;
+                }
+                budget_changes += 1;
+                let record = apply_one(cluster, &obj, change, execute).await;
+                if record.outcome == Outcome::Done {
+                    held.insert(obj.target.clone(), record.change.clone());
+                }
+                records.push(record);
+            }
         }
     }
+    records
+}
+
+/// Whether `new` goes further than `held` (a lower count, or a suspend where there was none).
+fn lower_than(new: &Value, held: &Value) -> bool {
+    match (new.as_i64(), held.as_i64()) {
+        (Some(n), Some(h)) => n < h,
+        _ => new != held,
+    }
+}
+
+fn skipped(budget: &Budget, step: u32, obj: &Object, why: String) -> ActionRecord {
+    ActionRecord {
+        operation: Operation::Apply,
+        change: ObjectChange {
+            budget: budget.name.clone(),
+            step,
+            target: obj.target.clone(),
+            fields: Vec::new(),
+        },
+        outcome: Outcome::Skipped,
+        detail: why,
+    }
+}
+
+type Target = (Object, Result<Vec<crate::domain::FieldChange>, String>);
+
+/// The objects a step reaches, each with the fields to change or why it is left alone.
+/// A namespace that cannot be listed becomes a failed record, not a failed run.
+async fn targets(
+    cluster: &Cluster,
+    rule: &ActionRule,
+    settings: &ActSettings,
+    records: &mut Vec<ActionRecord>,
+    budget: &Budget,
+    step: u32,
+) -> Vec<Target> {
+    let kinds: &[ObjectKind] = match rule.kind {
+        ActionKind::Alert => return Vec::new(),
+        ActionKind::LowerAutoscalerCaps { .. } => &[
+            ObjectKind::HorizontalPodAutoscaler,
+            ObjectKind::ScaledObject,
+        ],
+        ActionKind::SuspendCronJobs { .. } => &[ObjectKind::CronJob],
+        ActionKind::ScaleDown { .. } => &[ObjectKind::Deployment, ObjectKind::StatefulSet],
+    };
+    let mut out = Vec::new();
+    for ns in &rule.namespaces {
+        if settings.protected_namespaces.contains(ns) {
+            records.push(ActionRecord {
+                operation: Operation::Apply,
+                change: ObjectChange {
+                    budget: budget.name.clone(),
+                    step,
+                    target: ObjectRef {
+                        kind: kinds[0],
+                        namespace: ns.clone(),
+                        name: "*".into(),
+                    },
+                    fields: Vec::new(),
+                },
+                outcome: Outcome::Skipped,
+                detail: format!("namespace {ns} is protected"),
+            });
+            continue;
+        }
+        let listed = list_step(cluster, rule, kinds, ns).await;
+        let (objects, autoscalers) = match listed {
+            Ok(v) => v,
+            Err(e) => {
+                records.push(ActionRecord {
+                    operation: Operation::Apply,
+                    change: ObjectChange {
+                        budget: budget.name.clone(),
+                        step,
+                        target: ObjectRef {
+                            kind: kinds[0],
+                            namespace: ns.clone(),
+                            name: "*".into(),
+                        },
+                        fields: Vec::new(),
+                    },
+                    outcome: Outcome::Failed,
+                    detail: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for obj in objects {
+            if let Some(why) = changes::guard(&obj, &settings.protected_namespaces) {
+                out.push((obj, Err(why)));
+                continue;
+            }
+            match (&rule.kind, obj.target.kind) {
+                (ActionKind::LowerAutoscalerCaps { .. }, ObjectKind::HorizontalPodAutoscaler) => {
+                    if let Some(so) = changes::keda_owner(&obj) {
+                        let why = format!(
+                            "generated by KEDA ScaledObject {so}, which reverts it; its ScaledObject is capped instead"
+                        );
+                        out.push((obj, Err(why)));
+                        continue;
+                    }
+                }
+                (
+                    ActionKind::ScaleDown { .. },
+                    ObjectKind::Deployment | ObjectKind::StatefulSet,
+                ) => {
+                    // An autoscaler would scale the workload straight back: cap it instead.
+                    let manager = autoscalers.iter().find(|a| {
+                        changes::scale_target(a).is_some_and(|(kind, name)| {
+                            kind == obj.target.kind.as_str() && name == obj.target.name
+                        }) && changes::keda_owner(a).is_none()
+                    });
+                    if let Some(a) = manager {
+                        let a = a.clone();
+                        let verdict = match changes::guard(&a, &settings.protected_namespaces) {
+                            Some(why) => Err(why),
+                            None => Ok(changes::fields_for(&rule.kind, &a)),
+                        };
+                        out.push((a, verdict));
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            let fields = changes::fields_for(&rule.kind, &obj);
+            out.push((obj, Ok(fields)));
+        }
+    }
+    // Two workloads sharing one autoscaler would otherwise change it twice.
+    let mut seen = BTreeSet::new();
+    out.retain(|(o, _)| seen.insert(o.target.clone()));
+    out
+}
+
+/// Lists a step's objects in one namespace, and for `scale-down` the autoscalers that may
+/// manage them; for `suspend-cronjobs` with `suspend_jobs`, the running Jobs of the CronJobs.
+async fn list_step(
+    cluster: &Cluster,
+    rule: &ActionRule,
+    kinds: &[ObjectKind],
+    ns: &str,
+) -> Result<(Vec<Object>, Vec<Object>), KubeError> {
+    let mut objects = Vec::new();
+    for kind in kinds {
+        objects.extend(cluster.list(*kind, ns, &rule.selector).await?);
+    }
+    let mut autoscalers = Vec::new();
+    match rule.kind {
+        ActionKind::ScaleDown { .. } if !objects.is_empty() => {
+            // ScaledObjects first: KEDA's own HPA is skipped, its ScaledObject capped.
+            autoscalers.extend(cluster.list(ObjectKind::ScaledObject, ns, "").await?);
+            autoscalers.extend(
+                cluster
+                    .list(ObjectKind::HorizontalPodAutoscaler, ns, "")
+                    .await?,
+            );
+        }
+        ActionKind::SuspendCronJobs { suspend_jobs: true } if !objects.is_empty() => {
+            let crons: BTreeSet<String> = objects.iter().map(|o| o.target.name.clone()).collect();
+            let jobs = cluster.list(ObjectKind::Job, ns, "").await?;
+            objects.extend(jobs.into_iter().filter(|j| {
+                let running = j.field("status.active").as_i64().unwrap_or(0) > 0;
+                running
+                    && j.owners
+                        .iter()
+                        .any(|(kind, name)| kind == "CronJob" && crons.contains(name))
+            }));
+        }
+        _ => {}
+    }
+    Ok((objects, autoscalers))
+}
+
+fn markers(change: Option<&ObjectChange>, resource_version: Option<&str>) -> Value {
+    let (label, annotation) = match change {
+        Some(c) => (
+            json!("true"),
+            json!(serde_json::to_string(c).unwrap_or_default()),
+        ),
+        None => (Value::Null, Value::Null),
+    };
+    let mut meta = json!({
+        "labels": {THROTTLED_LABEL: label},
+        "annotations": {ORIGINAL_ANNOTATION: annotation},
+    });
+    if let Some(rv) = resource_version {
+        meta["resourceVersion"] = json!(rv);
+    }
+    json!({ "metadata": meta })
+}
+
+fn with_fields(mut patch: Value, fields: &[(&str, Value)]) -> Value {
+    let spec = kubernetes::merge_patch(fields);
+    if let (Some(p), Some(s)) = (patch.as_object_mut(), spec.as_object()) {
+        for (k, v) in s {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    patch
+}
+
+fn failed(operation: Operation, change: ObjectChange, e: &KubeError) -> ActionRecord {
+    let detail = match e.code() {
+        Some(409) => {
+            format!("{e} (the object changed while costcast patched it; the next run retries)")
+        }
+        Some(403) => {
+            format!("{e} (costcast's service account may not do this: see deploy/rbac.yaml)")
+        }
+        _ => e.to_string(),
+    };
+    ActionRecord {
+        operation,
+        change,
+        outcome: Outcome::Failed,
+        detail,
+    }
+}
+
+/// Records the change on the object and makes it, in one patch where the API allows; a
+/// replica count goes through the `scale` subresource after the record is on the object.
+async fn apply_one(
+    cluster: &Cluster,
+    obj: &Object,
+    change: ObjectChange,
+    execute: bool,
+) -> ActionRecord {
+    if !execute {
+        return ActionRecord {
+            operation: Operation::Apply,
+            change,
+            outcome: Outcome::Planned,
+            detail: String::new(),
+        };
+    }
+    let target = &obj.target;
+    let set: Vec<(&str, Value)> = change
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.set.clone()))
+        .collect();
+    let rv = obj.resource_version.as_deref();
+    let result = if target.kind.scales() {
+        match cluster.patch(target, &markers(Some(&change), rv)).await {
+            Ok(()) => match set.iter().find(|(f, _)| *f == "spec.replicas") {
+                Some((_, replicas)) => match cluster.scale(target, replicas).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        // Take the record back off: nothing was changed after all.
+                        if let Err(undo) = cluster.patch(target, &markers(None, None)).await {
+                            tracing::error!(object = %target, error = %undo, "Could not remove costcast's annotation after a failed scale.");
+                        }
+                        Err(e)
+                    }
+                },
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        }
+    } else {
+        cluster
+            .patch(target, &with_fields(markers(Some(&change), rv), &set))
+            .await
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(object = %target, budget = %change.budget, step = change.step, fields = %change.describe_fields(), "Changed an object.");
+            ActionRecord {
+                operation: Operation::Apply,
+                change,
+                outcome: Outcome::Done,
+                detail: String::new(),
+            }
+        }
+        Err(e) => failed(Operation::Apply, change, &e),
+    }
+}
+
+/// Puts one object back as the record says, unless someone changed it since costcast did.
+/// The record on the object wins over the store's: it travels with the object.
+pub async fn restore_one(
+    cluster: &Cluster,
+    stored: ObjectChange,
+    execute: bool,
+    settings: &ActSettings,
+    now: DateTime<Utc>,
+) -> ActionRecord {
+    let record = |change: ObjectChange, outcome, detail: String| ActionRecord {
+        operation: Operation::Restore,
+        change,
+        outcome,
+        detail,
+    };
+    let obj = match cluster.get(&stored.target).await {
+        Ok(Some(obj)) => obj,
+        Ok(None) => {
+            return record(stored, Outcome::Done, "the object no longer exists".into());
+        }
+        Err(e) => return failed(Operation::Restore, stored, &e),
+    };
+    let change = changes::recorded(&obj)
+        .filter(|c| c.budget == stored.budget)
+        .unwrap_or(stored);
+    let drift = changes::drift(&change, &obj);
+    let rv = obj.resource_version.as_deref();
+    if !drift.is_empty() {
+        let detail = format!(
+            "changed since costcast changed it ({}); left as it is. Original values: {}",
+            drift.join(", "),
+            change
+                .fields
+                .iter()
+                .map(|f| format!("{} = {}", f.field, f.original))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if execute && let Err(e) = cluster.patch(&obj.target, &markers(None, rv)).await {
+            return failed(Operation::Restore, change, &e);
+        }
+        return record(change, Outcome::Conflict, detail);
+    }
+    let mut back: Vec<(&str, Value)> = change
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.original.clone()))
+        .collect();
+    let mut detail = String::new();
+    let unsuspends = change.fields.iter().any(|f| f.field == "spec.suspend");
+    if unsuspends && changes::needs_starting_deadline(&obj, now) {
+        back.push((
+            "spec.startingDeadlineSeconds",
+            json!(settings.cronjob_starting_deadline_secs),
+        ));
+        detail = format!(
+            "set spec.startingDeadlineSeconds = {} so the CronJob starts again after missing over {} schedules",
+            settings.cronjob_starting_deadline_secs,
+            changes::CRONJOB_MISSED_LIMIT
+        );
+    }
+    if !execute {
+        return record(change, Outcome::Planned, detail);
+    }
+    let result = if obj.target.kind.scales() {
+        let replicas = back
+            .iter()
+            .find(|(f, _)| *f == "spec.replicas")
+            // An unset replica count means the default of one.
+            .map(|(_, v)| if v.is_null() { json!(1) } else { v.clone() });
+        match replicas {
+            Some(r) => match cluster.scale(&obj.target, &r).await {
+                Ok(()) => cluster.patch(&obj.target, &markers(None, None)).await,
+                Err(e) => Err(e),
+            },
+            None => cluster.patch(&obj.target, &markers(None, rv)).await,
+        }
+    } else {
+        cluster
+            .patch(&obj.target, &with_fields(markers(None, rv), &back))
+            .await
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(object = %obj.target, budget = %change.budget, "Restored an object.");
+            record(change, Outcome::Done, detail)
+        }
+        Err(e) => failed(Operation::Restore, change, &e),
+    }
+}
+
+/// The changes to restore for `budget` (or all): the store's records, plus objects that carry
+/// costcast's label in the namespaces budgets act in, so restore works with the store lost.
+pub async fn find_held(
+    cluster: &Cluster,
+    budgets: &[Budget],
+    stored: Vec<ObjectChange>,
+    budget: Option<&str>,
+) -> Result<Vec<ObjectChange>, KubeError> {
+    let mut found: BTreeMap<ObjectRef, ObjectChange> = stored
+        .into_iter()
+        .filter(|c| budget.is_none_or(|b| c.budget == b))
+        .map(|c| (c.target.clone(), c))
+        .collect();
+    let namespaces: BTreeSet<&str> = budgets
+        .iter()
+        .flat_map(|b| b.actions.iter())
+        .flat_map(|r| r.namespaces.iter().map(String::as_str))
+        .collect();
+    let selector = format!("{THROTTLED_LABEL}=true");
+    for ns in namespaces {
+        for kind in ObjectKind::ALL {
+            for obj in cluster.list(kind, ns, &selector).await? {
+                if let Some(c) = changes::recorded(&obj)
+                    && budget.is_none_or(|b| c.budget == b)
+                {
+                    found.entry(obj.target.clone()).or_insert(c);
+                }
+            }
+        }
+    }
+    Ok(found.into_values().collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        BudgetMode, Currency, Day, DayRange, Money, Period, Projection, Scope, Thresholds,
-    };
+    use crate::domain::{Currency, Money, Period, Scope, Thresholds};
 
-    fn budget() -> Budget {
-        let rule = |kind, ns: &[&str]| ActionRule {
+    #[test]
+    fn the_plan_lists_only_the_steps_in_effect() {
+        let rule = |kind| ActionRule {
             kind,
-            namespaces: ns.iter().map(|s| s.to_string()).collect(),
+            namespaces: vec!["ml".into()],
             selector: "costcast.io/tier=batch".into(),
         };
-        Budget {
+        let budget = Budget {
             name: "ml".into(),
             amount: Money::new(100.0, Currency::usd()),
             scope: Scope::all(),
@@ -97,59 +610,20 @@ mod tests {
             mode: BudgetMode::Observe,
             thresholds: Thresholds::default(),
             actions: vec![
-                rule(ActionKind::Alert, &[]),
-                rule(
-                    ActionKind::LowerAutoscalerCaps { factor: 0.5 },
-                    &["ml", "kube-system"],
-                ),
-                rule(ActionKind::SuspendCronJobs, &["kube-system"]),
+                rule(ActionKind::Alert),
+                rule(ActionKind::LowerAutoscalerCaps {
+                    limit: crate::domain::CapLimit::Factor(0.5),
+                }),
+                rule(ActionKind::SuspendCronJobs {
+                    suspend_jobs: false,
+                }),
             ],
-        }
-    }
-
-    fn evaluation(status: Status) -> Evaluation {
-        let day = Day::parse("2024-06-10").unwrap();
-        Evaluation {
-            budget: "ml".into(),
-            as_of: day,
-            amount: Money::new(100.0, Currency::usd()),
-            projection: Projection {
-                period: DayRange::month_of(day),
-                actual_to_date: 0.0,
-                reported_through: None,
-                forecast_days: 0,
-                mean: 0.0,
-                lo80: 0.0,
-                hi80: 0.0,
-                p_breach: 0.0,
-            },
-            status,
-            mode: BudgetMode::Observe,
-            forecast_error: None,
-        }
-    }
-
-    #[test]
-    fn a_breach_plans_the_ladder_without_protected_namespaces_or_critical_objects() {
-        let changes = plan(&budget(), &evaluation(Status::Breach));
-        // The suspend step only named kube-system, so it is dropped entirely.
-        assert_eq!(changes.len(), 2);
-        let caps = &changes[1];
-        assert_eq!(caps.step, 2);
-        assert_eq!(caps.namespaces, vec!["ml".to_string()]);
-        assert_eq!(
-            caps.selector,
-            "costcast.io/tier=batch,costcast.io/tier!=critical"
-        );
-        assert!(caps.description.contains("50%"), "{}", caps.description);
-        assert_eq!(caps.mode, BudgetMode::Observe);
-    }
-
-    #[test]
-    fn a_warning_only_alerts_and_ok_does_nothing() {
-        let warn = plan(&budget(), &evaluation(Status::Warn));
-        assert_eq!(warn.len(), 1);
-        assert_eq!(warn[0].action, ActionKind::Alert);
-        assert!(plan(&budget(), &evaluation(Status::Ok)).is_empty());
+        };
+        assert!(plan(&budget, 0).is_empty());
+        let two = plan(&budget, 2);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[1].step, 2);
+        assert!(two[1].description.contains("50%"), "{}", two[1].description);
+        assert!(two[1].description.contains("costcast.io/tier=batch"));
     }
 }

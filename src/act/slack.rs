@@ -1,4 +1,5 @@
-//! Slack alerts: a Block Kit message about budgets at risk, posted to an incoming webhook.
+//! Slack alerts: a Block Kit message about budgets whose status or actions changed, posted
+//! to an incoming webhook.
 
 use std::time::Duration;
 
@@ -6,7 +7,10 @@ use serde_json::{Value, json};
 
 use crate::config::Secret;
 use crate::domain::money::format_amount;
-use crate::domain::{BudgetMode, Evaluation, PlannedChange, Status};
+use crate::domain::{
+    ActionRecord, Anomaly, Budget, BudgetMode, Evaluation, Operation, Outcome, PlannedChange,
+    Status,
+};
 
 /// Why a message could not be delivered.
 #[derive(Debug, thiserror::Error)]
@@ -36,85 +40,244 @@ const MAX_ATTEMPTS: u32 = 3;
 /// Longest wait a `Retry-After` header is honoured for.
 const MAX_RETRY_AFTER_SECS: u64 = 30;
 
-/// The message for the budgets at risk, or `None` when every budget is ok.
-pub fn build_message(
-    evaluations: &[Evaluation],
-    changes: &[PlannedChange],
-    run_id: i64,
-) -> Option<Value> {
-    let mut at_risk: Vec<&Evaluation> = evaluations
-        .iter()
-        .filter(|e| e.status != Status::Ok)
-        .collect();
-    if at_risk.is_empty() {
-        return None;
+/// Slack's limit on blocks per message.
+pub const MAX_BLOCKS: usize = 50;
+/// Slack's limit on the text of one section block.
+pub const MAX_SECTION_CHARS: usize = 3000;
+/// Objects listed per budget before the rest are counted.
+const MAX_OBJECTS_LISTED: usize = 10;
+
+/// What an alert is about.
+pub struct Alert<'a> {
+    /// The budgets to report, each at its newest evaluation.
+    pub evaluations: &'a [Evaluation],
+    /// The configured budgets, for their scope and ladder.
+    pub budgets: &'a [Budget],
+    /// The ladder steps in effect.
+    pub changes: &'a [PlannedChange],
+    /// What was done to objects.
+    pub actions: &'a [ActionRecord],
+    /// Anomalies found in the budgets' series this period.
+    pub anomalies: &'a [Anomaly],
+    /// The report page, when configured.
+    pub report_url: Option<&'a str>,
+    /// The run that built the message.
+    pub run_id: i64,
+}
+
+/// Cuts `lines` to fit one section: whole lines, then a count of those left out.
+fn fit_section(lines: &[String]) -> String {
+    let mut text = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let rest = lines.len() - i;
+        let tail = format!("\n… and {rest} more");
+        if text.len() + line.len() + 1 + tail.len() > MAX_SECTION_CHARS {
+            text.push_str(&tail);
+            return text;
+        }
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(line);
     }
-    at_risk.sort_by(|a, b| {
-        b.status
-            .cmp(&a.status)
-            .then(b.projection.p_breach.total_cmp(&a.projection.p_breach))
-    });
-    let breaches = at_risk
-        .iter()
-        .filter(|e| e.status == Status::Breach)
-        .count();
-    let warnings = at_risk.len() - breaches;
-    let headline = match (breaches, warnings) {
-        (0, w) => format!("{w} budget(s) at risk of overrun"),
-        (b, 0) => format!("{b} budget(s) predicted to overrun"),
-        (b, w) => format!("{b} budget(s) predicted to overrun, {w} at risk"),
+    text
+}
+
+fn section(lines: &[String]) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": fit_section(lines)}})
+}
+
+fn headline(evaluations: &[Evaluation]) -> String {
+    let n = |s: Status| evaluations.iter().filter(|e| e.status == s).count();
+    let parts: Vec<String> = [
+        (n(Status::Breach), "predicted to overrun"),
+        (n(Status::Warn), "at risk"),
+        (n(Status::Recovering), "recovering"),
+        (n(Status::Ok), "back to ok"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{count} budget(s) {what}"))
+    .collect();
+    parts.join(", ")
+}
+
+fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
+    let p = &e.projection;
+    let icon = match e.status {
+        Status::Breach => ":red_circle:",
+        Status::Warn => ":large_yellow_circle:",
+        Status::Recovering => ":large_orange_circle:",
+        Status::Ok => ":large_green_circle:",
     };
-    let names: Vec<&str> = at_risk.iter().map(|e| e.budget.as_str()).collect();
+    let cur = e.amount.currency.as_str();
+    let budget = a.budgets.iter().find(|b| b.name == e.budget);
+    let mut lines = vec![format!(
+        "{icon} *{}* is *{}*: P(overrun) {:.0}%",
+        e.budget,
+        e.status,
+        p.p_breach * 100.0
+    )];
+    if let Some(b) = budget {
+        lines.push(format!(
+            "Scope: {} · {} · {} mode",
+            b.scope,
+            b.period.describe(),
+            b.mode.as_str()
+        ));
+    }
+    let over = p.mean - e.amount.amount;
+    let over = if over > 0.0 {
+        format!(", *{} {cur} over*", format_amount(over))
+    } else {
+        String::new()
+    };
+    lines.push(format!(
+        "Projected {} {cur} (80%: {}–{}) against {} {cur} for {}{over}",
+        format_amount(p.mean),
+        format_amount(p.lo80),
+        format_amount(p.hi80),
+        format_amount(e.amount.amount),
+        p.period,
+    ));
+    let reported = p
+        .reported_through
+        .map(|d| format!(", billing reported through {d}"))
+        .unwrap_or_default();
+    lines.push(format!(
+        "Spent so far {} {cur}{reported}",
+        format_amount(p.actual_to_date)
+    ));
+    if !e.drivers.is_empty() {
+        let drivers: Vec<String> = e
+            .drivers
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} +{} ({} vs {} last period)",
+                    d.series,
+                    format_amount(d.rise()),
+                    format_amount(d.projected),
+                    format_amount(d.previous)
+                )
+            })
+            .collect();
+        lines.push(format!("Drivers: {}", drivers.join("; ")));
+    }
+    let anomalies: Vec<&Anomaly> = a
+        .anomalies
+        .iter()
+        .filter(|x| x.series == format!("budget:{}", e.budget))
+        .collect();
+    if !anomalies.is_empty() {
+        let shown: Vec<String> = anomalies
+            .iter()
+            .take(3)
+            .map(|x| {
+                format!(
+                    "{} {} (expected {})",
+                    x.day,
+                    format_amount(x.actual),
+                    format_amount(x.expected)
+                )
+            })
+            .collect();
+        let more = anomalies.len().saturating_sub(3);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        lines.push(format!("Anomalies: {}{more}", shown.join(", ")));
+    }
+    let ladder = budget.map_or(0, |b| b.actions.len());
+    if e.steps > 0 {
+        lines.push(format!("Action ladder: step {} of {ladder}", e.steps));
+    }
+    let steps: Vec<&PlannedChange> = a.changes.iter().filter(|c| c.budget == e.budget).collect();
+    if !steps.is_empty() {
+        let observe = steps.iter().all(|c| c.mode == BudgetMode::Observe);
+        lines.push(if observe {
+            "Steps in effect (observe mode: nothing is changed):".to_string()
+        } else {
+            "Steps in effect:".to_string()
+        });
+        lines.extend(
+            steps
+                .iter()
+                .map(|c| format!("• {}. {}", c.step, c.description)),
+        );
+    }
+    let objects: Vec<&ActionRecord> = a
+        .actions
+        .iter()
+        .filter(|r| r.change.budget == e.budget)
+        .collect();
+    if !objects.is_empty() {
+        lines.push("Objects:".to_string());
+        lines.extend(
+            objects
+                .iter()
+                .take(MAX_OBJECTS_LISTED)
+                .map(|r| format!("• {}", r.describe())),
+        );
+        if objects.len() > MAX_OBJECTS_LISTED {
+            lines.push(format!(
+                "… and {} more objects",
+                objects.len() - MAX_OBJECTS_LISTED
+            ));
+        }
+    }
+    let holds = objects
+        .iter()
+        .any(|r| r.operation == Operation::Apply && r.outcome == Outcome::Done);
+    if holds || (e.steps > 0 && budget.is_some_and(|b| b.mode == BudgetMode::Enforce)) {
+        lines.push(format!(
+            "To restore now: `costcast act restore --budget {}`",
+            e.budget
+        ));
+    }
+    lines
+}
+
+/// The Block Kit message for `a`: a header, one section per budget, and a footer, within
+/// Slack's limits of 50 blocks and 3,000 characters per section.
+pub fn build_message(a: &Alert) -> Value {
+    let mut evaluations: Vec<&Evaluation> = a.evaluations.iter().collect();
+    evaluations.sort_by(|x, y| {
+        y.status
+            .cmp(&x.status)
+            .then(y.projection.p_breach.total_cmp(&x.projection.p_breach))
+    });
+    let headline = headline(a.evaluations);
+    let names: Vec<&str> = evaluations.iter().map(|e| e.budget.as_str()).collect();
     let mut blocks = vec![json!({
         "type": "header",
         "text": {"type": "plain_text", "text": format!("costcast: {headline}")}
     })];
-    for e in &at_risk {
-        let p = &e.projection;
-        let icon = if e.status == Status::Breach {
-            ":red_circle:"
-        } else {
-            ":large_yellow_circle:"
-        };
-        let cur = e.amount.currency.as_str();
-        let reported = p
-            .reported_through
-            .map(|d| format!(", billing reported through {d}"))
-            .unwrap_or_default();
-        let mut text = format!(
-            "{icon} *{}* is *{}*: P(overrun) {:.0}%\nProjected {} {cur} (80%: {}–{}) against {} {cur} for {}\nMonth to date {} {cur}{reported}",
-            e.budget,
-            e.status,
-            p.p_breach * 100.0,
-            format_amount(p.mean),
-            format_amount(p.lo80),
-            format_amount(p.hi80),
-            format_amount(e.amount.amount),
-            p.period,
-            format_amount(p.actual_to_date),
-        );
-        let mine: Vec<&PlannedChange> = changes.iter().filter(|c| c.budget == e.budget).collect();
-        if !mine.is_empty() {
-            let verb = if mine.iter().all(|c| c.mode == BudgetMode::Observe) {
-                "Planned (observe mode: nothing was changed)"
-            } else {
-                "Changes"
-            };
-            text.push_str(&format!("\n{verb}:"));
-            for c in mine {
-                text.push_str(&format!("\n• {}. {}", c.step, c.description));
-            }
-        }
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    // Header, footer and a possible "more" line leave 47 sections.
+    let room = MAX_BLOCKS - 3;
+    for e in evaluations.iter().take(room) {
+        blocks.push(section(&budget_lines(a, e)));
     }
-    blocks.push(json!({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": format!("costcast run {run_id} · as of {}", at_risk[0].as_of)}]
-    }));
-    Some(json!({
+    if evaluations.len() > room {
+        blocks.push(section(&[format!(
+            "… and {} more budgets: see the report.",
+            evaluations.len() - room
+        )]));
+    }
+    let mut footer = format!("costcast run {}", a.run_id);
+    if let Some(e) = evaluations.first() {
+        footer.push_str(&format!(" · as of {}", e.as_of));
+    }
+    if let Some(url) = a.report_url {
+        footer.push_str(&format!(" · <{url}|Open the report>"));
+    }
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}));
+    json!({
         "text": format!("costcast: {headline}: {}", names.join(", ")),
         "blocks": blocks,
-    }))
+    })
 }
 
 /// Posts `payload` to the webhook, retrying rate limits (honouring `Retry-After`), server
@@ -176,5 +339,110 @@ pub async fn send(
             "Slack delivery failed; retrying."
         );
         tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Currency, Day, DayRange, Driver, Money, ObjectChange, ObjectKind, ObjectRef, Projection,
+    };
+
+    fn evaluation(name: &str) -> Evaluation {
+        let day = Day::parse("2024-06-10").unwrap();
+        Evaluation {
+            budget: name.into(),
+            as_of: day,
+            amount: Money::new(100.0, Currency::usd()),
+            projection: Projection {
+                period: DayRange::month_of(day),
+                actual_to_date: 50.0,
+                reported_through: Some(day),
+                forecast_days: 20,
+                mean: 150.0,
+                lo80: 120.0,
+                hi80: 180.0,
+                p_breach: 0.97,
+            },
+            status: Status::Breach,
+            mode: BudgetMode::Enforce,
+            forecast_error: None,
+            steps: 2,
+            drivers: vec![Driver {
+                series: "service=EC2|team=ml".into(),
+                projected: 90.0,
+                previous: 40.0,
+            }],
+        }
+    }
+
+    fn alert<'a>(evaluations: &'a [Evaluation], actions: &'a [ActionRecord]) -> Value {
+        build_message(&Alert {
+            evaluations,
+            budgets: &[],
+            changes: &[],
+            actions,
+            anomalies: &[],
+            report_url: None,
+            run_id: 7,
+        })
+    }
+
+    #[test]
+    fn a_message_keeps_to_fifty_blocks_and_counts_the_budgets_left_out() {
+        let many: Vec<Evaluation> = (0..60).map(|i| evaluation(&format!("b{i:02}"))).collect();
+        let m = alert(&many, &[]);
+        let blocks = m["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), MAX_BLOCKS);
+        let more = blocks[blocks.len() - 2]["text"]["text"].as_str().unwrap();
+        assert_eq!(more, "… and 13 more budgets: see the report.");
+    }
+
+    #[test]
+    fn a_long_section_is_cut_at_a_line_with_a_count_of_what_was_left_out() {
+        let lines: Vec<String> = (0..400)
+            .map(|i| format!("• line {i:03} of a long list"))
+            .collect();
+        let text = fit_section(&lines);
+        assert!(text.chars().count() <= MAX_SECTION_CHARS, "{}", text.len());
+        let kept = text.lines().filter(|l| l.starts_with('•')).count();
+        assert!(
+            text.ends_with(&format!("… and {} more", 400 - kept)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn objects_past_ten_are_counted_and_the_message_names_amount_over_and_drivers() {
+        let records: Vec<ActionRecord> = (0..25)
+            .map(|i| ActionRecord {
+                operation: Operation::Apply,
+                change: ObjectChange {
+                    budget: "ml".into(),
+                    step: 3,
+                    target: ObjectRef {
+                        kind: ObjectKind::CronJob,
+                        namespace: "ml".into(),
+                        name: format!("job-{i}"),
+                    },
+                    fields: vec![],
+                },
+                outcome: Outcome::Done,
+                detail: String::new(),
+            })
+            .collect();
+        let m = alert(&[evaluation("ml")], &records);
+        let text = m["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(text.contains("… and 15 more objects"), "{text}");
+        assert!(text.contains("*50.00 USD over*"), "{text}");
+        assert!(
+            text.contains("Drivers: service=EC2|team=ml +50.00 (90.00 vs 40.00 last period)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`costcast act restore --budget ml`"),
+            "{text}"
+        );
     }
 }

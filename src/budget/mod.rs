@@ -1,7 +1,14 @@
 //! Budgets: pure. `(budget, actuals, forecast, as_of)` → a projection of the period total, the
-//! probability it exceeds the amount, and a status. Reads no clock and performs no action.
+//! probability it exceeds the amount, and a status; then the hysteresis that turns a run of
+//! statuses into how far up its action ladder a budget is. Reads no clock and performs no action.
+
+mod drivers;
+mod state;
 
 use distrs::Normal;
+
+pub use drivers::{GroupCosts, MAX_DRIVERS, drivers};
+pub use state::advance;
 
 use crate::domain::{Budget, Day, Evaluation, Projection, SeriesForecast, Status};
 use crate::forecast::model::Z80;
@@ -80,6 +87,8 @@ pub fn evaluate(
         status,
         mode: budget.mode,
         forecast_error: None,
+        steps: 0,
+        drivers: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod budgets;
 mod sources;
 
 pub use sources::{
@@ -16,10 +17,12 @@ pub use sources::{
 };
 use sources::{RawSource, validate_source};
 
-use crate::domain::{
-    ActionKind, ActionRule, Budget, BudgetMode, Currency, Dimension, ModelChoice, ModelKind, Money,
-    Period, Scope, Thresholds,
+pub use budgets::{ActSettings, KubernetesSettings};
+use budgets::{
+    RawAct, RawBudget, RawKubernetes, validate_act, validate_budget, validate_kubernetes,
 };
+
+use crate::domain::{Budget, Dimension, ModelChoice, ModelKind, Scope};
 
 /// The database used when neither the config file nor the environment names one.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://costcast.db";
@@ -154,6 +157,10 @@ pub struct RawConfig {
     #[serde(default)]
     budgets: Vec<RawBudget>,
     #[serde(default)]
+    act: RawAct,
+    #[serde(default)]
+    kubernetes: RawKubernetes,
+    #[serde(default)]
     notify: RawNotify,
 }
 
@@ -175,38 +182,10 @@ struct RawForecast {
 }
 
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct RawBudget {
-    name: String,
-    amount: f64,
-    currency: Option<String>,
-    period: Option<String>,
-    mode: Option<String>,
-    #[serde(default)]
-    scope: BTreeMap<String, OneOrMany>,
-    warn_probability: Option<f64>,
-    breach_probability: Option<f64>,
-    #[serde(default)]
-    actions: Vec<RawAction>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct RawAction {
-    kind: String,
-    #[serde(default)]
-    namespaces: Vec<String>,
-    #[serde(default)]
-    selector: String,
-    factor: Option<f64>,
-    replicas: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -219,6 +198,8 @@ struct RawNotify {
 #[serde(deny_unknown_fields)]
 struct RawSlack {
     webhook_url: Option<Secret>,
+    report_url: Option<String>,
+    daily_digest: Option<bool>,
 }
 
 // ---- Validated settings --------------------------------------------------------------------
@@ -245,6 +226,10 @@ pub struct ForecastSettings {
 pub struct NotifySettings {
     /// Slack incoming-webhook URL; without one the message is built and recorded, not sent.
     pub slack_webhook: Option<Secret>,
+    /// The report page alerts link to.
+    pub report_url: Option<String>,
+    /// Also post the at-risk budgets once a day when nothing changed.
+    pub daily_digest: bool,
 }
 
 /// The validated configuration.
@@ -258,6 +243,10 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// Budgets.
     pub budgets: Vec<Budget>,
+    /// How actions are applied.
+    pub act: ActSettings,
+    /// The Kubernetes API the actions go to.
+    pub kubernetes: KubernetesSettings,
     /// Alert destinations.
     pub notify: NotifySettings,
     raw: RawConfig,
@@ -345,13 +334,19 @@ impl Config {
         if let Some(dup) = first_duplicate(budgets.iter().map(|b| b.name.as_str())) {
             return Err(invalid("budgets", format!("two budgets are named {dup:?}")));
         }
+        let slack = raw.notify.slack.as_ref();
         let notify = NotifySettings {
-            slack_webhook: raw
-                .notify
-                .slack
-                .as_ref()
-                .and_then(|s| s.webhook_url.clone()),
+            slack_webhook: slack.and_then(|s| s.webhook_url.clone()),
+            report_url: slack.and_then(|s| s.report_url.clone()),
+            daily_digest: slack.and_then(|s| s.daily_digest).unwrap_or(false),
         };
+        if let Some(url) = &notify.report_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid("notify.slack.report_url", "must be an http(s) URL"));
+        }
+        let act = validate_act(&raw.act)?;
+        let kubernetes = validate_kubernetes(&raw.kubernetes)?;
         if let Some(hook) = &notify.slack_webhook
             && !(hook.expose().starts_with("https://") || hook.expose().starts_with("http://"))
         {
@@ -379,6 +374,8 @@ impl Config {
             forecast,
             sources,
             budgets,
+            act,
+            kubernetes,
             notify,
             raw,
         })
@@ -496,127 +493,6 @@ pub(crate) fn parse_scope(
     Ok(scope)
 }
 
-fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
-    let key = |k: &str| format!("budgets[{i}].{k}");
-    if raw.name.trim().is_empty() {
-        return Err(invalid(key("name"), "must not be empty"));
-    }
-    if !(raw.amount.is_finite() && raw.amount > 0.0) {
-        return Err(invalid(
-            key("amount"),
-            format!("must be > 0, got {}", raw.amount),
-        ));
-    }
-    let currency = match &raw.currency {
-        None => Currency::usd(),
-        Some(c) => Currency::parse(c).map_err(|e| invalid(key("currency"), e.to_string()))?,
-    };
-    let period = match raw.period.as_deref().unwrap_or("monthly") {
-        "monthly" => Period::Monthly,
-        other => {
-            return Err(invalid(
-                key("period"),
-                format!("{other:?} is not supported (supported: \"monthly\")"),
-            ));
-        }
-    };
-    let mode_name = raw.mode.as_deref().unwrap_or("observe");
-    let mode = BudgetMode::parse(mode_name).ok_or_else(|| {
-        invalid(
-            key("mode"),
-            format!("{mode_name:?} is not \"observe\" or \"enforce\""),
-        )
-    })?;
-    let scope = parse_scope(&key("scope"), &raw.scope)?;
-    let defaults = Thresholds::default();
-    let thresholds = Thresholds {
-        warn: raw.warn_probability.unwrap_or(defaults.warn),
-        breach: raw.breach_probability.unwrap_or(defaults.breach),
-    };
-    for (k, p) in [
-        ("warn_probability", thresholds.warn),
-        ("breach_probability", thresholds.breach),
-    ] {
-        if !(0.0..=1.0).contains(&p) || p == 0.0 {
-            return Err(invalid(key(k), format!("must be in (0, 1], got {p}")));
-        }
-    }
-    if thresholds.warn > thresholds.breach {
-        return Err(invalid(
-            key("warn_probability"),
-            "must not be above breach_probability",
-        ));
-    }
-    let actions = raw
-        .actions
-        .iter()
-        .enumerate()
-        .map(|(j, a)| validate_action(&key(&format!("actions[{j}]")), a))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Budget {
-        name: raw.name.clone(),
-        amount: Money::new(raw.amount, currency),
-        scope,
-        period,
-        mode,
-        thresholds,
-        actions,
-    })
-}
-
-fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError> {
-    let kind = match raw.kind.as_str() {
-        "alert" => ActionKind::Alert,
-        "lower-autoscaler-caps" => {
-            let factor = raw.factor.ok_or_else(|| {
-                invalid(
-                    format!("{key}.factor"),
-                    "is required for lower-autoscaler-caps",
-                )
-            })?;
-            if !(factor > 0.0 && factor < 1.0) {
-                return Err(invalid(
-                    format!("{key}.factor"),
-                    format!("must be in (0, 1), got {factor}"),
-                ));
-            }
-            ActionKind::LowerAutoscalerCaps { factor }
-        }
-        "suspend-cronjobs" => ActionKind::SuspendCronJobs,
-        "scale-down" => {
-            let replicas = raw.replicas.unwrap_or(0);
-            if !(0..=10_000).contains(&replicas) {
-                return Err(invalid(
-                    format!("{key}.replicas"),
-                    format!("must be in 0..=10000, got {replicas}"),
-                ));
-            }
-            ActionKind::ScaleDown {
-                replicas: replicas as u32,
-            }
-        }
-        other => {
-            return Err(invalid(
-                format!("{key}.kind"),
-                format!(
-                    "{other:?} is not one of alert, lower-autoscaler-caps, suspend-cronjobs, scale-down"
-                ),
-            ));
-        }
-    };
-    if !matches!(kind, ActionKind::Alert) && raw.namespaces.is_empty() {
-        return Err(invalid(
-            format!("{key}.namespaces"),
-            "must name at least one namespace",
-        ));
-    }
-    Ok(ActionRule {
-        kind,
-        namespaces: raw.namespaces.clone(),
-        selector: raw.selector.clone(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,18 +556,6 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string().starts_with("sources[0].cost_column:"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_bad_action_factor_names_the_key() {
-        let err = load(
-            "[[budgets]]\nname='a'\namount=5\n[[budgets.actions]]\nkind='lower-autoscaler-caps'\nfactor=2\nnamespaces=['x']\n",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().starts_with("budgets[0].actions[0].factor:"),
             "{err}"
         );
     }

@@ -4,19 +4,69 @@ use serde::{Deserialize, Serialize};
 
 use super::{Day, DayRange, Money, Scope};
 
-/// How often a budget's amount resets. Only calendar months (UTC) exist so far.
+/// How often a budget's amount resets. Every period is in UTC days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Period {
-    /// A calendar month in UTC.
+    /// A calendar month.
     Monthly,
+    /// A calendar quarter: January, April, July or October to the end of the third month.
+    Quarterly,
+    /// Monday to Sunday.
+    Weekly,
+    /// `length_days` days from `start`, then the next `length_days`, and so on (before `start`
+    /// too, so every day belongs to exactly one period).
+    Custom {
+        /// First day of one period.
+        start: Day,
+        /// Days per period, at least 1.
+        length_days: u32,
+    },
 }
 
 impl Period {
     /// The period that contains `day`.
     pub fn containing(self, day: Day) -> DayRange {
+        // Every arm builds start <= end; the fallback only keeps the signature total.
+        let range =
+            |start: Day, end: Day| DayRange::new(start, end).unwrap_or(DayRange::month_of(day));
         match self {
             Period::Monthly => DayRange::month_of(day),
+            Period::Quarterly => {
+                let first_month = (day.month() - 1) / 3 * 3 + 1;
+                let start = Day::from_ymd(day.year(), first_month, 1).unwrap_or(day);
+                let end = Day::from_ymd(day.year(), first_month + 2, 1)
+                    .unwrap_or(day)
+                    .month_end();
+                range(start, end)
+            }
+            Period::Weekly => {
+                let start = day.add_days(-(day.weekday_index() as i64));
+                range(start, start.add_days(6))
+            }
+            Period::Custom { start, length_days } => {
+                let len = length_days.max(1) as i64;
+                let k = start.days_until(day).div_euclid(len);
+                let first = start.add_days(k * len);
+                range(first, first.add_days(len - 1))
+            }
+        }
+    }
+
+    /// The period just before the one that contains `day`.
+    pub fn previous(self, day: Day) -> DayRange {
+        self.containing(self.containing(day).start().add_days(-1))
+    }
+
+    /// How it is written in config.
+    pub fn describe(self) -> String {
+        match self {
+            Period::Monthly => "monthly".into(),
+            Period::Quarterly => "quarterly".into(),
+            Period::Weekly => "weekly".into(),
+            Period::Custom { start, length_days } => {
+                format!("every {length_days} days from {start}")
+            }
         }
     }
 }
@@ -50,13 +100,17 @@ impl BudgetMode {
     }
 }
 
-/// Breach probabilities at which a budget warns and at which it is in breach.
+/// Breach probabilities at which a budget warns, is in breach, and counts as recovered.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// P(breach) at or above which the status is `warn`.
     pub warn: f64,
-    /// P(breach) at or above which the status is `breach`.
+    /// P(breach) at or above which the status is `breach` and the ladder starts.
     pub breach: f64,
+    /// P(breach) below which a budget that acted counts a calm evaluation day.
+    pub recover: f64,
+    /// Consecutive calm evaluation days before everything is restored.
+    pub recover_days: u32,
 }
 
 impl Default for Thresholds {
@@ -64,7 +118,30 @@ impl Default for Thresholds {
         Thresholds {
             warn: 0.5,
             breach: 0.8,
+            recover: 0.3,
+            recover_days: 2,
         }
+    }
+}
+
+/// How far an autoscaler cap is lowered.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapLimit {
+    /// Keep this fraction of the current cap, in (0, 1).
+    Factor(f64),
+    /// Lower the cap to this many replicas (never raise it).
+    Replicas(u32),
+}
+
+impl CapLimit {
+    /// The new cap for a current cap of `current`: at least 1 and never above `current`.
+    pub fn apply(self, current: i64) -> i64 {
+        let target = match self {
+            CapLimit::Factor(f) => (current as f64 * f).floor() as i64,
+            CapLimit::Replicas(n) => n as i64,
+        };
+        target.clamp(1, current.max(1))
     }
 }
 
@@ -74,14 +151,18 @@ impl Default for Thresholds {
 pub enum ActionKind {
     /// Post an alert and change nothing.
     Alert,
-    /// Lower HPA `maxReplicas` and KEDA `maxReplicaCount` to `factor` of their value.
+    /// Lower HPA `maxReplicas` and KEDA `maxReplicaCount`.
     LowerAutoscalerCaps {
-        /// The fraction of the current cap to keep, in (0, 1).
-        factor: f64,
+        /// How far.
+        limit: CapLimit,
     },
     /// Set `spec.suspend = true` on CronJobs.
-    SuspendCronJobs,
-    /// Scale Deployments and StatefulSets down to `replicas`.
+    SuspendCronJobs {
+        /// Also suspend the Jobs those CronJobs are running.
+        suspend_jobs: bool,
+    },
+    /// Scale Deployments and StatefulSets down to `replicas` (capping their autoscaler
+    /// instead when one manages them).
     ScaleDown {
         /// The replica count to scale to.
         replicas: u32,
@@ -94,7 +175,7 @@ impl ActionKind {
         match self {
             ActionKind::Alert => "alert",
             ActionKind::LowerAutoscalerCaps { .. } => "lower-autoscaler-caps",
-            ActionKind::SuspendCronJobs => "suspend-cronjobs",
+            ActionKind::SuspendCronJobs { .. } => "suspend-cronjobs",
             ActionKind::ScaleDown { .. } => "scale-down",
         }
     }
@@ -138,6 +219,9 @@ pub enum Status {
     Ok,
     /// Breach as likely as not.
     Warn,
+    /// The budget acted and the breach has become less likely; its changes stay until
+    /// P(breach) has been below the recover level for enough days.
+    Recovering,
     /// Breach likely: act.
     Breach,
 }
@@ -148,6 +232,7 @@ impl Status {
         match self {
             Status::Ok => "ok",
             Status::Warn => "warn",
+            Status::Recovering => "recovering",
             Status::Breach => "breach",
         }
     }
@@ -157,6 +242,7 @@ impl Status {
         match s {
             "ok" => Some(Status::Ok),
             "warn" => Some(Status::Warn),
+            "recovering" => Some(Status::Recovering),
             "breach" => Some(Status::Breach),
             _ => None,
         }
@@ -166,6 +252,35 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A budget that has started acting: how far up its ladder it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engaged {
+    /// Ladder steps in effect, from the first (0 only for an empty ladder).
+    pub steps: u32,
+    /// Consecutive evaluation days with P(breach) below the recover level.
+    pub calm_days: u32,
+}
+
+/// What a budget remembers between evaluations: the hysteresis state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetState {
+    /// The period the state belongs to; a new period starts from scratch.
+    pub period_start: Day,
+    /// The newest evaluation day counted.
+    pub last_day: Day,
+    /// The status of that evaluation.
+    pub status: Status,
+    /// Set while the budget is acting.
+    pub engaged: Option<Engaged>,
+}
+
+impl BudgetState {
+    /// Ladder steps that should be in effect.
+    pub fn steps(&self) -> u32 {
+        self.engaged.map_or(0, |e| e.steps)
     }
 }
 
@@ -208,6 +323,28 @@ pub struct Evaluation {
     /// How wrong the forecast of this budget's scope was in backtest: the mean absolute error
     /// of 30-day totals, in %. `None` before a backtest has run.
     pub forecast_error: Option<f64>,
+    /// Ladder steps in effect after this evaluation.
+    pub steps: u32,
+    /// The series whose projected period total rose most against the last period.
+    pub drivers: Vec<Driver>,
+}
+
+/// A series inside a budget's scope and how its period total moves against the last period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    /// The report series, e.g. `service=EC2|team=ml`.
+    pub series: String,
+    /// Its projected total for the current period.
+    pub projected: f64,
+    /// Its total over the previous period.
+    pub previous: f64,
+}
+
+impl Driver {
+    /// How much more the series is projected to cost than last period.
+    pub fn rise(&self) -> f64 {
+        self.projected - self.previous
+    }
 }
 
 /// A change to a Kubernetes object (or an alert) that a budget's status calls for.
@@ -227,4 +364,15 @@ pub struct PlannedChange {
     pub description: String,
     /// `observe` plans only; `enforce` applies.
     pub mode: BudgetMode,
+}
+
+/// What a budget's last alert said, so the next run alerts only on a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertMark {
+    /// The status alerted.
+    pub status: Status,
+    /// The ladder steps in effect then.
+    pub steps: u32,
+    /// The evaluation day.
+    pub day: Day,
 }

@@ -3,6 +3,7 @@
 //! Nothing here knows about SQL, polars, HTTP or Kubernetes: these types are the contract between
 //! stages, so a value that exists has already been checked at the edge where it came in.
 
+mod action;
 mod budget;
 mod day;
 mod dimensions;
@@ -10,9 +11,12 @@ mod forecast;
 pub mod money;
 mod usage;
 
+pub use action::{
+    ActionRecord, FieldChange, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome,
+};
 pub use budget::{
-    ActionKind, ActionRule, Budget, BudgetMode, Evaluation, Period, PlannedChange, Projection,
-    Status, Thresholds,
+    ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
+    Evaluation, Period, PlannedChange, Projection, Status, Thresholds,
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};

@@ -2,6 +2,9 @@
 //! notify — each reading what the previous one stored and recording what it did, so any step
 //! can be re-run alone and every run can be inspected afterwards.
 
+mod acting;
+pub use acting::restore;
+mod budgets;
 pub mod job;
 
 use std::collections::BTreeMap;
@@ -11,18 +14,20 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::act::{self, slack};
-use crate::budget;
+use crate::act::{Cluster, slack};
 use tracing::Instrument;
 
 use crate::config::{Config, Pricing, SourceKind};
-use crate::domain::{Currency, Day, DayRange, Evaluation, Money, PlannedChange, Scope};
+use crate::domain::{
+    ActionRecord, Currency, Day, DayRange, Evaluation, Money, PlannedChange, Scope,
+};
 use crate::forecast;
 use crate::ingest::{self, FetchInputs, IngestError, SourceHistory};
-use crate::store::{Ingested, Store, StoreError, StoredSeries};
+use crate::store::{Ingested, Store, StoreError};
 pub use job::{Job, JobError, Step};
 
-/// What a run needs: configuration, the store and an HTTP client.
+/// What a run needs: configuration, the store, an HTTP client, and the Kubernetes API once a
+/// step needs it.
 pub struct Context {
     /// The validated configuration.
     pub config: Config,
@@ -30,7 +35,27 @@ pub struct Context {
     pub store: Store,
     /// The HTTP client for webhooks.
     pub http: reqwest::Client,
+    /// The Kubernetes API, connected on first use so commands that never act need none.
+    pub cluster: tokio::sync::OnceCell<Result<Cluster, String>>,
 }
+
+impl Context {
+    /// The Kubernetes API, connecting on the first call.
+    pub async fn cluster(&self) -> Result<&Cluster, String> {
+        self.cluster
+            .get_or_init(|| async {
+                Cluster::connect(self.config.kubernetes.api_url.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// The leader lock's name: one runner at a time may evaluate and act.
+pub const LEADER_LOCK: &str = "costcast-act";
 
 /// Options that narrow or soften a run.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +128,8 @@ pub struct RunReport {
     pub alert_outcome: Option<String>,
     /// Whether this run planned actions (so `changes` is current, even when empty).
     pub acted: bool,
+    /// What this run did to Kubernetes objects.
+    pub actions: Vec<ActionRecord>,
 }
 
 /// Runs `steps` in order as one recorded run of `job`, as of `now`.
@@ -130,16 +157,34 @@ pub async fn run_once(
     };
     let as_of = Day::from_date(now.date_naive());
     let detail = |stages: &[StageReport]| json!({ "as_of": as_of.to_string(), "stages": stages });
+    let mut lock = None;
     for &step in steps {
+        if matches!(step, Step::Budgets | Step::Act) && lock.is_none() {
+            // Evaluating and acting both move budget state: two runners must take turns.
+            lock = match take_lock(ctx).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let _ = ctx
+                        .store
+                        .finish_run(run_id, Utc::now(), false, &detail(&report.stages))
+                        .await;
+                    return Err(RunError {
+                        step,
+                        source: e,
+                        run_id: Some(run_id),
+                    });
+                }
+            };
+        }
         let span = tracing::info_span!("stage", run_id, step = %step);
         let _guard = span.enter();
         let started = Instant::now();
         let result = match step {
             Step::Ingest => ingest_stage(ctx, options, now).await,
             Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
-            Step::Budgets => budgets_stage(ctx, run_id, as_of, &mut report).await,
-            Step::Act => act_stage(ctx, run_id, options, &mut report).await,
-            Step::Notify => notify_stage(ctx, run_id, options, &mut report).await,
+            Step::Budgets => budgets::stage(ctx, run_id, as_of, &mut report).await,
+            Step::Act => acting::act_stage(ctx, run_id, now, options, &mut report).await,
+            Step::Notify => acting::notify_stage(ctx, run_id, as_of, options, &mut report).await,
         };
         let millis = started.elapsed().as_millis() as u64;
         match result {
@@ -160,6 +205,7 @@ pub async fn run_once(
                     counts: BTreeMap::new(),
                     error: Some(e.to_string()),
                 });
+                release(ctx, lock.take()).await;
                 let detail = detail(&report.stages);
                 if let Err(store_err) = ctx
                     .store
@@ -176,6 +222,7 @@ pub async fn run_once(
             }
         }
     }
+    release(ctx, lock.take()).await;
     let detail = detail(&report.stages);
     ctx.store
         .finish_run(run_id, Utc::now(), true, &detail)
@@ -186,6 +233,25 @@ pub async fn run_once(
             run_id: Some(run_id),
         })?;
     Ok(report)
+}
+
+async fn take_lock(ctx: &Context) -> Result<crate::store::LeaderLock, StageError> {
+    let wait = std::time::Duration::from_secs(ctx.config.act.lock_wait_secs);
+    match ctx.store.acquire_leader(LEADER_LOCK, wait).await? {
+        Some(lock) => Ok(lock),
+        None => Err(StageError::Other(format!(
+            "another costcast runner has held the leader lock for over {} s (act.lock_wait_secs); this run did not evaluate or act",
+            wait.as_secs()
+        ))),
+    }
+}
+
+async fn release(ctx: &Context, lock: Option<crate::store::LeaderLock>) {
+    if let Some(lock) = lock
+        && let Err(e) = lock.release(&ctx.store).await
+    {
+        tracing::error!(error = %e, "Could not release the leader lock.");
+    }
 }
 
 type Counts = BTreeMap<String, u64>;
@@ -434,153 +500,6 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
         ("anomalies", output.anomalies.len() as u64),
         ("backtested", accuracy.len() as u64),
     ]))
-}
-
-/// Daily totals of the stored series inside `scope`.
-fn scope_totals(
-    series: &[StoredSeries],
-    costs: &[(i64, Day, f64)],
-    scope: &Scope,
-) -> Vec<(Day, f64)> {
-    let members: std::collections::HashSet<i64> = series
-        .iter()
-        .filter(|s| scope.matches(&s.dims))
-        .map(|s| s.id)
-        .collect();
-    let mut by_day: BTreeMap<Day, f64> = BTreeMap::new();
-    for (id, day, amount) in costs {
-        if members.contains(id) {
-            *by_day.entry(*day).or_default() += amount;
-        }
-    }
-    by_day.into_iter().collect()
-}
-
-async fn budgets_stage(
-    ctx: &Context,
-    run_id: i64,
-    as_of: Day,
-    report: &mut RunReport,
-) -> Result<Counts, StageError> {
-    let forecasts = ctx.store.latest_forecasts().await?;
-    let accuracy = ctx.store.latest_accuracy().await?;
-    let configured = ctx.config.forecast.model.to_string();
-    let series = ctx.store.series().await?;
-    let earliest = ctx
-        .config
-        .budgets
-        .iter()
-        .map(|b| b.period.containing(as_of).start())
-        .min();
-    let costs = match earliest {
-        Some(from) => ctx.store.daily_costs(Some(from), None).await?,
-        None => Vec::new(),
-    };
-    let evaluations: Vec<Evaluation> = ctx
-        .config
-        .budgets
-        .iter()
-        .map(|b| {
-            let name = forecast::targets::budget_series(&b.name);
-            let forecast = forecasts.iter().find(|f| f.series == name);
-            let actuals = scope_totals(&series, &costs, &b.scope);
-            if forecast.is_none() {
-                if series.iter().any(|s| b.scope.matches(&s.dims)) {
-                    tracing::warn!(budget = %b.name, "No forecast for this budget yet: run `costcast forecast`.");
-                } else {
-                    tracing::warn!(budget = %b.name, scope = %b.scope, "No stored cost matches this budget's scope.");
-                }
-            }
-            let mut evaluation = budget::evaluate(b, &actuals, forecast, as_of);
-            evaluation.forecast_error = accuracy
-                .iter()
-                .find(|a| a.series == name && a.model == configured)
-                .and_then(|a| a.total_error);
-            evaluation
-        })
-        .collect();
-    ctx.store.save_evaluations(run_id, &evaluations).await?;
-    let n = |s| evaluations.iter().filter(|e| e.status == s).count() as u64;
-    use crate::domain::Status;
-    let c = counts([
-        ("budgets", evaluations.len() as u64),
-        ("ok", n(Status::Ok)),
-        ("warn", n(Status::Warn)),
-        ("breach", n(Status::Breach)),
-    ]);
-    report.evaluations = evaluations;
-    Ok(c)
-}
-
-async fn act_stage(
-    ctx: &Context,
-    run_id: i64,
-    options: &RunOptions,
-    report: &mut RunReport,
-) -> Result<Counts, StageError> {
-    let evaluations = ctx.store.latest_evaluations().await?;
-    let mut changes = Vec::new();
-    for e in &evaluations {
-        if let Some(b) = ctx.config.budgets.iter().find(|b| b.name == e.budget) {
-            changes.extend(act::plan(b, e));
-        }
-    }
-    let enforced = changes
-        .iter()
-        .filter(|c| c.mode == crate::domain::BudgetMode::Enforce && !options.dry_run)
-        .count();
-    if enforced > 0 {
-        tracing::warn!(
-            changes = enforced,
-            "Budgets in enforce mode planned changes, but this build has no Kubernetes executor yet: they are recorded as planned, not applied."
-        );
-    }
-    ctx.store
-        .save_planned_changes(run_id, &changes, "planned")
-        .await?;
-    let c = counts([("planned", changes.len() as u64), ("applied", 0)]);
-    report.changes = changes;
-    report.acted = true;
-    Ok(c)
-}
-
-async fn notify_stage(
-    ctx: &Context,
-    run_id: i64,
-    options: &RunOptions,
-    report: &mut RunReport,
-) -> Result<Counts, StageError> {
-    let evaluations = ctx.store.latest_evaluations().await?;
-    // Changes planned in this run are the current ones, even when there are none; only a
-    // notify run on its own falls back to the newest plan stored.
-    let changes: Vec<PlannedChange> = if report.acted {
-        report.changes.clone()
-    } else {
-        ctx.store
-            .latest_planned_changes()
-            .await?
-            .into_iter()
-            .map(|(c, _)| c)
-            .collect()
-    };
-    let Some(message) = slack::build_message(&evaluations, &changes, run_id) else {
-        return Ok(counts([("messages", 0)]));
-    };
-    let (outcome, result) = match (&ctx.config.notify.slack_webhook, options.dry_run) {
-        (None, _) => ("not-configured".to_string(), Ok(0)),
-        (Some(_), true) => ("dry-run".to_string(), Ok(0)),
-        (Some(hook), false) => match slack::send(&ctx.http, hook, &message).await {
-            Ok(attempts) => ("sent".to_string(), Ok(attempts)),
-            Err(e) => (format!("failed: {e}"), Err(e)),
-        },
-    };
-    ctx.store
-        .save_alert(run_id, "slack", &message, &outcome)
-        .await?;
-    report.alert = Some(message);
-    report.alert_outcome = Some(outcome);
-    let attempts = result?;
-    Ok(counts([("messages", 1), ("attempts", attempts as u64)]))
 }
 
 #[cfg(test)]

@@ -79,6 +79,10 @@ macro_rules! with_pool {
     };
 }
 
+mod actions;
+
+pub use actions::{LeaderLock, StoredState};
+
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 const INSERT_CHUNK_ROWS: usize = 2_000;
 
@@ -737,8 +741,8 @@ impl Store {
     pub async fn save_evaluations(&self, run_id: i64, evaluations: &[Evaluation]) -> Result<()> {
         let sql = "INSERT INTO budget_evaluations (run_id, budget, as_of, period_start, period_end, \
                    amount, currency, actual_to_date, reported_through, forecast_days, projected, lo80, \
-                   hi80, p_breach, status, mode, forecast_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                   $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+                   hi80, p_breach, status, mode, forecast_error, steps, drivers) VALUES ($1, $2, $3, $4, $5, \
+                   $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for e in evaluations {
@@ -761,6 +765,8 @@ impl Store {
                     .bind(e.status.as_str())
                     .bind(e.mode.as_str())
                     .bind(e.forecast_error)
+                    .bind(e.steps as i32)
+                    .bind(serde_json::to_string(&e.drivers).unwrap_or_else(|_| "[]".into()))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -784,6 +790,8 @@ impl Store {
                     let currency: String = r.try_get("currency")?;
                     let reported: Option<NaiveDate> = r.try_get("reported_through")?;
                     let forecast_days: i32 = r.try_get("forecast_days")?;
+                    let steps: i32 = r.try_get("steps")?;
+                    let drivers: String = r.try_get("drivers")?;
                     let period = DayRange::new(
                         day_of(r.try_get("period_start")?),
                         day_of(r.try_get("period_end")?),
@@ -809,6 +817,9 @@ impl Store {
                         status: Status::parse(&status).ok_or_else(|| corrupt(&status))?,
                         mode: BudgetMode::parse(&mode).ok_or_else(|| corrupt(&mode))?,
                         forecast_error: r.try_get("forecast_error")?,
+                        steps: steps.max(0) as u32,
+                        drivers: serde_json::from_str(&drivers)
+                            .map_err(|e| corrupt(&format!("drivers: {e}")))?,
                     })
                 })
                 .collect()

@@ -1,6 +1,9 @@
 //! Shared test helpers: a fresh database per test on each backend, configs, fixtures.
 #![allow(dead_code)]
 
+pub mod fake_kube;
+pub mod slack_receiver;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,461 @@
+//! Budgets, their action ladders, and how actions reach Kubernetes: the raw tables as written
+//! and their validation, every error naming its key.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, OneOrMany, invalid, parse_scope};
+use crate::domain::{
+    ActionKind, ActionRule, Budget, BudgetMode, CapLimit, Currency, Day, Money, Period, Thresholds,
+};
+
+/// Namespaces costcast never changes unless `act.protected_namespaces` says otherwise.
+pub const DEFAULT_PROTECTED_NAMESPACES: [&str; 3] =
+    ["kube-system", "kube-public", "kube-node-lease"];
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBudget {
+    name: String,
+    amount: f64,
+    currency: Option<String>,
+    period: Option<String>,
+    period_start: Option<String>,
+    period_days: Option<i64>,
+    mode: Option<String>,
+    #[serde(default)]
+    scope: BTreeMap<String, OneOrMany>,
+    warn_probability: Option<f64>,
+    breach_probability: Option<f64>,
+    recover_probability: Option<f64>,
+    recover_days: Option<i64>,
+    #[serde(default)]
+    actions: Vec<RawAction>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    kind: String,
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    selector: String,
+    factor: Option<f64>,
+    max_replicas: Option<i64>,
+    replicas: Option<i64>,
+    suspend_jobs: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAct {
+    protected_namespaces: Option<Vec<String>>,
+    max_changes_per_run: Option<i64>,
+    lock_wait_secs: Option<i64>,
+    cronjob_starting_deadline_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKubernetes {
+    api_url: Option<String>,
+}
+
+/// How actions are applied, whatever the budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActSettings {
+    /// Namespaces never changed.
+    pub protected_namespaces: Vec<String>,
+    /// Objects one run may change (restores do not count); the rest wait for the next run.
+    pub max_changes_per_run: usize,
+    /// How long a run waits for another runner's leader lock before giving up.
+    pub lock_wait_secs: u64,
+    /// Set on a restored CronJob without `startingDeadlineSeconds` that missed more than 100
+    /// schedules while suspended, so the controller starts it again.
+    pub cronjob_starting_deadline_secs: u64,
+}
+
+impl Default for ActSettings {
+    fn default() -> ActSettings {
+        ActSettings {
+            protected_namespaces: DEFAULT_PROTECTED_NAMESPACES.map(String::from).to_vec(),
+            max_changes_per_run: 20,
+            lock_wait_secs: 60,
+            cronjob_starting_deadline_secs: 3600,
+        }
+    }
+}
+
+/// Where the Kubernetes API is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KubernetesSettings {
+    /// An API URL without authentication (`kubectl proxy`); unset means in-cluster config or
+    /// the kubeconfig, as kubectl finds them.
+    pub api_url: Option<String>,
+}
+
+pub(super) fn validate_act(raw: &RawAct) -> Result<ActSettings, ConfigError> {
+    let defaults = ActSettings::default();
+    let whole = |key: &str, v: Option<i64>, min: i64, max: i64, default: u64| match v {
+        None => Ok(default),
+        Some(n) if (min..=max).contains(&n) => Ok(n as u64),
+        Some(n) => Err(invalid(
+            format!("act.{key}"),
+            format!("must be in {min}..={max}, got {n}"),
+        )),
+    };
+    Ok(ActSettings {
+        protected_namespaces: raw
+            .protected_namespaces
+            .clone()
+            .unwrap_or(defaults.protected_namespaces),
+        max_changes_per_run: whole(
+            "max_changes_per_run",
+            raw.max_changes_per_run,
+            0,
+            10_000,
+            defaults.max_changes_per_run as u64,
+        )? as usize,
+        lock_wait_secs: whole(
+            "lock_wait_secs",
+            raw.lock_wait_secs,
+            0,
+            3600,
+            defaults.lock_wait_secs,
+        )?,
+        cronjob_starting_deadline_secs: whole(
+            "cronjob_starting_deadline_secs",
+            raw.cronjob_starting_deadline_secs,
+            10,
+            86_400 * 7,
+            defaults.cronjob_starting_deadline_secs,
+        )?,
+    })
+}
+
+pub(super) fn validate_kubernetes(raw: &RawKubernetes) -> Result<KubernetesSettings, ConfigError> {
+    if let Some(url) = &raw.api_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(invalid("kubernetes.api_url", "must be an http(s) URL"));
+    }
+    Ok(KubernetesSettings {
+        api_url: raw.api_url.clone(),
+    })
+}
+
+fn validate_period(key: &dyn Fn(&str) -> String, raw: &RawBudget) -> Result<Period, ConfigError> {
+    let name = raw.period.as_deref().unwrap_or("monthly");
+    if name != "custom" && (raw.period_start.is_some() || raw.period_days.is_some()) {
+        return Err(invalid(
+            key("period_start"),
+            "period_start and period_days only go with period = \"custom\"",
+        ));
+    }
+    Ok(match name {
+        "monthly" => Period::Monthly,
+        "quarterly" => Period::Quarterly,
+        "weekly" => Period::Weekly,
+        "custom" => {
+            let start = raw
+                .period_start
+                .as_deref()
+                .ok_or_else(|| invalid(key("period_start"), "is required for a custom period"))?;
+            let start =
+                Day::parse(start).map_err(|e| invalid(key("period_start"), e.to_string()))?;
+            let days = raw
+                .period_days
+                .ok_or_else(|| invalid(key("period_days"), "is required for a custom period"))?;
+            if !(1..=366).contains(&days) {
+                return Err(invalid(
+                    key("period_days"),
+                    format!("must be in 1..=366, got {days}"),
+                ));
+            }
+            Period::Custom {
+                start,
+                length_days: days as u32,
+            }
+        }
+        other => {
+            return Err(invalid(
+                key("period"),
+                format!(
+                    "{other:?} is not one of \"monthly\", \"quarterly\", \"weekly\", \"custom\""
+                ),
+            ));
+        }
+    })
+}
+
+fn validate_thresholds(
+    key: &dyn Fn(&str) -> String,
+    raw: &RawBudget,
+) -> Result<Thresholds, ConfigError> {
+    let defaults = Thresholds::default();
+    let recover_days = raw.recover_days.unwrap_or(defaults.recover_days as i64);
+    if !(1..=90).contains(&recover_days) {
+        return Err(invalid(
+            key("recover_days"),
+            format!("must be in 1..=90, got {recover_days}"),
+        ));
+    }
+    let t = Thresholds {
+        warn: raw.warn_probability.unwrap_or(defaults.warn),
+        breach: raw.breach_probability.unwrap_or(defaults.breach),
+        recover: raw.recover_probability.unwrap_or(defaults.recover),
+        recover_days: recover_days as u32,
+    };
+    for (k, p) in [
+        ("warn_probability", t.warn),
+        ("breach_probability", t.breach),
+        ("recover_probability", t.recover),
+    ] {
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(invalid(key(k), format!("must be in (0, 1], got {p}")));
+        }
+    }
+    if t.warn > t.breach {
+        return Err(invalid(
+            key("warn_probability"),
+            "must not be above breach_probability",
+        ));
+    }
+    if t.recover >= t.breach {
+        return Err(invalid(
+            key("recover_probability"),
+            "must be below breach_probability, or a budget would restore and act again on the same evaluation",
+        ));
+    }
+    Ok(t)
+}
+
+pub(super) fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, ConfigError> {
+    let key = |k: &str| format!("budgets[{i}].{k}");
+    if raw.name.trim().is_empty() {
+        return Err(invalid(key("name"), "must not be empty"));
+    }
+    if !(raw.amount.is_finite() && raw.amount > 0.0) {
+        return Err(invalid(
+            key("amount"),
+            format!("must be > 0, got {}", raw.amount),
+        ));
+    }
+    let currency = match &raw.currency {
+        None => Currency::usd(),
+        Some(c) => Currency::parse(c).map_err(|e| invalid(key("currency"), e.to_string()))?,
+    };
+    let period = validate_period(&key, raw)?;
+    let mode_name = raw.mode.as_deref().unwrap_or("observe");
+    let mode = BudgetMode::parse(mode_name).ok_or_else(|| {
+        invalid(
+            key("mode"),
+            format!("{mode_name:?} is not \"observe\" or \"enforce\""),
+        )
+    })?;
+    let scope = parse_scope(&key("scope"), &raw.scope)?;
+    let thresholds = validate_thresholds(&key, raw)?;
+    let actions = raw
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(j, a)| validate_action(&key(&format!("actions[{j}]")), a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Budget {
+        name: raw.name.clone(),
+        amount: Money::new(raw.amount, currency),
+        scope,
+        period,
+        mode,
+        thresholds,
+        actions,
+    })
+}
+
+fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError> {
+    let field = |f: &str| format!("{key}.{f}");
+    let only_for = |f: &str, present: bool, kind: &str| {
+        if present && raw.kind != kind {
+            Err(invalid(
+                field(f),
+                format!("only applies to kind = {kind:?}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only_for(
+        "suspend_jobs",
+        raw.suspend_jobs.is_some(),
+        "suspend-cronjobs",
+    )?;
+    only_for("replicas", raw.replicas.is_some(), "scale-down")?;
+    only_for("factor", raw.factor.is_some(), "lower-autoscaler-caps")?;
+    only_for(
+        "max_replicas",
+        raw.max_replicas.is_some(),
+        "lower-autoscaler-caps",
+    )?;
+    let kind = match raw.kind.as_str() {
+        "alert" => ActionKind::Alert,
+        "lower-autoscaler-caps" => {
+            let limit = match (raw.factor, raw.max_replicas) {
+                (Some(f), None) if f > 0.0 && f < 1.0 => CapLimit::Factor(f),
+                (Some(f), None) => {
+                    return Err(invalid(
+                        field("factor"),
+                        format!("must be in (0, 1), got {f}"),
+                    ));
+                }
+                (None, Some(n)) if (1..=10_000).contains(&n) => CapLimit::Replicas(n as u32),
+                (None, Some(n)) => {
+                    return Err(invalid(
+                        field("max_replicas"),
+                        format!("must be in 1..=10000, got {n}"),
+                    ));
+                }
+                _ => {
+                    return Err(invalid(
+                        field("factor"),
+                        "give exactly one of factor or max_replicas for lower-autoscaler-caps",
+                    ));
+                }
+            };
+            ActionKind::LowerAutoscalerCaps { limit }
+        }
+        "suspend-cronjobs" => ActionKind::SuspendCronJobs {
+            suspend_jobs: raw.suspend_jobs.unwrap_or(false),
+        },
+        "scale-down" => {
+            let replicas = raw.replicas.unwrap_or(0);
+            if !(0..=10_000).contains(&replicas) {
+                return Err(invalid(
+                    field("replicas"),
+                    format!("must be in 0..=10000, got {replicas}"),
+                ));
+            }
+            ActionKind::ScaleDown {
+                replicas: replicas as u32,
+            }
+        }
+        other => {
+            return Err(invalid(
+                field("kind"),
+                format!(
+                    "{other:?} is not one of alert, lower-autoscaler-caps, suspend-cronjobs, scale-down"
+                ),
+            ));
+        }
+    };
+    if !matches!(kind, ActionKind::Alert) && raw.namespaces.is_empty() {
+        return Err(invalid(
+            field("namespaces"),
+            "must name at least one namespace",
+        ));
+    }
+    Ok(ActionRule {
+        kind,
+        namespaces: raw.namespaces.clone(),
+        selector: raw.selector.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError};
+    use crate::domain::{ActionKind, CapLimit, Day, Period};
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let raw = Config::parse_raw(text, Path::new("costcast.toml"))?;
+        Config::from_raw(raw, Path::new(""), &|_| None)
+    }
+
+    fn error(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_period_kind_parses_and_custom_needs_its_start_and_length() {
+        let period = |extra: &str| {
+            load(&format!("[[budgets]]\nname='a'\namount=5\n{extra}")).map(|c| c.budgets[0].period)
+        };
+        assert_eq!(period("").unwrap(), Period::Monthly);
+        assert_eq!(period("period='quarterly'").unwrap(), Period::Quarterly);
+        assert_eq!(period("period='weekly'").unwrap(), Period::Weekly);
+        assert_eq!(
+            period("period='custom'\nperiod_start='2024-01-05'\nperiod_days=14").unwrap(),
+            Period::Custom {
+                start: Day::parse("2024-01-05").unwrap(),
+                length_days: 14
+            }
+        );
+        assert_eq!(
+            error("[[budgets]]\nname='a'\namount=5\nperiod='custom'\nperiod_days=14"),
+            "budgets[0].period_start: is required for a custom period"
+        );
+        assert!(
+            error("[[budgets]]\nname='a'\namount=5\nperiod='yearly'")
+                .starts_with("budgets[0].period: \"yearly\" is not one of")
+        );
+    }
+
+    #[test]
+    fn a_recover_level_at_or_above_breach_is_refused() {
+        assert!(
+            error("[[budgets]]\nname='a'\namount=5\nrecover_probability=0.8")
+                .starts_with("budgets[0].recover_probability: must be below breach_probability")
+        );
+        assert_eq!(
+            error("[[budgets]]\nname='a'\namount=5\nrecover_days=0"),
+            "budgets[0].recover_days: must be in 1..=90, got 0"
+        );
+    }
+
+    #[test]
+    fn an_autoscaler_step_takes_a_factor_or_a_replica_cap_not_both() {
+        let step = |extra: &str| {
+            format!(
+                "[[budgets]]\nname='a'\namount=5\n[[budgets.actions]]\nkind='lower-autoscaler-caps'\nnamespaces=['x']\n{extra}"
+            )
+        };
+        let c = load(&step("max_replicas=3")).unwrap();
+        assert_eq!(
+            c.budgets[0].actions[0].kind,
+            ActionKind::LowerAutoscalerCaps {
+                limit: CapLimit::Replicas(3)
+            }
+        );
+        assert!(
+            error(&step("factor=0.5\nmax_replicas=3"))
+                .starts_with("budgets[0].actions[0].factor: give exactly one")
+        );
+        assert!(error(&step("factor=2")).starts_with("budgets[0].actions[0].factor: must be in"));
+        assert_eq!(
+            error(&step("suspend_jobs=true")),
+            "budgets[0].actions[0].suspend_jobs: only applies to kind = \"suspend-cronjobs\""
+        );
+    }
+
+    #[test]
+    fn act_settings_have_defaults_and_name_a_bad_key() {
+        let c = load("").unwrap();
+        assert_eq!(c.act.max_changes_per_run, 20);
+        assert!(
+            c.act
+                .protected_namespaces
+                .contains(&"kube-system".to_string())
+        );
+        assert_eq!(
+            error("[act]\nmax_changes_per_run=-1"),
+            "act.max_changes_per_run: must be in 0..=10000, got -1"
+        );
+        assert_eq!(
+            error("[kubernetes]\napi_url='localhost:8001'"),
+            "kubernetes.api_url: must be an http(s) URL"
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The act and notify stages: the cluster is made to match each budget's ladder position, and
+//! people hear about it when something changed, not on every run.
+
+use chrono::{DateTime, Utc};
+
+use super::{Context, Counts, RunOptions, RunReport, StageError, counts};
+use crate::act::{self, ActRun, slack};
+use crate::domain::{
+    ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, Operation, Outcome,
+    PlannedChange, Status,
+};
+use crate::forecast::targets::budget_series;
+
+/// Whether a budget's steps in effect reach Kubernetes objects.
+fn touches_cluster(budget: &Budget, steps: u32) -> bool {
+    budget
+        .actions
+        .iter()
+        .take(steps as usize)
+        .any(|r| r.kind != ActionKind::Alert)
+}
+
+pub(super) async fn act_stage(
+    ctx: &Context,
+    run_id: i64,
+    now: DateTime<Utc>,
+    options: &RunOptions,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let states = ctx.store.budget_states().await?;
+    let budgets: Vec<(&Budget, u32)> = ctx
+        .config
+        .budgets
+        .iter()
+        .map(|b| (b, states.get(&b.name).map_or(0, |s| s.state.steps())))
+        .collect();
+    let changes: Vec<PlannedChange> = budgets
+        .iter()
+        .flat_map(|(b, steps)| act::plan(b, *steps))
+        .collect();
+    let held = ctx.store.throttled(None).await?;
+    let needs_cluster =
+        !held.is_empty() || budgets.iter().any(|(b, steps)| touches_cluster(b, *steps));
+    let records = if needs_cluster {
+        match ctx.cluster().await {
+            Ok(cluster) => {
+                let run = ActRun {
+                    budgets,
+                    held,
+                    settings: &ctx.config.act,
+                    dry_run: options.dry_run,
+                    now,
+                };
+                act::reconcile(cluster, &run).await
+            }
+            Err(e) => {
+                let must_act = !held.is_empty()
+                    || budgets.iter().any(|(b, steps)| {
+                        b.mode == BudgetMode::Enforce && touches_cluster(b, *steps)
+                    });
+                if must_act && !options.dry_run {
+                    return Err(StageError::Other(format!(
+                        "{e}. Budgets in enforce mode need it: set kubernetes.api_url, or run in a cluster or with a kubeconfig."
+                    )));
+                }
+                tracing::info!(error = %e, "No Kubernetes API; observe-mode steps are planned without their target objects.");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let outcome = if options.dry_run {
+        "dry-run"
+    } else {
+        "planned"
+    };
+    ctx.store
+        .save_planned_changes(run_id, &changes, outcome)
+        .await?;
+    ctx.store.save_actions(run_id, &records).await?;
+    let n = |op: Operation, o: Outcome| {
+        records
+            .iter()
+            .filter(|r| r.operation == op && r.outcome == o)
+            .count() as u64
+    };
+    let failed = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .count();
+    if failed > 0 {
+        tracing::error!(failed, "Some changes failed; the alert lists them.");
+    }
+    let c = counts([
+        ("steps", changes.len() as u64),
+        ("applied", n(Operation::Apply, Outcome::Done)),
+        ("planned", n(Operation::Apply, Outcome::Planned)),
+        ("restored", n(Operation::Restore, Outcome::Done)),
+        ("skipped", n(Operation::Apply, Outcome::Skipped)),
+        (
+            "conflicts",
+            records
+                .iter()
+                .filter(|r| r.outcome == Outcome::Conflict)
+                .count() as u64,
+        ),
+        ("failed", failed as u64),
+    ]);
+    report.changes = changes;
+    report.actions = records;
+    report.acted = true;
+    Ok(c)
+}
+
+/// Whether a budget is worth a message now: its status or ladder position changed since the
+/// last alert, an object of it conflicted or failed, or the daily digest is due.
+fn worth_alerting(
+    e: &Evaluation,
+    last: Option<&AlertMark>,
+    records: &[ActionRecord],
+    digest: bool,
+) -> bool {
+    let troubled = records.iter().any(|r| {
+        r.change.budget == e.budget && matches!(r.outcome, Outcome::Conflict | Outcome::Failed)
+    });
+    let changed = match last {
+        None => e.status != Status::Ok,
+        Some(m) => m.status != e.status || m.steps != e.steps,
+    };
+    let digest_due = digest && e.status != Status::Ok && last.is_none_or(|m| m.day < e.as_of);
+    troubled || changed || digest_due
+}
+
+pub(super) async fn notify_stage(
+    ctx: &Context,
+    run_id: i64,
+    as_of: crate::domain::Day,
+    options: &RunOptions,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let evaluations = ctx.store.latest_evaluations().await?;
+    let states = ctx.store.budget_states().await?;
+    // Changes made in this run are the current ones, even when there are none; only a notify
+    // run on its own falls back to the newest stored.
+    let (changes, records): (Vec<PlannedChange>, Vec<ActionRecord>) = if report.acted {
+        (report.changes.clone(), report.actions.clone())
+    } else {
+        let changes = ctx
+            .store
+            .latest_planned_changes()
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        let records = match ctx.store.latest_action_run().await? {
+            Some(run) => ctx.store.actions(run).await?,
+            None => Vec::new(),
+        };
+        (changes, records)
+    };
+    let chosen: Vec<Evaluation> = evaluations
+        .into_iter()
+        .filter(|e| ctx.config.budgets.iter().any(|b| b.name == e.budget))
+        .filter(|e| {
+            let last = states.get(&e.budget).and_then(|s| s.alerted.as_ref());
+            worth_alerting(e, last, &records, ctx.config.notify.daily_digest)
+        })
+        .collect();
+    if chosen.is_empty() {
+        return Ok(counts([("messages", 0)]));
+    }
+    let period_start = chosen
+        .iter()
+        .map(|e| e.projection.period.start())
+        .min()
+        .unwrap_or(as_of);
+    let anomalies = ctx
+        .store
+        .latest_anomalies(Some(period_start), None)
+        .await?
+        .into_iter()
+        .filter(|a| chosen.iter().any(|e| a.series == budget_series(&e.budget)))
+        .collect::<Vec<_>>();
+    let message = slack::build_message(&slack::Alert {
+        evaluations: &chosen,
+        budgets: &ctx.config.budgets,
+        changes: &changes,
+        actions: &records,
+        anomalies: &anomalies,
+        report_url: ctx.config.notify.report_url.as_deref(),
+        run_id,
+    });
+    let (outcome, result) = match (&ctx.config.notify.slack_webhook, options.dry_run) {
+        (None, _) => ("not-configured".to_string(), Ok(0)),
+        (Some(_), true) => ("dry-run".to_string(), Ok(0)),
+        (Some(hook), false) => match slack::send(&ctx.http, hook, &message).await {
+            Ok(attempts) => ("sent".to_string(), Ok(attempts)),
+            Err(e) => (format!("failed: {e}"), Err(e)),
+        },
+    };
+    ctx.store
+        .save_alert(run_id, "slack", &message, &outcome)
+        .await?;
+    // A message that did not get through is tried again by the next run.
+    if result.is_ok() && !options.dry_run {
+        for e in &chosen {
+            let mark = AlertMark {
+                status: e.status,
+                steps: e.steps,
+                day: e.as_of,
+            };
+            ctx.store.mark_alerted(&e.budget, &mark).await?;
+        }
+    }
+    report.alert = Some(message);
+    report.alert_outcome = Some(outcome);
+    let attempts = result?;
+    Ok(counts([("messages", 1), ("attempts", attempts as u64)]))
+}
+
+/// Puts back what costcast changed for `budget` (or every budget), found in the store and by
+/// costcast's label on the cluster, as one recorded run. A restored budget starts its ladder
+/// again from the first step if its breach persists.
+pub async fn restore(
+    ctx: &Context,
+    budget: Option<&str>,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<RunReport, super::RunError> {
+    let fail = |source: StageError, run_id| super::RunError {
+        step: super::Step::Act,
+        source,
+        run_id,
+    };
+    if let Some(name) = budget
+        && !ctx.config.budgets.iter().any(|b| b.name == name)
+        && ctx
+            .store
+            .throttled(Some(name))
+            .await
+            .map_err(|e| fail(e.into(), None))?
+            .is_empty()
+    {
+        return Err(fail(
+            StageError::Other(format!(
+                "no budget named {name:?} is configured or holds changes"
+            )),
+            None,
+        ));
+    }
+    let lock = super::take_lock(ctx).await.map_err(|e| fail(e, None))?;
+    let result = restore_locked(ctx, budget, dry_run, now).await;
+    super::release(ctx, Some(lock)).await;
+    result
+}
+
+async fn restore_locked(
+    ctx: &Context,
+    budget: Option<&str>,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<RunReport, super::RunError> {
+    let run_id = ctx
+        .store
+        .start_run("restore", Utc::now())
+        .await
+        .map_err(|e| super::RunError {
+            step: super::Step::Act,
+            source: e.into(),
+            run_id: None,
+        })?;
+    let fail = |source: StageError| super::RunError {
+        step: super::Step::Act,
+        source,
+        run_id: Some(run_id),
+    };
+    let stored = ctx
+        .store
+        .throttled(budget)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let cluster = ctx
+        .cluster()
+        .await
+        .map_err(|e| fail(StageError::Other(e)))?;
+    let held = act::find_held(cluster, &ctx.config.budgets, stored, budget)
+        .await
+        .map_err(|e| fail(StageError::Other(e.to_string())))?;
+    let mut records = Vec::new();
+    for change in held {
+        records.push(act::restore_one(cluster, change, !dry_run, &ctx.config.act, now).await);
+    }
+    ctx.store
+        .save_actions(run_id, &records)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    if !dry_run {
+        let states = ctx
+            .store
+            .budget_states()
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let reset: Vec<_> = states
+            .into_iter()
+            .filter(|(name, _)| budget.is_none_or(|b| b == name))
+            .map(|(name, s)| {
+                (
+                    name,
+                    crate::domain::BudgetState {
+                        engaged: None,
+                        ..s.state
+                    },
+                )
+            })
+            .collect();
+        ctx.store
+            .save_budget_states(run_id, &reset)
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
+    let detail = serde_json::json!({"restored": records.len(), "budget": budget});
+    ctx.store
+        .finish_run(run_id, Utc::now(), !failed, &detail)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(RunReport {
+        run_id,
+        actions: records,
+        acted: true,
+        ..RunReport::default()
+    })
+}

@@ -1,0 +1,158 @@
+//! The budgets stage: each budget's projection, its drivers, and its hysteresis state, stored
+//! together so the act stage and the report read one consistent decision.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Context, Counts, RunReport, StageError, counts};
+use crate::budget::{self, GroupCosts};
+use crate::domain::{Budget, Day, Evaluation, SeriesForecast, Status};
+use crate::forecast::targets::{budget_series, grain_series};
+use crate::store::StoredSeries;
+
+/// Daily totals of the stored series inside `budget`'s scope.
+fn scope_totals(
+    series: &[StoredSeries],
+    costs: &[(i64, Day, f64)],
+    budget: &Budget,
+) -> Vec<(Day, f64)> {
+    let members: HashSet<i64> = series
+        .iter()
+        .filter(|s| budget.scope.matches(&s.dims))
+        .map(|s| s.id)
+        .collect();
+    let mut by_day: BTreeMap<Day, f64> = BTreeMap::new();
+    for (id, day, amount) in costs {
+        if members.contains(id) {
+            *by_day.entry(*day).or_default() += amount;
+        }
+    }
+    by_day.into_iter().collect()
+}
+
+/// The report groups that hold series of `budget`'s scope, with their daily costs split into
+/// inside and outside the scope.
+fn groups(
+    ctx: &Context,
+    series: &[StoredSeries],
+    costs: &[(i64, Day, f64)],
+    budget: &Budget,
+) -> BTreeMap<String, GroupCosts> {
+    let grain = &ctx.config.forecast.grain;
+    let of: BTreeMap<i64, (String, bool)> = series
+        .iter()
+        .map(|s| {
+            (
+                s.id,
+                (grain_series(grain, &s.dims), budget.scope.matches(&s.dims)),
+            )
+        })
+        .collect();
+    let touched: HashSet<&str> = of
+        .values()
+        .filter(|(_, inside)| *inside)
+        .map(|(g, _)| g.as_str())
+        .collect();
+    let mut out: BTreeMap<String, GroupCosts> = BTreeMap::new();
+    for (id, day, amount) in costs {
+        let Some((group, inside)) = of.get(id) else {
+            continue;
+        };
+        if !touched.contains(group.as_str()) {
+            continue;
+        }
+        let g = out.entry(group.clone()).or_default();
+        let side = if *inside {
+            &mut g.in_scope
+        } else {
+            &mut g.outside
+        };
+        *side.entry(*day).or_default() += amount;
+    }
+    out
+}
+
+fn evaluate_one(
+    ctx: &Context,
+    budget: &Budget,
+    series: &[StoredSeries],
+    costs: &[(i64, Day, f64)],
+    forecasts: &[SeriesForecast],
+    as_of: Day,
+) -> Evaluation {
+    let name = budget_series(&budget.name);
+    let forecast = forecasts.iter().find(|f| f.series == name);
+    let actuals = scope_totals(series, costs, budget);
+    if forecast.is_none() {
+        if series.iter().any(|s| budget.scope.matches(&s.dims)) {
+            tracing::warn!(budget = %budget.name, "No forecast for this budget yet: run `costcast forecast`.");
+        } else {
+            tracing::warn!(budget = %budget.name, scope = %budget.scope, "No stored cost matches this budget's scope.");
+        }
+    }
+    let mut evaluation = budget::evaluate(budget, &actuals, forecast, as_of);
+    let trusted_end = forecast
+        .map(|f| f.history_end)
+        .or(evaluation.projection.reported_through)
+        .unwrap_or(as_of);
+    evaluation.drivers = budget::drivers(
+        &groups(ctx, series, costs, budget),
+        forecasts,
+        evaluation.projection.period,
+        budget.period.previous(as_of),
+        trusted_end,
+    );
+    evaluation
+}
+
+/// Evaluates every budget as of `as_of`, moves its hysteresis state on, and stores both.
+pub(super) async fn stage(
+    ctx: &Context,
+    run_id: i64,
+    as_of: Day,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let forecasts = ctx.store.latest_forecasts().await?;
+    let accuracy = ctx.store.latest_accuracy().await?;
+    let states = ctx.store.budget_states().await?;
+    let configured = ctx.config.forecast.model.to_string();
+    let series = ctx.store.series().await?;
+    // Drivers compare with the previous period, so costs are read from its start.
+    let earliest = ctx
+        .config
+        .budgets
+        .iter()
+        .map(|b| b.period.previous(as_of).start())
+        .min();
+    let costs = match earliest {
+        Some(from) => ctx.store.daily_costs(Some(from), None).await?,
+        None => Vec::new(),
+    };
+    let mut evaluations = Vec::new();
+    let mut new_states = Vec::new();
+    for b in &ctx.config.budgets {
+        let mut evaluation = evaluate_one(ctx, b, &series, &costs, &forecasts, as_of);
+        evaluation.forecast_error = accuracy
+            .iter()
+            .find(|a| a.series == budget_series(&b.name) && a.model == configured)
+            .and_then(|a| a.total_error);
+        let previous = states.get(&b.name).map(|s| &s.state);
+        let state = budget::advance(b, previous, &mut evaluation);
+        if previous.map(|p| p.steps()) != Some(state.steps()) && state.steps() > 0 {
+            tracing::warn!(budget = %b.name, steps = state.steps(), p_breach = evaluation.projection.p_breach, "Budget moved up its action ladder.");
+        }
+        new_states.push((b.name.clone(), state));
+        evaluations.push(evaluation);
+    }
+    ctx.store.save_evaluations(run_id, &evaluations).await?;
+    ctx.store.save_budget_states(run_id, &new_states).await?;
+    let n = |s| evaluations.iter().filter(|e| e.status == s).count() as u64;
+    let c = counts([
+        ("budgets", evaluations.len() as u64),
+        ("ok", n(Status::Ok)),
+        ("warn", n(Status::Warn)),
+        ("breach", n(Status::Breach)),
+        ("recovering", n(Status::Recovering)),
+    ]);
+    report.evaluations = evaluations;
+    Ok(c)
+}

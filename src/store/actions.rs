@@ -1,0 +1,359 @@
+//! What budgets remember and what acting did: hysteresis state, the objects costcast holds
+//! changed, the action log, and the leader lock that keeps two runners from acting at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use sqlx::Row;
+use sqlx::pool::PoolConnection;
+
+use super::{Result, Store, StoreError, day_of};
+use crate::domain::{
+    ActionRecord, AlertMark, BudgetState, Engaged, FieldChange, ObjectChange, ObjectKind,
+    ObjectRef, Operation, Outcome, Status,
+};
+
+/// A budget's stored state and the last alert sent about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredState {
+    /// The hysteresis state.
+    pub state: BudgetState,
+    /// The last alert, if any was sent this period.
+    pub alerted: Option<AlertMark>,
+}
+
+/// A held leader lock; [`LeaderLock::release`] gives it back. Dropping it without releasing
+/// frees a PostgreSQL lock when its connection closes, and a SQLite lock when it expires.
+pub struct LeaderLock {
+    name: String,
+    holder: String,
+    /// PostgreSQL advisory locks belong to a session, so the connection is held with the lock.
+    pg: Option<PoolConnection<sqlx::Postgres>>,
+}
+
+/// How long a SQLite lock row stays valid if its holder dies without releasing it.
+const SQLITE_LOCK_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The advisory lock key for a lock name: stable across processes and versions.
+fn advisory_key(name: &str) -> i64 {
+    // FNV-1a: a fixed, documented hash, unlike std's randomised one.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+fn fields_json(fields: &[FieldChange]) -> String {
+    serde_json::to_string(fields).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_fields(text: &str) -> Result<Vec<FieldChange>> {
+    serde_json::from_str(text).map_err(|e| corrupt(format!("fields {text:?}: {e}")))
+}
+
+fn object_ref(r: &impl RowGet) -> Result<ObjectRef> {
+    let kind: String = r.text("kind")?;
+    Ok(ObjectRef {
+        kind: ObjectKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
+        namespace: r.text("namespace")?,
+        name: r.text("name")?,
+    })
+}
+
+/// Reading text columns from either backend's rows.
+trait RowGet {
+    fn text(&self, col: &str) -> Result<String>;
+    fn int(&self, col: &str) -> Result<i64>;
+}
+
+macro_rules! row_get {
+    ($row:ty) => {
+        impl RowGet for $row {
+            fn text(&self, col: &str) -> Result<String> {
+                Ok(self.try_get(col)?)
+            }
+            fn int(&self, col: &str) -> Result<i64> {
+                Ok(self.try_get::<i32, _>(col)?.into())
+            }
+        }
+    };
+}
+row_get!(sqlx::postgres::PgRow);
+row_get!(sqlx::sqlite::SqliteRow);
+
+fn object_change(r: &impl RowGet) -> Result<ObjectChange> {
+    Ok(ObjectChange {
+        budget: r.text("budget")?,
+        step: r.int("step")?.max(0) as u32,
+        target: object_ref(r)?,
+        fields: parse_fields(&r.text("fields")?)?,
+    })
+}
+
+impl Store {
+    /// Every budget's stored state, by name.
+    pub async fn budget_states(&self) -> Result<BTreeMap<String, StoredState>> {
+        let sql = "SELECT budget, period_start, last_day, status, steps, calm_days, alerted \
+                   FROM budget_state";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let status: String = r.try_get("status")?;
+                    let steps: Option<i32> = r.try_get("steps")?;
+                    let calm = r.int("calm_days")?;
+                    let alerted: Option<String> = r.try_get("alerted")?;
+                    let alerted = alerted
+                        .map(|a| serde_json::from_str(&a).map_err(|e| corrupt(format!("alerted: {e}"))))
+                        .transpose()?;
+                    let state = BudgetState {
+                        period_start: day_of(r.try_get::<NaiveDate, _>("period_start")?),
+                        last_day: day_of(r.try_get::<NaiveDate, _>("last_day")?),
+                        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?,
+                        engaged: steps.map(|s| Engaged {
+                            steps: s.max(0) as u32,
+                            calm_days: calm.max(0) as u32,
+                        }),
+                    };
+                    Ok((r.try_get("budget")?, StoredState { state, alerted }))
+                })
+                .collect()
+        })
+    }
+
+    /// Saves budgets' new states in one transaction; the alert marks of a budget whose period
+    /// changed are cleared, so the new period alerts afresh.
+    pub async fn save_budget_states(
+        &self,
+        run_id: i64,
+        states: &[(String, BudgetState)],
+    ) -> Result<()> {
+        let sql = "INSERT INTO budget_state (budget, period_start, last_day, status, steps, \
+                   calm_days, alerted, updated_run) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7) \
+                   ON CONFLICT (budget) DO UPDATE SET \
+                   alerted = CASE WHEN budget_state.period_start = excluded.period_start \
+                     THEN budget_state.alerted ELSE NULL END, \
+                   period_start = excluded.period_start, last_day = excluded.last_day, \
+                   status = excluded.status, steps = excluded.steps, \
+                   calm_days = excluded.calm_days, updated_run = excluded.updated_run";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (budget, s) in states {
+                sqlx::query(sql)
+                    .bind(budget.clone())
+                    .bind(s.period_start.date())
+                    .bind(s.last_day.date())
+                    .bind(s.status.as_str())
+                    .bind(s.engaged.map(|e| e.steps as i32))
+                    .bind(s.engaged.map_or(0, |e| e.calm_days as i32))
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records that `mark` was alerted for `budget`.
+    pub async fn mark_alerted(&self, budget: &str, mark: &AlertMark) -> Result<()> {
+        let sql = "UPDATE budget_state SET alerted = $1 WHERE budget = $2";
+        let json = serde_json::to_string(mark).unwrap_or_default();
+        with_pool!(self, pool => {
+            sqlx::query(sql).bind(json).bind(budget.to_string()).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The objects costcast holds changed, for one budget or all.
+    pub async fn throttled(&self, budget: Option<&str>) -> Result<Vec<ObjectChange>> {
+        let sql = "SELECT kind, namespace, name, budget, step, fields FROM throttled_objects \
+                   WHERE ($1 IS NULL OR budget = $1) ORDER BY budget, kind, namespace, name";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(budget.map(str::to_string)).fetch_all(pool).await?;
+            rows.iter().map(object_change).collect()
+        })
+    }
+
+    /// Logs a run's action records and, in the same transaction, keeps the table of objects
+    /// held changed in step: an applied change is held, a restored or conflicting one released.
+    pub async fn save_actions(&self, run_id: i64, records: &[ActionRecord]) -> Result<()> {
+        let log = "INSERT INTO action_log (run_id, budget, step, operation, kind, namespace, name, \
+                   fields, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        let hold = "INSERT INTO throttled_objects (kind, namespace, name, budget, step, fields, \
+                    run_id) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, namespace, name) \
+                    DO UPDATE SET budget = excluded.budget, step = excluded.step, \
+                    fields = excluded.fields, run_id = excluded.run_id";
+        let release =
+            "DELETE FROM throttled_objects WHERE kind = $1 AND namespace = $2 AND name = $3";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for r in records {
+                let c = &r.change;
+                let t = &c.target;
+                sqlx::query(log)
+                    .bind(run_id)
+                    .bind(c.budget.clone())
+                    .bind(c.step as i32)
+                    .bind(r.operation.as_str())
+                    .bind(t.kind.as_str())
+                    .bind(t.namespace.clone())
+                    .bind(t.name.clone())
+                    .bind(fields_json(&c.fields))
+                    .bind(r.outcome.as_str())
+                    .bind(r.detail.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                match (r.operation, r.outcome) {
+                    (Operation::Apply, Outcome::Done) => {
+                        sqlx::query(hold)
+                            .bind(t.kind.as_str())
+                            .bind(t.namespace.clone())
+                            .bind(t.name.clone())
+                            .bind(c.budget.clone())
+                            .bind(c.step as i32)
+                            .bind(fields_json(&c.fields))
+                            .bind(run_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    (Operation::Restore, Outcome::Done | Outcome::Conflict) => {
+                        sqlx::query(release)
+                            .bind(t.kind.as_str())
+                            .bind(t.namespace.clone())
+                            .bind(t.name.clone())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    _ => {}
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The action records of one run, in the order they were made.
+    pub async fn actions(&self, run_id: i64) -> Result<Vec<ActionRecord>> {
+        let sql = "SELECT budget, step, operation, kind, namespace, name, fields, outcome, detail \
+                   FROM action_log WHERE run_id = $1 ORDER BY id";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(run_id).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let op = r.text("operation")?;
+                    let outcome = r.text("outcome")?;
+                    Ok(ActionRecord {
+                        operation: match op.as_str() {
+                            "apply" => Operation::Apply,
+                            "restore" => Operation::Restore,
+                            _ => return Err(corrupt(format!("operation {op:?}"))),
+                        },
+                        change: object_change(r)?,
+                        outcome: Outcome::parse(&outcome)
+                            .ok_or_else(|| corrupt(format!("outcome {outcome:?}")))?,
+                        detail: r.text("detail")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The newest run that logged actions, if any.
+    pub async fn latest_action_run(&self) -> Result<Option<i64>> {
+        let sql = "SELECT MAX(run_id) AS run_id FROM action_log";
+        with_pool!(self, pool => {
+            let row = sqlx::query(sql).fetch_one(pool).await?;
+            Ok(row.try_get("run_id")?)
+        })
+    }
+
+    /// Takes the leader lock `name`, waiting up to `wait` for another holder to release it.
+    /// `None` when it is still held after that.
+    pub async fn acquire_leader(&self, name: &str, wait: Duration) -> Result<Option<LeaderLock>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let holder = format!(
+            "{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or(0)
+        );
+        loop {
+            if let Some(lock) = self.try_leader(name, &holder).await? {
+                return Ok(Some(lock));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn try_leader(&self, name: &str, holder: &str) -> Result<Option<LeaderLock>> {
+        match self {
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(advisory_key(name))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(got.then(|| LeaderLock {
+                    name: name.to_string(),
+                    holder: holder.to_string(),
+                    pg: Some(conn),
+                }))
+            }
+            Store::Sqlite(pool) => {
+                let now = Utc::now();
+                let expires = now + chrono::Duration::from_std(SQLITE_LOCK_TTL).unwrap_or_default();
+                // One statement, so SQLite's write lock makes take-or-fail atomic.
+                let taken = sqlx::query(
+                    "INSERT INTO leader_lock (name, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at WHERE leader_lock.expires_at < $4",
+                )
+                .bind(name.to_string())
+                .bind(holder.to_string())
+                .bind(expires.to_rfc3339())
+                .bind(now.to_rfc3339())
+                .execute(pool)
+                .await?
+                .rows_affected();
+                Ok((taken == 1).then(|| LeaderLock {
+                    name: name.to_string(),
+                    holder: holder.to_string(),
+                    pg: None,
+                }))
+            }
+        }
+    }
+}
+
+impl LeaderLock {
+    /// Gives the lock back.
+    pub async fn release(self, store: &Store) -> Result<()> {
+        match (store, self.pg) {
+            (Store::Postgres(_), Some(mut conn)) => {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(advisory_key(&self.name))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            (Store::Sqlite(pool), _) => {
+                sqlx::query("DELETE FROM leader_lock WHERE name = $1 AND holder = $2")
+                    .bind(self.name)
+                    .bind(self.holder)
+                    .execute(pool)
+                    .await?;
+            }
+            (Store::Postgres(_), None) => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,931 @@
+//! Budgets that act, against an in-process Kubernetes API server that keeps object state and
+//! enforces the RBAC in deploy/rbac.yaml: assertions are on the objects before, after acting
+//! and after restore, and on the rows in the store, on both stores.
+
+mod common;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use common::fake_kube::FakeKube;
+use common::*;
+use costcast::domain::{
+    DailyForecast, Day, ModelKind, ObjectKind, Operation, Outcome, SeriesForecast, Status,
+};
+use costcast::pipeline::{Context, RunOptions, RunReport, Step, run_once};
+use serde_json::{Value, json};
+
+fn day(s: &str) -> Day {
+    Day::parse(s).unwrap()
+}
+
+fn noon(d: &str) -> DateTime<Utc> {
+    day(d)
+        .date()
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
+        .and_utc()
+}
+
+/// A June forecast of 100 a day (level error 5, daily noise 10), from a history ending on
+/// 31 May: the June total is 3,000 ± 160, so a budget of 2,500 is in breach (P ≈ 1) and one
+/// of 4,000 is ok (P ≈ 0).
+async fn store_forecast(ctx: &Context) {
+    let run = ctx.store.start_run("forecast", Utc::now()).await.unwrap();
+    let points = (1..=45)
+        .map(|i| DailyForecast {
+            day: day("2024-05-31").add_days(i),
+            mean: 100.0,
+            lo80: 80.0,
+            hi80: 120.0,
+            lo95: 70.0,
+            hi95: 130.0,
+            sd_level: 5.0,
+            sd_noise: 10.0,
+        })
+        .collect();
+    let f = SeriesForecast {
+        series: "budget:ml".into(),
+        model: ModelKind::Calendar,
+        history_end: day("2024-05-31"),
+        note: None,
+        points,
+    };
+    ctx.store.save_forecasts(run, &[f]).await.unwrap();
+}
+
+const BREACH: f64 = 2500.0;
+const OK: f64 = 4000.0;
+
+/// The ladder: alert, halve autoscaler caps, suspend CronJobs, scale workloads to zero.
+fn budget_toml(amount: f64, mode: &str, kube: &FakeKube, extra: &str) -> String {
+    format!(
+        r#"
+[kubernetes]
+api_url = "{url}"
+
+[act]
+{extra}
+
+[[budgets]]
+name = "ml"
+amount = {amount}
+mode = "{mode}"
+
+[[budgets.actions]]
+kind = "alert"
+
+[[budgets.actions]]
+kind = "lower-autoscaler-caps"
+factor = 0.5
+namespaces = ["ml", "kube-system"]
+selector = "costcast.io/tier=batch"
+
+[[budgets.actions]]
+kind = "suspend-cronjobs"
+suspend_jobs = true
+namespaces = ["ml"]
+selector = "costcast.io/tier=batch"
+
+[[budgets.actions]]
+kind = "scale-down"
+replicas = 0
+namespaces = ["ml"]
+selector = "costcast.io/tier=batch"
+"#,
+        url = kube.url
+    )
+}
+
+fn meta(name: &str, ns: &str, labels: Value) -> Value {
+    json!({"name": name, "namespace": ns, "labels": labels})
+}
+
+fn batch() -> Value {
+    json!({"costcast.io/tier": "batch"})
+}
+
+/// A cluster with one object of each kind the ladder reaches, plus the ones it must not.
+async fn cluster() -> FakeKube {
+    let kube = FakeKube::start().await;
+    kube.enforce_rbac(include_str!("../deploy/rbac.yaml"));
+    kube.put(json!({"kind": "HorizontalPodAutoscaler", "metadata": meta("api", "ml", batch()),
+        "spec": {"minReplicas": 2, "maxReplicas": 10,
+                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}}}));
+    kube.put(
+        json!({"kind": "ScaledObject", "metadata": meta("queue", "ml", batch()),
+        "spec": {"maxReplicaCount": 20, "scaleTargetRef": {"name": "consumer"}}}),
+    );
+    // The HPA KEDA generates for that ScaledObject: patching it would be reverted.
+    kube.put(json!({"kind": "HorizontalPodAutoscaler",
+        "metadata": meta("keda-hpa-queue", "ml", json!({"costcast.io/tier": "batch", "scaledobject.keda.sh/name": "queue"})),
+        "spec": {"minReplicas": 1, "maxReplicas": 20,
+                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "consumer"}}}));
+    kube.put(
+        json!({"kind": "CronJob", "metadata": meta("nightly", "ml", batch()),
+        "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {}}},
+        "status": {"lastScheduleTime": "2024-06-01T00:00:00Z"}}),
+    );
+    kube.put(json!({"kind": "CronJob", "metadata": meta("hourly", "ml", batch()),
+        "spec": {"schedule": "0 * * * *", "suspend": false, "startingDeadlineSeconds": 600, "jobTemplate": {"spec": {}}}}));
+    kube.put(json!({"kind": "Job",
+        "metadata": {"name": "nightly-28612345", "namespace": "ml",
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly", "uid": "u1"}]},
+        "spec": {"parallelism": 1}, "status": {"active": 1}}));
+    kube.put(json!({"kind": "CronJob", "metadata": meta("billing", "ml", json!({"costcast.io/tier": "critical"})),
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {}}}}));
+    kube.put(
+        json!({"kind": "Deployment", "metadata": meta("worker", "ml", batch()),
+        "spec": {"replicas": 4}}),
+    );
+    kube.put(
+        json!({"kind": "StatefulSet", "metadata": meta("cache", "ml", batch()),
+        "spec": {"replicas": 3}}),
+    );
+    // A workload an HPA manages: scaling it would be undone, so its HPA is capped instead.
+    kube.put(
+        json!({"kind": "Deployment", "metadata": meta("trainer", "ml", batch()),
+        "spec": {"replicas": 3}}),
+    );
+    kube.put(json!({"kind": "HorizontalPodAutoscaler", "metadata": meta("trainer", "ml", json!({})),
+        "spec": {"minReplicas": 2, "maxReplicas": 6,
+                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "trainer"}}}));
+    kube.put(json!({"kind": "Deployment", "metadata": meta("web", "ml", json!({"costcast.io/tier": "critical"})),
+        "spec": {"replicas": 5}}));
+    kube
+}
+
+/// The spec, labels and annotations of every object, to compare before and after.
+fn snapshot(kube: &FakeKube) -> Vec<(String, Value)> {
+    let objects = [
+        ("HorizontalPodAutoscaler", "api"),
+        ("ScaledObject", "queue"),
+        ("HorizontalPodAutoscaler", "keda-hpa-queue"),
+        ("CronJob", "nightly"),
+        ("CronJob", "hourly"),
+        ("Job", "nightly-28612345"),
+        ("CronJob", "billing"),
+        ("Deployment", "worker"),
+        ("StatefulSet", "cache"),
+        ("Deployment", "trainer"),
+        ("HorizontalPodAutoscaler", "trainer"),
+        ("Deployment", "web"),
+    ];
+    objects
+        .iter()
+        .map(|(kind, name)| {
+            let o = kube.get(kind, "ml", name);
+            (
+                format!("{kind}/{name}"),
+                json!({"spec": o["spec"], "labels": o["metadata"]["labels"],
+                       "annotations": o["metadata"]["annotations"]}),
+            )
+        })
+        .collect()
+}
+
+async fn ctx_with(db: &TestDb, amount: f64, mode: &str, kube: &FakeKube, extra: &str) -> Context {
+    let dir = std::env::temp_dir();
+    context(config(&budget_toml(amount, mode, kube, extra), &dir, db)).await
+}
+
+/// One daily run of budgets → act → notify as of `d`.
+async fn daily(ctx: &Context, d: &str) -> RunReport {
+    run_once(
+        ctx,
+        "daily",
+        &[Step::Budgets, Step::Act, Step::Notify],
+        noon(d),
+        &RunOptions::default(),
+    )
+    .await
+    .expect("the run succeeds")
+}
+
+fn spec(kube: &FakeKube, kind: &str, name: &str, field: &str) -> Value {
+    kube.get(kind, "ml", name)["spec"][field].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_walks_from_ok_to_breach_up_its_ladder_and_back_with_everything_restored_on_both_stores()
+ {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let before = snapshot(&kube);
+        let ok = ctx_with(&db, OK, "enforce", &kube, "").await;
+        store_forecast(&ok).await;
+
+        // Day 1: ok. Nothing happens.
+        let r = daily(&ok, "2024-06-09").await;
+        assert_eq!(r.evaluations[0].status, Status::Ok, "{b}");
+        assert!(kube.patches().is_empty(), "{b}");
+
+        // Day 2: breach. Step 1 alerts and changes nothing.
+        let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        let r = daily(&breach, "2024-06-10").await;
+        assert_eq!(
+            (r.evaluations[0].status, r.evaluations[0].steps),
+            (Status::Breach, 1),
+            "{b}"
+        );
+        assert!(kube.patches().is_empty(), "{b}");
+        assert!(r.alert.is_some(), "{b}: a breach alerts");
+
+        // Day 3: the breach persists. Step 2 halves the autoscaler caps.
+        let r = daily(&breach, "2024-06-11").await;
+        assert_eq!(r.evaluations[0].steps, 2, "{b}");
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+            json!(5),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "minReplicas"),
+            json!(2),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "ScaledObject", "queue", "maxReplicaCount"),
+            json!(10),
+            "{b}"
+        );
+        assert_eq!(
+            spec(
+                &kube,
+                "HorizontalPodAutoscaler",
+                "keda-hpa-queue",
+                "maxReplicas"
+            ),
+            json!(20),
+            "{b}: KEDA's HPA is left to KEDA"
+        );
+        assert_eq!(
+            spec(&kube, "CronJob", "nightly", "suspend"),
+            Value::Null,
+            "{b}: step 3 is not in effect yet"
+        );
+        let api = kube.get("HorizontalPodAutoscaler", "ml", "api");
+        assert_eq!(
+            api["metadata"]["labels"]["costcast.io/throttled"],
+            json!("true"),
+            "{b}"
+        );
+        let record: Value = serde_json::from_str(
+            api["metadata"]["annotations"]["costcast.io/original"]
+                .as_str()
+                .expect("annotated"),
+        )
+        .unwrap();
+        assert_eq!(record["budget"], json!("ml"), "{b}");
+        assert_eq!(
+            record["fields"][0],
+            json!({"field": "spec.maxReplicas", "original": 10, "set": 5}),
+            "{b}"
+        );
+        let skipped: Vec<_> = r
+            .actions
+            .iter()
+            .filter(|a| a.outcome == Outcome::Skipped)
+            .collect();
+        assert!(
+            skipped.iter().any(|a| a.detail.contains("KEDA")),
+            "{b}: {skipped:?}"
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|a| a.detail == "namespace kube-system is protected"),
+            "{b}"
+        );
+
+        // Day 4: step 3 suspends the batch CronJobs and the Job one of them is running.
+        let r = daily(&breach, "2024-06-12").await;
+        assert_eq!(r.evaluations[0].steps, 3, "{b}");
+        assert_eq!(
+            spec(&kube, "CronJob", "nightly", "suspend"),
+            json!(true),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "CronJob", "hourly", "suspend"),
+            json!(true),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "Job", "nightly-28612345", "suspend"),
+            json!(true),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "CronJob", "billing", "suspend"),
+            Value::Null,
+            "{b}: critical"
+        );
+
+        // Day 5: step 4 scales the workloads down, and caps the HPA of the one it manages.
+        let r = daily(&breach, "2024-06-13").await;
+        assert_eq!(r.evaluations[0].steps, 4, "{b}");
+        assert_eq!(
+            spec(&kube, "Deployment", "worker", "replicas"),
+            json!(0),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "StatefulSet", "cache", "replicas"),
+            json!(0),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "Deployment", "trainer", "replicas"),
+            json!(3),
+            "{b}: its HPA is capped instead"
+        );
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "trainer", "maxReplicas"),
+            json!(1),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "trainer", "minReplicas"),
+            json!(1),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "Deployment", "web", "replicas"),
+            json!(5),
+            "{b}: critical"
+        );
+        let held = breach.store.throttled(Some("ml")).await.unwrap();
+        assert_eq!(held.len(), 8, "{b}: {held:?}");
+
+        // Every change went to the object or its scale subresource, as costcast.
+        let patches = kube.patches();
+        assert!(
+            patches
+                .iter()
+                .all(|p| p.query.contains("fieldManager=costcast")),
+            "{b}"
+        );
+        for untouchable in [
+            "keda-hpa-queue",
+            "cronjobs/billing",
+            "deployments/web",
+            "kube-system",
+        ] {
+            assert!(
+                !patches.iter().any(|p| p.path.contains(untouchable)),
+                "{b}: {untouchable} was patched"
+            );
+        }
+        assert!(
+            patches
+                .iter()
+                .any(|p| p.path.ends_with("deployments/worker/scale")),
+            "{b}"
+        );
+
+        // Days 6-7: the forecast recovers. The first calm day holds everything.
+        let r = daily(&ok, "2024-06-14").await;
+        assert_eq!(
+            (r.evaluations[0].status, r.evaluations[0].steps),
+            (Status::Recovering, 4),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "Deployment", "worker", "replicas"),
+            json!(0),
+            "{b}"
+        );
+
+        // The second calm day restores every object exactly.
+        let r = daily(&ok, "2024-06-15").await;
+        assert_eq!(
+            (r.evaluations[0].status, r.evaluations[0].steps),
+            (Status::Ok, 0),
+            "{b}"
+        );
+        let restored = r
+            .actions
+            .iter()
+            .filter(|a| a.operation == Operation::Restore && a.outcome == Outcome::Done)
+            .count();
+        assert_eq!(restored, 8, "{b}: {:?}", r.actions);
+        let mut after = snapshot(&kube);
+        // The one intended difference: nightly missed over 100 five-minute schedules while
+        // suspended, so it gets a starting deadline or it would never start again.
+        let nightly = &mut after
+            .iter_mut()
+            .find(|(k, _)| k == "CronJob/nightly")
+            .unwrap()
+            .1;
+        assert_eq!(
+            nightly["spec"]["startingDeadlineSeconds"],
+            json!(3600),
+            "{b}"
+        );
+        nightly["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("startingDeadlineSeconds");
+        for ((name, was), (_, now)) in before.iter().zip(&after) {
+            let normalise = |v: &Value| {
+                let mut v = v.clone();
+                // An emptied label or annotation map is the same as none.
+                for k in ["labels", "annotations"] {
+                    if v[k] == json!({}) {
+                        v[k] = Value::Null;
+                    }
+                }
+                v
+            };
+            assert_eq!(
+                normalise(was),
+                normalise(now),
+                "{b}: {name} not restored exactly"
+            );
+        }
+        assert!(ok.store.throttled(None).await.unwrap().is_empty(), "{b}");
+        let log = ok.store.actions(r.run_id).await.unwrap();
+        assert_eq!(log.len(), 8, "{b}");
+        assert!(
+            log.iter()
+                .any(|a| a.change.target.kind == ObjectKind::CronJob
+                    && a.detail.contains("startingDeadlineSeconds")),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_works_from_the_annotations_alone_when_the_store_is_lost() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let before = snapshot(&kube);
+    let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+    store_forecast(&breach).await;
+    for d in ["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13"] {
+        daily(&breach, d).await;
+    }
+    assert_eq!(breach.store.throttled(None).await.unwrap().len(), 8);
+
+    // A new, empty database: nothing but the objects' annotations says what changed.
+    let fresh = sqlite_db();
+    let lost = ctx_with(&fresh, BREACH, "enforce", &kube, "").await;
+    assert!(lost.store.throttled(None).await.unwrap().is_empty());
+    let report = costcast::pipeline::restore(&lost, None, false, noon("2024-06-13"))
+        .await
+        .expect("restore runs");
+    let done = report
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Done)
+        .count();
+    assert_eq!(done, 8, "{:?}", report.actions);
+    for ((name, was), (_, now)) in before.iter().zip(snapshot(&kube).iter()) {
+        if name == "CronJob/nightly" {
+            assert_eq!(now["spec"]["suspend"], Value::Null);
+            continue;
+        }
+        assert_eq!(was["spec"], now["spec"], "{name}");
+        assert_eq!(
+            now["annotations"].get("costcast.io/original"),
+            None,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_changing_a_throttled_object_is_a_conflict_and_is_not_overwritten() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        store_forecast(&breach).await;
+        for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
+            daily(&breach, d).await;
+        }
+        assert_eq!(
+            spec(&kube, "CronJob", "hourly", "suspend"),
+            json!(true),
+            "{b}"
+        );
+        // Someone needs the job back today and the API's cap higher.
+        kube.edit(
+            "CronJob",
+            "ml",
+            "hourly",
+            json!({"spec": {"suspend": false}}),
+        );
+        kube.edit(
+            "HorizontalPodAutoscaler",
+            "ml",
+            "api",
+            json!({"spec": {"maxReplicas": 8}}),
+        );
+
+        let restore = costcast::pipeline::restore(&breach, Some("ml"), false, noon("2024-06-12"))
+            .await
+            .expect("restore runs");
+        let conflicts: Vec<_> = restore
+            .actions
+            .iter()
+            .filter(|a| a.outcome == Outcome::Conflict)
+            .collect();
+        assert_eq!(conflicts.len(), 2, "{b}: {:?}", restore.actions);
+        assert!(
+            conflicts
+                .iter()
+                .any(|c| c.detail.contains("spec.maxReplicas is 8 (costcast set 5)")),
+            "{b}: {conflicts:?}"
+        );
+        // The person's values stand; the rest went back.
+        assert_eq!(
+            spec(&kube, "CronJob", "hourly", "suspend"),
+            json!(false),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+            json!(8),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "ScaledObject", "queue", "maxReplicaCount"),
+            json!(20),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "CronJob", "nightly", "suspend"),
+            Value::Null,
+            "{b}"
+        );
+        // costcast let go of the conflicting objects: no marker, no row.
+        let api = kube.get("HorizontalPodAutoscaler", "ml", "api");
+        assert_eq!(
+            api["metadata"]["annotations"].get("costcast.io/original"),
+            None,
+            "{b}"
+        );
+        assert!(
+            breach.store.throttled(None).await.unwrap().is_empty(),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_is_named_in_the_alert() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+    store_forecast(&breach).await;
+    for d in ["2024-06-10", "2024-06-11"] {
+        daily(&breach, d).await;
+    }
+    kube.edit(
+        "ScaledObject",
+        "ml",
+        "queue",
+        json!({"spec": {"maxReplicaCount": 15}}),
+    );
+    let ok = ctx_with(&db, OK, "enforce", &kube, "").await;
+    daily(&ok, "2024-06-12").await;
+    let r = daily(&ok, "2024-06-13").await;
+    let text = r.alert.expect("the recovery alerts").to_string();
+    assert!(
+        text.contains("Conflict, left alone ScaledObject ml/queue"),
+        "{text}"
+    );
+    assert!(
+        text.contains("maxReplicaCount is 15 (costcast set 10)"),
+        "{text}"
+    );
+    assert!(text.contains("back to ok"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn observe_mode_plans_and_records_but_changes_nothing() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let before = snapshot(&kube);
+        let ctx = ctx_with(&db, BREACH, "observe", &kube, "").await;
+        store_forecast(&ctx).await;
+        let mut last = None;
+        for d in ["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13"] {
+            last = Some(daily(&ctx, d).await);
+        }
+        let r = last.unwrap();
+        assert_eq!(r.evaluations[0].steps, 4, "{b}");
+        assert!(
+            kube.patches().is_empty(),
+            "{b}: observe mode patched something"
+        );
+        assert_eq!(snapshot(&kube), before, "{b}");
+        let planned = r
+            .actions
+            .iter()
+            .filter(|a| a.outcome == Outcome::Planned)
+            .count();
+        assert_eq!(planned, 8, "{b}: {:?}", r.actions);
+        assert!(ctx.store.throttled(None).await.unwrap().is_empty(), "{b}");
+        let logged = ctx.store.actions(r.run_id).await.unwrap();
+        assert_eq!(logged.len(), r.actions.len(), "{b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_of_an_enforced_budget_changes_nothing() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+    store_forecast(&ctx).await;
+    for d in ["2024-06-10", "2024-06-11"] {
+        let r = run_once(
+            &ctx,
+            "daily",
+            &[Step::Budgets, Step::Act],
+            noon(d),
+            &RunOptions {
+                dry_run: true,
+                ..RunOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        if d == "2024-06-11" {
+            assert!(r.actions.iter().any(|a| a.outcome == Outcome::Planned));
+        }
+    }
+    assert!(kube.patches().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_change_limit_caps_objects_changed_per_run_and_the_next_run_continues() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let ctx = ctx_with(&db, BREACH, "enforce", &kube, "max_changes_per_run = 1").await;
+        store_forecast(&ctx).await;
+        daily(&ctx, "2024-06-10").await;
+        // Step 2 reaches two autoscalers; the limit lets one through.
+        let r = daily(&ctx, "2024-06-11").await;
+        let done = r
+            .actions
+            .iter()
+            .filter(|a| a.outcome == Outcome::Done)
+            .count();
+        let limited: Vec<_> = r
+            .actions
+            .iter()
+            .filter(|a| a.detail.contains("change limit of 1"))
+            .collect();
+        assert_eq!((done, limited.len()), (1, 1), "{b}: {:?}", r.actions);
+        assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 1, "{b}");
+        // The next day climbs to step 3 and finishes step 2 first, one object again.
+        let r = daily(&ctx, "2024-06-12").await;
+        assert_eq!(
+            r.actions
+                .iter()
+                .filter(|a| a.outcome == Outcome::Done)
+                .count(),
+            1,
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+            json!(5),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "ScaledObject", "queue", "maxReplicaCount"),
+            json!(10),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_act_runs_started_at_the_same_moment_make_one_set_of_changes() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let setup = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        store_forecast(&setup).await;
+        // Three days of breach put step 3 in effect, evaluated but not yet acted on.
+        for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
+            run_once(
+                &setup,
+                "budgets",
+                &[Step::Budgets],
+                noon(d),
+                &RunOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+        // Two runners, each with its own connections, as two pods would be.
+        let one = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        let two = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        let act = |ctx| async move {
+            run_once(
+                ctx,
+                "act",
+                &[Step::Act],
+                noon("2024-06-12"),
+                &RunOptions::default(),
+            )
+            .await
+        };
+        let (r1, r2) = tokio::join!(act(&one), act(&two));
+        let (r1, r2) = (r1.expect("first runner"), r2.expect("second runner"));
+
+        let done = |r: &RunReport| {
+            r.actions
+                .iter()
+                .filter(|a| a.outcome == Outcome::Done)
+                .count()
+        };
+        // Step 2: HPA api, ScaledObject queue. Step 3: CronJobs nightly, hourly; Job.
+        assert_eq!(
+            done(&r1) + done(&r2),
+            5,
+            "{b}: {:?} / {:?}",
+            r1.actions,
+            r2.actions
+        );
+        assert!(
+            done(&r1) == 0 || done(&r2) == 0,
+            "{b}: both runners changed objects"
+        );
+        let failed: Vec<_> = r1
+            .actions
+            .iter()
+            .chain(&r2.actions)
+            .filter(|a| a.outcome == Outcome::Failed)
+            .collect();
+        assert!(failed.is_empty(), "{b}: {failed:?}");
+        let object_patches = kube.patches().len();
+        assert_eq!(object_patches, 5, "{b}: each object patched once");
+        assert_eq!(setup.store.throttled(None).await.unwrap().len(), 5, "{b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_errors_become_failed_records_that_the_next_run_retries() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+    store_forecast(&ctx).await;
+    daily(&ctx, "2024-06-10").await;
+    kube.fail("PATCH", "horizontalpodautoscalers/api", 409, 1);
+    kube.fail("PATCH", "scaledobjects/queue", 403, 1);
+    let r = daily(&ctx, "2024-06-11").await;
+    let failed: Vec<_> = r
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Failed)
+        .collect();
+    assert_eq!(failed.len(), 2, "{:?}", r.actions);
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.detail.contains("409") && f.detail.contains("next run retries")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.detail.contains("403") && f.detail.contains("deploy/rbac.yaml")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(10)
+    );
+    assert!(ctx.store.throttled(None).await.unwrap().is_empty());
+    let text = r.alert.expect("failures alert").to_string();
+    assert!(
+        text.contains("Failed on HorizontalPodAutoscaler ml/api"),
+        "{text}"
+    );
+
+    // A scale that fails takes costcast's record back off the object.
+    daily(&ctx, "2024-06-12").await;
+    kube.fail("PATCH", "deployments/worker/scale", 500, 1);
+    daily(&ctx, "2024-06-13").await;
+    let worker = kube.get("Deployment", "ml", "worker");
+    assert_eq!(worker["spec"]["replicas"], json!(4));
+    assert_eq!(
+        worker["metadata"]["annotations"].get("costcast.io/original"),
+        None
+    );
+
+    // The next run retries and succeeds; an object deleted since is released.
+    daily(&ctx, "2024-06-14").await;
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(5)
+    );
+    assert_eq!(spec(&kube, "Deployment", "worker", "replicas"), json!(0));
+}
+
+fn with_slack(toml: String, url: &str) -> String {
+    format!(
+        "{toml}\n[notify.slack]\nwebhook_url = \"{url}\"\nreport_url = \"https://costcast.example.com/report\"\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_hears_of_state_changes_and_escalations_not_of_every_run() {
+    let (url, receiver) = common::slack_receiver::start(vec![]).await;
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let dir = std::env::temp_dir();
+    let at = |amount| with_slack(budget_toml(amount, "enforce", &kube, ""), &url);
+    let breach = context(config(&at(BREACH), &dir, &db)).await;
+    let ok = context(config(&at(OK), &dir, &db)).await;
+    store_forecast(&breach).await;
+    let count = || receiver.bodies.lock().unwrap().len();
+
+    daily(&breach, "2024-06-10").await; // breach, step 1
+    assert_eq!(count(), 1);
+    daily(&breach, "2024-06-10").await; // the same again: quiet
+    assert_eq!(count(), 1);
+    daily(&breach, "2024-06-11").await; // escalation to step 2
+    assert_eq!(count(), 2);
+    let escalation = receiver.bodies.lock().unwrap()[1].clone();
+    let text = escalation.to_string();
+    assert!(text.contains("Action ladder: step 2 of 4"), "{text}");
+    assert!(
+        text.contains("Changed HorizontalPodAutoscaler ml/api (spec.maxReplicas 10 → 5)"),
+        "{text}"
+    );
+    assert!(text.contains("costcast act restore --budget ml"), "{text}");
+    assert!(text.contains("P(overrun) 100%"), "{text}");
+    assert!(text.contains("500.00 USD over"), "{text}");
+    assert!(
+        text.contains("<https://costcast.example.com/report|Open the report>"),
+        "{text}"
+    );
+    daily(&ok, "2024-06-12").await; // recovering
+    assert_eq!(count(), 3);
+    daily(&ok, "2024-06-13").await; // ok: everything restored
+    assert_eq!(count(), 4);
+    let last = receiver.bodies.lock().unwrap()[3].to_string();
+    assert!(last.contains("back to ok"), "{last}");
+    assert!(
+        last.contains("Restored HorizontalPodAutoscaler ml/api"),
+        "{last}"
+    );
+    daily(&ok, "2024-06-14").await; // still ok: quiet
+    assert_eq!(count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slack_outage_does_not_stop_enforcement_and_the_alert_is_retried_next_run() {
+    let (url, receiver) = common::slack_receiver::start(vec![]).await;
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let dir = std::env::temp_dir();
+    let ctx = context(config(
+        &with_slack(budget_toml(BREACH, "enforce", &kube, ""), &url),
+        &dir,
+        &db,
+    ))
+    .await;
+    store_forecast(&ctx).await;
+    daily(&ctx, "2024-06-10").await;
+    // Every attempt of the next run fails.
+    receiver.script.lock().unwrap().extend([500, 500, 500]);
+    let err = run_once(
+        &ctx,
+        "daily",
+        &[Step::Budgets, Step::Act, Step::Notify],
+        noon("2024-06-11"),
+        &RunOptions::default(),
+    )
+    .await
+    .expect_err("the notify stage reports the outage");
+    assert!(err.to_string().contains("notify failed"), "{err}");
+    // The caps were lowered all the same.
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(5)
+    );
+    let alerts = ctx.store.alerts().await.unwrap();
+    assert!(
+        alerts
+            .last()
+            .unwrap()
+            .outcome
+            .starts_with("failed: Slack answered 500 after 3 attempt(s)")
+    );
+    assert!(
+        !alerts.last().unwrap().outcome.contains(&url),
+        "the webhook is a secret"
+    );
+    // The next run has nothing new, but the undelivered alert goes out.
+    let before = receiver.bodies.lock().unwrap().len();
+    daily(&ctx, "2024-06-11").await;
+    assert_eq!(receiver.bodies.lock().unwrap().len(), before + 1);
+}
