@@ -12,10 +12,13 @@
 //! - [`domain`]: the parsed values every stage speaks in (`Day`, `Money`, `Budget`, ...).
 //! - [`ingest`]: reads billing sources (FOCUS CSV/Parquet) into daily cost points.
 //! - [`store`]: the only SQL; PostgreSQL and SQLite behind one API.
-//! - [`forecast`]: pure forecasting (MSTL + AutoETS, outlier smoothing, intervals).
-//! - [`budget`]: pure projection of a budget's period total and its breach probability.
-//! - [`act`]: plans Kubernetes changes from a budget's ladder; Slack alerts.
-//! - [`pipeline`]: the stage order (`run_once`) and job files.
+//! - [`forecast`]: pure forecasting (the calendar model and augurs models behind one trait,
+//!   outlier smoothing, intervals, backtests).
+//! - [`budget`]: pure projection of a budget's period total, its breach probability, its
+//!   drivers, and the hysteresis that says how far up its action ladder it is.
+//! - [`act`]: makes the cluster match each budget's ladder (kube-rs, recording originals on
+//!   the objects) and restores it; Slack alerts.
+//! - [`pipeline`]: the stage order (`run_once`), the leader lock, restore, and job files.
 //! - [`report`]: tables, CSV and JSON of what the store holds.
 //! - [`demo`]: the deterministic demo organisation.
 //! - [`startup`], [`telemetry`], [`cli`]: wiring.

@@ -21,7 +21,7 @@ pub const CRONJOB_MISSED_LIMIT: usize = 100;
 
 /// Why `obj` must be left alone whatever the step says, or `None` when it may be changed.
 pub fn guard(obj: &Object, protected: &[String]) -> Option<String> {
-    if protected.iter().any(|ns| *ns == obj.target.namespace) {
+    if protected.contains(&obj.target.namespace) {
         return Some(format!("namespace {} is protected", obj.target.namespace));
     }
     if obj.labels.get(TIER_LABEL).map(String::as_str) == Some("critical") {

@@ -26,6 +26,8 @@ pub(super) struct RawBudget {
     mode: Option<String>,
     #[serde(default)]
     scope: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    scope_any: Vec<BTreeMap<String, OneOrMany>>,
     warn_probability: Option<f64>,
     breach_probability: Option<f64>,
     recover_probability: Option<f64>,
@@ -255,7 +257,14 @@ pub(super) fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, Confi
             format!("{mode_name:?} is not \"observe\" or \"enforce\""),
         )
     })?;
-    let scope = parse_scope(&key("scope"), &raw.scope)?;
+    let mut scope = parse_scope(&key("scope"), &raw.scope)?;
+    for (j, alternative) in raw.scope_any.iter().enumerate() {
+        let k = key(&format!("scope_any[{j}]"));
+        if alternative.is_empty() {
+            return Err(invalid(k, "is empty: it would match every cost"));
+        }
+        scope = scope.or_any(parse_scope(&k, alternative)?);
+    }
     let thresholds = validate_thresholds(&key, raw)?;
     let actions = raw
         .actions
@@ -400,6 +409,22 @@ mod tests {
         assert!(
             error("[[budgets]]\nname='a'\namount=5\nperiod='yearly'")
                 .starts_with("budgets[0].period: \"yearly\" is not one of")
+        );
+    }
+
+    #[test]
+    fn scope_alternatives_are_or_ed_and_an_empty_one_is_refused() {
+        let c = load(
+            "[[budgets]]\nname='a'\namount=5\nscope={provider='AWS'}\nscope_any=[{team='ml'},{namespace=['ml-training','ml-serving']}]",
+        )
+        .unwrap();
+        assert_eq!(
+            c.budgets[0].scope.to_string(),
+            "provider in [AWS] and (team in [ml] or namespace in [ml-training, ml-serving])"
+        );
+        assert_eq!(
+            error("[[budgets]]\nname='a'\namount=5\nscope_any=[{team='ml'},{}]"),
+            "budgets[0].scope_any[1]: is empty: it would match every cost"
         );
     }
 

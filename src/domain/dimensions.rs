@@ -134,11 +134,30 @@ pub struct CostPoint {
     pub cost: Money,
 }
 
-/// Which costs a budget or report covers: every condition must hold (and), and a condition holds
-/// when the row's value is one of its values (or).
+/// Conditions that must all hold: each holds when the row's value is one of its values.
+type Conditions = Vec<(Dimension, Vec<String>)>;
+
+/// Which costs a budget or report covers: every condition must hold (and), a condition holds
+/// when the row's value is one of its values (or), and when alternatives are given, at least
+/// one of them must hold as well (or of ands).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scope {
-    conditions: Vec<(Dimension, Vec<String>)>,
+    conditions: Conditions,
+    any_of: Vec<Conditions>,
+}
+
+fn all_hold(conditions: &Conditions, dims: &Dimensions) -> bool {
+    conditions
+        .iter()
+        .all(|(dim, values)| values.iter().any(|v| v == dim.value_of(dims)))
+}
+
+fn describe(conditions: &Conditions) -> String {
+    conditions
+        .iter()
+        .map(|(d, v)| format!("{d} in [{}]", v.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 impl Scope {
@@ -153,11 +172,17 @@ impl Scope {
         self
     }
 
+    /// Adds an alternative: a row matches when it meets every other condition and at least one
+    /// of the alternatives.
+    pub fn or_any(mut self, alternative: Scope) -> Scope {
+        self.any_of.push(alternative.conditions);
+        self
+    }
+
     /// Whether a series falls inside.
     pub fn matches(&self, dims: &Dimensions) -> bool {
-        self.conditions
-            .iter()
-            .all(|(dim, values)| values.iter().any(|v| v == dim.value_of(dims)))
+        all_hold(&self.conditions, dims)
+            && (self.any_of.is_empty() || self.any_of.iter().any(|c| all_hold(c, dims)))
     }
 
     /// The conditions, for display.
@@ -168,14 +193,17 @@ impl Scope {
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.conditions.is_empty() {
+        let mut parts = Vec::new();
+        if !self.conditions.is_empty() {
+            parts.push(describe(&self.conditions));
+        }
+        if !self.any_of.is_empty() {
+            let alternatives: Vec<String> = self.any_of.iter().map(describe).collect();
+            parts.push(format!("({})", alternatives.join(" or ")));
+        }
+        if parts.is_empty() {
             return f.write_str("all costs");
         }
-        let parts: Vec<String> = self
-            .conditions
-            .iter()
-            .map(|(d, v)| format!("{d} in [{}]", v.join(", ")))
-            .collect();
         f.write_str(&parts.join(" and "))
     }
 }
@@ -205,6 +233,17 @@ mod tests {
         assert!(scope.matches(&dims("EC2", "data")));
         assert!(!scope.matches(&dims("S3", "ml")));
         assert!(!scope.matches(&dims("EC2", "web")));
+    }
+
+    #[test]
+    fn alternatives_or_their_and_ed_conditions() {
+        let ml = Scope::all().and(Dimension::parse("team").unwrap(), vec!["ml".into()]);
+        let ec2 = Scope::all().and(Dimension::Service, vec!["EC2".into()]);
+        let scope = Scope::all().or_any(ml).or_any(ec2);
+        assert!(scope.matches(&dims("S3", "ml")));
+        assert!(scope.matches(&dims("EC2", "web")));
+        assert!(!scope.matches(&dims("S3", "web")));
+        assert_eq!(scope.to_string(), "(team in [ml] or service in [EC2])");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Seen {
     pub body: Value,
 }
 
+/// One rule of a role: (apiGroups, resources, verbs).
+type Rule = (Vec<String>, Vec<String>, Vec<String>);
+
 #[derive(Default)]
 struct Inner {
     /// (group/version, plural, namespace, name) → object.
@@ -35,7 +38,7 @@ struct Inner {
     /// (method, path fragment, status, times left).
     faults: Vec<(String, String, u16, u32)>,
     /// (apiGroups, resources, verbs) of the role, when RBAC is enforced.
-    rbac: Option<Vec<(Vec<String>, Vec<String>, Vec<String>)>>,
+    rbac: Option<Vec<Rule>>,
 }
 
 /// A running fake API server.
@@ -207,7 +210,7 @@ async fn handle(
         let group = parts[1];
         let allowed = rules.iter().any(|(groups, resources, verbs)| {
             groups.iter().any(|g| g == group)
-                && resources.iter().any(|r| *r == resource)
+                && resources.contains(&resource)
                 && verbs.iter().any(|v| v == verb)
         });
         if !allowed {
