@@ -465,6 +465,19 @@ async fn run_with_store(
                 }),
             ..
         } => {
+            if let Some(name) = &budget
+                && !ctx.config.budgets.iter().any(|b| &b.name == name)
+                && ctx
+                    .store
+                    .throttled(Some(name))
+                    .await
+                    .map_err(Failure::run)?
+                    .is_empty()
+            {
+                return Err(Failure::usage(format!(
+                    "--budget: no budget named {name:?} is configured or holds changes"
+                )));
+            }
             let report = pipeline::restore(ctx, budget.as_deref(), dry_run, now)
                 .await
                 .map_err(Failure::run)?;

@@ -929,3 +929,55 @@ async fn a_slack_outage_does_not_stop_enforcement_and_the_alert_is_retried_next_
     daily(&ctx, "2024-06-11").await;
     assert_eq!(receiver.bodies.lock().unwrap().len(), before + 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_costcast_act_processes_started_together_make_one_set_of_changes() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("costcast.toml");
+        std::fs::write(&file, budget_toml(BREACH, "enforce", &kube, "")).unwrap();
+        let setup = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        store_forecast(&setup).await;
+        for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
+            run_once(
+                &setup,
+                "budgets",
+                &[Step::Budgets],
+                noon(d),
+                &RunOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+        let spawn = || {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_costcast"))
+                .args([
+                    "--config",
+                    file.to_str().unwrap(),
+                    "--as-of",
+                    "2024-06-12",
+                    "act",
+                ])
+                .env("COSTCAST_DATABASE_URL", &db.url)
+                .env("RUST_LOG", "warn")
+                .output()
+        };
+        let (one, two) = tokio::join!(spawn(), spawn());
+        for out in [one.unwrap(), two.unwrap()] {
+            assert!(
+                out.status.success(),
+                "{b}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(kube.patches().len(), 5, "{b}: each object patched once");
+        assert_eq!(setup.store.throttled(None).await.unwrap().len(), 5, "{b}");
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+            json!(5),
+            "{b}"
+        );
+    }
+}

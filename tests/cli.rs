@@ -395,7 +395,12 @@ fn bad_arguments_exit_2_and_name_the_argument() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        (&["act", "restore"], "--budget <BUDGET>"),
+        (
+            &["act", "restore", "--budget", "nope"],
+            "--budget: no budget named \"nope\" is configured or holds changes",
+        ),
         (
             &["ingest", "--from", "2024-02-01", "--to", "2024-01-01"],
             "--from/--to: range ends (2024-01-01) before it starts (2024-02-01)",

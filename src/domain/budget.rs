@@ -376,3 +376,68 @@ pub struct AlertMark {
     /// The evaluation day.
     pub day: Day,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Day {
+        Day::parse(s).unwrap()
+    }
+
+    fn range(p: Period, day: &str) -> (String, String) {
+        let r = p.containing(d(day));
+        (r.start().to_string(), r.end().to_string())
+    }
+
+    #[test]
+    fn every_period_kind_covers_the_day_it_is_asked_about() {
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            range(Period::Monthly, "2024-02-10"),
+            s("2024-02-01", "2024-02-29")
+        );
+        assert_eq!(
+            range(Period::Quarterly, "2024-05-31"),
+            s("2024-04-01", "2024-06-30")
+        );
+        assert_eq!(
+            range(Period::Quarterly, "2024-12-31"),
+            s("2024-10-01", "2024-12-31")
+        );
+        assert_eq!(
+            range(Period::Quarterly, "2024-01-01"),
+            s("2024-01-01", "2024-03-31")
+        );
+        // 2024-06-12 is a Wednesday.
+        assert_eq!(
+            range(Period::Weekly, "2024-06-12"),
+            s("2024-06-10", "2024-06-16")
+        );
+        assert_eq!(
+            range(Period::Weekly, "2024-06-16"),
+            s("2024-06-10", "2024-06-16")
+        );
+        let fortnight = Period::Custom {
+            start: d("2024-01-05"),
+            length_days: 14,
+        };
+        assert_eq!(
+            range(fortnight, "2024-01-19"),
+            s("2024-01-19", "2024-02-01")
+        );
+        // Days before the start belong to earlier periods of the same length.
+        assert_eq!(
+            range(fortnight, "2024-01-04"),
+            s("2023-12-22", "2024-01-04")
+        );
+    }
+
+    #[test]
+    fn the_previous_period_is_the_one_just_before() {
+        let p = Period::Quarterly.previous(d("2024-01-15"));
+        assert_eq!((p.start(), p.end()), (d("2023-10-01"), d("2023-12-31")));
+        let w = Period::Weekly.previous(d("2024-06-12"));
+        assert_eq!((w.start(), w.end()), (d("2024-06-03"), d("2024-06-09")));
+    }
+}

@@ -228,28 +228,13 @@ pub async fn restore(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<RunReport, super::RunError> {
-    let fail = |source: StageError, run_id| super::RunError {
-        step: super::Step::Act,
-        source,
-        run_id,
-    };
-    if let Some(name) = budget
-        && !ctx.config.budgets.iter().any(|b| b.name == name)
-        && ctx
-            .store
-            .throttled(Some(name))
-            .await
-            .map_err(|e| fail(e.into(), None))?
-            .is_empty()
-    {
-        return Err(fail(
-            StageError::Other(format!(
-                "no budget named {name:?} is configured or holds changes"
-            )),
-            None,
-        ));
-    }
-    let lock = super::take_lock(ctx).await.map_err(|e| fail(e, None))?;
+    let lock = super::take_lock(ctx)
+        .await
+        .map_err(|source| super::RunError {
+            step: super::Step::Act,
+            source,
+            run_id: None,
+        })?;
     let result = restore_locked(ctx, budget, dry_run, now).await;
     super::release(ctx, Some(lock)).await;
     result
