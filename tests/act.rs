@@ -981,3 +981,28 @@ async fn two_costcast_act_processes_started_together_make_one_set_of_changes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_digest_repeats_an_unchanged_breach_once_a_day() {
+    let (url, receiver) = common::slack_receiver::start(vec![]).await;
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let dir = std::env::temp_dir();
+    // A one-step ladder: after the first day nothing changes but the day.
+    let toml = format!(
+        "[kubernetes]\napi_url = \"{}\"\n[[budgets]]\nname = \"ml\"\namount = {BREACH}\n[[budgets.actions]]\nkind = \"alert\"\n[notify.slack]\nwebhook_url = \"{url}\"\ndaily_digest = true\n",
+        kube.url
+    );
+    let ctx = context(config(&toml, &dir, &db)).await;
+    store_forecast(&ctx).await;
+    let count = || receiver.bodies.lock().unwrap().len();
+    daily(&ctx, "2024-06-10").await;
+    daily(&ctx, "2024-06-10").await;
+    assert_eq!(count(), 1, "once a day");
+    daily(&ctx, "2024-06-11").await;
+    assert_eq!(count(), 2, "the next day's digest");
+    assert!(
+        kube.seen().is_empty(),
+        "an alert-only ladder never calls the API"
+    );
+}
