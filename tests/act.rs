@@ -1006,3 +1006,88 @@ async fn the_daily_digest_repeats_an_unchanged_breach_once_a_day() {
         "an alert-only ladder never calls the API"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_period_restores_the_last_ones_changes_and_starts_the_ladder_again() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+        store_forecast(&ctx).await;
+        for d in ["2024-06-27", "2024-06-28", "2024-06-29", "2024-06-30"] {
+            daily(&ctx, d).await;
+        }
+        assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 8, "{b}");
+        // July is forecast over budget too, but a new period starts from step 1 (alert).
+        let r = daily(&ctx, "2024-07-01").await;
+        assert_eq!(
+            (r.evaluations[0].status, r.evaluations[0].steps),
+            (Status::Breach, 1),
+            "{b}"
+        );
+        let restored = r
+            .actions
+            .iter()
+            .filter(|a| a.operation == Operation::Restore && a.outcome == Outcome::Done)
+            .count();
+        assert_eq!(restored, 8, "{b}: {:?}", r.actions);
+        assert!(ctx.store.throttled(None).await.unwrap().is_empty(), "{b}");
+        assert_eq!(
+            spec(&kube, "Deployment", "worker", "replicas"),
+            json!(4),
+            "{b}"
+        );
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+            json!(10),
+            "{b}"
+        );
+        // The next day climbs again.
+        daily(&ctx, "2024-07-02").await;
+        assert_eq!(
+            spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+            json!(5),
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_removed_from_the_config_gives_its_objects_back() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
+    store_forecast(&ctx).await;
+    for d in ["2024-06-10", "2024-06-11"] {
+        daily(&ctx, d).await;
+    }
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(5)
+    );
+    let dir = std::env::temp_dir();
+    let without = context(config(
+        &format!("[kubernetes]\napi_url = \"{}\"\n", kube.url),
+        &dir,
+        &db,
+    ))
+    .await;
+    run_once(
+        &without,
+        "act",
+        &[Step::Act],
+        noon("2024-06-12"),
+        &RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(10)
+    );
+    assert_eq!(
+        spec(&kube, "ScaledObject", "queue", "maxReplicaCount"),
+        json!(20)
+    );
+    assert!(without.store.throttled(None).await.unwrap().is_empty());
+}

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::config::ActSettings;
 use crate::domain::{
-    ActionKind, ActionRecord, ActionRule, Budget, BudgetMode, ObjectChange, ObjectKind, ObjectRef,
-    Operation, Outcome, PlannedChange,
+    ActionKind, ActionRecord, ActionRule, Budget, BudgetMode, FieldChange, ObjectChange,
+    ObjectKind, ObjectRef, Operation, Outcome, PlannedChange,
 };
 use changes::{ORIGINAL_ANNOTATION, THROTTLED_LABEL};
 pub use kubernetes::{Cluster, KubeError, Object};
@@ -94,7 +94,9 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
         .map(|c| (c.target.clone(), c.clone()))
         .collect();
 
-    // Restore first: it frees objects a budget still acting may want.
+    // Restore first: it frees objects a budget still acting may want. An object goes back
+    // when its budget is gone or no longer has the step that changed it in effect (recovery,
+    // or a new period starting from the bottom of the ladder).
     let releasing: Vec<ObjectChange> = run
         .held
         .iter()
@@ -103,7 +105,7 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
                 || run
                     .budgets
                     .iter()
-                    .any(|(b, steps)| b.name == c.budget && *steps == 0)
+                    .any(|(b, steps)| b.name == c.budget && c.step > *steps)
         })
         .cloned()
         .collect();
@@ -113,7 +115,7 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
         records.push(record);
     }
 
-    let mut budget_changes = 0;
+    let mut changed = 0;
     for (budget, steps) in &run.budgets {
         let execute = budget.mode == BudgetMode::Enforce && !run.dry_run;
         for (i, rule) in budget.actions.iter().enumerate().take(*steps as usize) {
@@ -121,52 +123,15 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
             for (obj, fields_or_skip) in
                 targets(cluster, rule, run.settings, &mut records, budget, step).await
             {
-                let fields = match fields_or_skip {
-                    Ok(f) => f,
+                let change = match next_change(budget, rule, step, &obj, fields_or_skip, &held) {
+                    Ok(Some(change)) => change,
+                    Ok(None) => continue,
                     Err(why) => {
                         records.push(skipped(budget, step, &obj, why));
                         continue;
                     }
                 };
-                let change = match held.get(&obj.target) {
-                    Some(h) if h.budget != budget.name => {
-                        records.push(skipped(
-                            budget,
-                            step,
-                            &obj,
-                            format!("already changed by budget {}", h.budget),
-                        ));
-                        continue;
-                    }
-                    Some(h) => {
-                        // Held by this budget: a step is measured against the values before
-                        // costcast, so a re-run never halves a halved cap again; only a later
-                        // step that goes further changes the object.
-                        let fields =
-                            changes::fields_for(&rule.kind, &changes::as_original(&obj, h));
-                        let new: Vec<_> = fields
-                            .into_iter()
-                            .filter(|f| {
-                                h.fields
-                                    .iter()
-                                    .find(|x| x.field == f.field)
-                                    .is_none_or(|x| lower_than(&f.set, &x.set))
-                            })
-                            .collect();
-                        if new.is_empty() {
-                            continue;
-                        }
-                        changes::merge(h.clone(), step, new)
-                    }
-                    None if fields.is_empty() => continue,
-                    None => ObjectChange {
-                        budget: budget.name.clone(),
-                        step,
-                        target: obj.target.clone(),
-                        fields,
-                    },
-                };
-                if budget_changes >= run.settings.max_changes_per_run {
+                if changed >= run.settings.max_changes_per_run {
                     records.push(ActionRecord {
                         operation: Operation::Apply,
                         change,
@@ -178,7 +143,7 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
                     });
                     continue;
                 }
-                budget_changes += 1;
+                changed += 1;
                 let record = apply_one(cluster, &obj, change, execute).await;
                 if record.outcome == Outcome::Done {
                     held.insert(obj.target.clone(), record.change.clone());
@@ -188,6 +153,46 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
         }
     }
     records
+}
+
+/// What a step still has to change on `obj`: `Ok(None)` when nothing, `Err` when the object
+/// must be left alone (and why).
+fn next_change(
+    budget: &Budget,
+    rule: &ActionRule,
+    step: u32,
+    obj: &Object,
+    fields_or_skip: Result<Vec<FieldChange>, String>,
+    held: &BTreeMap<ObjectRef, ObjectChange>,
+) -> Result<Option<ObjectChange>, String> {
+    let fields = fields_or_skip?;
+    match held.get(&obj.target) {
+        Some(h) if h.budget != budget.name => {
+            Err(format!("already changed by budget {}", h.budget))
+        }
+        Some(h) => {
+            // Held by this budget: a step is measured against the values before costcast, so
+            // a re-run never halves a halved cap again; only a later step that goes further
+            // changes the object.
+            let new: Vec<_> = changes::fields_for(&rule.kind, &changes::as_original(obj, h))
+                .into_iter()
+                .filter(|f| {
+                    h.fields
+                        .iter()
+                        .find(|x| x.field == f.field)
+                        .is_none_or(|x| lower_than(&f.set, &x.set))
+                })
+                .collect();
+            Ok((!new.is_empty()).then(|| changes::merge(h.clone(), step, new)))
+        }
+        None if fields.is_empty() => Ok(None),
+        None => Ok(Some(ObjectChange {
+            budget: budget.name.clone(),
+            step,
+            target: obj.target.clone(),
+            fields,
+        })),
+    }
 }
 
 /// Whether `new` goes further than `held` (a lower count, or a suspend where there was none).
@@ -212,7 +217,7 @@ fn skipped(budget: &Budget, step: u32, obj: &Object, why: String) -> ActionRecor
     }
 }
 
-type Target = (Object, Result<Vec<crate::domain::FieldChange>, String>);
+type Target = (Object, Result<Vec<FieldChange>, String>);
 
 /// The objects a step reaches, each with the fields to change or why it is left alone.
 /// A namespace that cannot be listed becomes a failed record, not a failed run.
@@ -235,43 +240,33 @@ async fn targets(
     };
     let mut out = Vec::new();
     for ns in &rule.namespaces {
-        if settings.protected_namespaces.contains(ns) {
-            records.push(ActionRecord {
-                operation: Operation::Apply,
-                change: ObjectChange {
-                    budget: budget.name.clone(),
-                    step,
-                    target: ObjectRef {
-                        kind: kinds[0],
-                        namespace: ns.clone(),
-                        name: "*".into(),
-                    },
-                    fields: Vec::new(),
+        let whole_namespace = |outcome, detail| ActionRecord {
+            operation: Operation::Apply,
+            change: ObjectChange {
+                budget: budget.name.clone(),
+                step,
+                target: ObjectRef {
+                    kind: kinds[0],
+                    namespace: ns.clone(),
+                    name: "*".into(),
                 },
-                outcome: Outcome::Skipped,
-                detail: format!("namespace {ns} is protected"),
-            });
+                fields: Vec::new(),
+            },
+            outcome,
+            detail,
+        };
+        if settings.protected_namespaces.contains(ns) {
+            records.push(whole_namespace(
+                Outcome::Skipped,
+                format!("namespace {ns} is protected"),
+            ));
             continue;
         }
         let listed = list_step(cluster, rule, kinds, ns).await;
         let (objects, autoscalers) = match listed {
             Ok(v) => v,
             Err(e) => {
-                records.push(ActionRecord {
-                    operation: Operation::Apply,
-                    change: ObjectChange {
-                        budget: budget.name.clone(),
-                        step,
-                        target: ObjectRef {
-                            kind: kinds[0],
-                            namespace: ns.clone(),
-                            name: "*".into(),
-                        },
-                        fields: Vec::new(),
-                    },
-                    outcome: Outcome::Failed,
-                    detail: e.to_string(),
-                });
+                records.push(whole_namespace(Outcome::Failed, e.to_string()));
                 continue;
             }
         };
