@@ -449,5 +449,13 @@ async fn the_leader_lock_has_one_holder_at_a_time() {
         held.release(&one).await.unwrap();
         let again = two.acquire_leader("act", Duration::ZERO).await.unwrap();
         assert!(again.is_some(), "{b}: released locks can be taken");
+        // A holder that dies without releasing: PostgreSQL frees the lock with its session;
+        // SQLite's lock row holds until it expires, so a crashed runner cannot be overtaken.
+        drop(again);
+        let after_crash = one
+            .acquire_leader("act", Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(after_crash.is_some(), b == "postgres", "{b}");
     }
 }

@@ -337,8 +337,8 @@ impl Store {
 
 impl LeaderLock {
     /// Gives the lock back.
-    pub async fn release(self, store: &Store) -> Result<()> {
-        match (store, self.pg) {
+    pub async fn release(mut self, store: &Store) -> Result<()> {
+        match (store, self.pg.take()) {
             (Store::Postgres(_), Some(mut conn)) => {
                 sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(advisory_key(&self.name))
@@ -347,13 +347,23 @@ impl LeaderLock {
             }
             (Store::Sqlite(pool), _) => {
                 sqlx::query("DELETE FROM leader_lock WHERE name = $1 AND holder = $2")
-                    .bind(self.name)
-                    .bind(self.holder)
+                    .bind(self.name.clone())
+                    .bind(self.holder.clone())
                     .execute(pool)
                     .await?;
             }
             (Store::Postgres(_), None) => {}
         }
         Ok(())
+    }
+}
+
+impl Drop for LeaderLock {
+    fn drop(&mut self) {
+        // Not released (a panic, a cancelled run): the session must end, or the pool would
+        // hand the still-locked connection to the next caller and hold the lock for ever.
+        if let Some(conn) = self.pg.take() {
+            drop(conn.detach());
+        }
     }
 }
