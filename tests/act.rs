@@ -199,6 +199,34 @@ async fn daily(ctx: &Context, d: &str) -> RunReport {
     .expect("the run succeeds")
 }
 
+/// A budget in breach on each of `days` (one daily run each): the ladder is `days.len()` steps up.
+async fn breached(db: &TestDb, kube: &FakeKube, extra: &str, days: &[&str]) -> Context {
+    let ctx = ctx_with(db, BREACH, "enforce", kube, extra).await;
+    store_forecast(&ctx).await;
+    for d in days {
+        daily(&ctx, d).await;
+    }
+    ctx
+}
+
+/// Three days of breach evaluated but not acted on: step 3 is due at the next act.
+async fn evaluated_to_step_3(db: &TestDb, kube: &FakeKube) -> Context {
+    let ctx = ctx_with(db, BREACH, "enforce", kube, "").await;
+    store_forecast(&ctx).await;
+    for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
+        run_once(
+            &ctx,
+            "budgets",
+            &[Step::Budgets],
+            noon(d),
+            &RunOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ctx
+}
+
 fn spec(kube: &FakeKube, kind: &str, name: &str, field: &str) -> Value {
     kube.get(kind, "ml", name)["spec"][field].clone()
 }
@@ -459,11 +487,13 @@ async fn restore_works_from_the_annotations_alone_when_the_store_is_lost() {
     let db = sqlite_db();
     let kube = cluster().await;
     let before = snapshot(&kube);
-    let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-    store_forecast(&breach).await;
-    for d in ["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13"] {
-        daily(&breach, d).await;
-    }
+    let breach = breached(
+        &db,
+        &kube,
+        "",
+        &["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13"],
+    )
+    .await;
     assert_eq!(breach.store.throttled(None).await.unwrap().len(), 8);
 
     // A new, empty database: nothing but the objects' annotations says what changed.
@@ -498,11 +528,7 @@ async fn a_person_changing_a_throttled_object_is_a_conflict_and_is_not_overwritt
     for db in both_dbs().await {
         let b = db.backend;
         let kube = cluster().await;
-        let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-        store_forecast(&breach).await;
-        for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
-            daily(&breach, d).await;
-        }
+        let breach = breached(&db, &kube, "", &["2024-06-10", "2024-06-11", "2024-06-12"]).await;
         assert_eq!(
             spec(&kube, "CronJob", "hourly", "suspend"),
             json!(true),
@@ -576,11 +602,7 @@ async fn a_person_changing_a_throttled_object_is_a_conflict_and_is_not_overwritt
 async fn a_conflict_is_named_in_the_alert() {
     let db = sqlite_db();
     let kube = cluster().await;
-    let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-    store_forecast(&breach).await;
-    for d in ["2024-06-10", "2024-06-11"] {
-        daily(&breach, d).await;
-    }
+    breached(&db, &kube, "", &["2024-06-10", "2024-06-11"]).await;
     kube.edit(
         "ScaledObject",
         "ml",
@@ -664,9 +686,7 @@ async fn the_change_limit_caps_objects_changed_per_run_and_the_next_run_continue
     for db in both_dbs().await {
         let b = db.backend;
         let kube = cluster().await;
-        let ctx = ctx_with(&db, BREACH, "enforce", &kube, "max_changes_per_run = 1").await;
-        store_forecast(&ctx).await;
-        daily(&ctx, "2024-06-10").await;
+        let ctx = breached(&db, &kube, "max_changes_per_run = 1", &["2024-06-10"]).await;
         // Step 2 reaches two autoscalers; the limit lets one through.
         let r = daily(&ctx, "2024-06-11").await;
         let done = r
@@ -709,20 +729,7 @@ async fn two_act_runs_started_at_the_same_moment_make_one_set_of_changes() {
     for db in both_dbs().await {
         let b = db.backend;
         let kube = cluster().await;
-        let setup = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-        store_forecast(&setup).await;
-        // Three days of breach put step 3 in effect, evaluated but not yet acted on.
-        for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
-            run_once(
-                &setup,
-                "budgets",
-                &[Step::Budgets],
-                noon(d),
-                &RunOptions::default(),
-            )
-            .await
-            .unwrap();
-        }
+        let setup = evaluated_to_step_3(&db, &kube).await;
         // Two runners, each with its own connections, as two pods would be.
         let one = ctx_with(&db, BREACH, "enforce", &kube, "").await;
         let two = ctx_with(&db, BREACH, "enforce", &kube, "").await;
@@ -774,9 +781,7 @@ async fn two_act_runs_started_at_the_same_moment_make_one_set_of_changes() {
 async fn api_errors_become_failed_records_that_the_next_run_retries() {
     let db = sqlite_db();
     let kube = cluster().await;
-    let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-    store_forecast(&ctx).await;
-    daily(&ctx, "2024-06-10").await;
+    let ctx = breached(&db, &kube, "", &["2024-06-10"]).await;
     kube.fail("PATCH", "horizontalpodautoscalers/api", 409, 1);
     kube.fail("PATCH", "scaledobjects/queue", 403, 1);
     let r = daily(&ctx, "2024-06-11").await;
@@ -938,19 +943,7 @@ async fn two_costcast_act_processes_started_together_make_one_set_of_changes() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("costcast.toml");
         std::fs::write(&file, budget_toml(BREACH, "enforce", &kube, "")).unwrap();
-        let setup = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-        store_forecast(&setup).await;
-        for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {
-            run_once(
-                &setup,
-                "budgets",
-                &[Step::Budgets],
-                noon(d),
-                &RunOptions::default(),
-            )
-            .await
-            .unwrap();
-        }
+        let setup = evaluated_to_step_3(&db, &kube).await;
         let spawn = || {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_costcast"))
                 .args([
@@ -1012,11 +1005,13 @@ async fn a_new_period_restores_the_last_ones_changes_and_starts_the_ladder_again
     for db in both_dbs().await {
         let b = db.backend;
         let kube = cluster().await;
-        let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-        store_forecast(&ctx).await;
-        for d in ["2024-06-27", "2024-06-28", "2024-06-29", "2024-06-30"] {
-            daily(&ctx, d).await;
-        }
+        let ctx = breached(
+            &db,
+            &kube,
+            "",
+            &["2024-06-27", "2024-06-28", "2024-06-29", "2024-06-30"],
+        )
+        .await;
         assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 8, "{b}");
         // July is forecast over budget too, but a new period starts from step 1 (alert).
         let r = daily(&ctx, "2024-07-01").await;
@@ -1056,11 +1051,7 @@ async fn a_new_period_restores_the_last_ones_changes_and_starts_the_ladder_again
 async fn a_budget_removed_from_the_config_gives_its_objects_back() {
     let db = sqlite_db();
     let kube = cluster().await;
-    let ctx = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-    store_forecast(&ctx).await;
-    for d in ["2024-06-10", "2024-06-11"] {
-        daily(&ctx, d).await;
-    }
+    breached(&db, &kube, "", &["2024-06-10", "2024-06-11"]).await;
     assert_eq!(
         spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
         json!(5)
