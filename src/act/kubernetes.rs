@@ -129,14 +129,12 @@ pub fn merge_patch(fields: &[(&str, Value)]) -> Value {
         let mut at = &mut patch;
         let keys: Vec<&str> = path.split('.').collect();
         for key in &keys[..keys.len() - 1] {
-            at = at
-                .as_object_mut()
-                .map(|m| m.entry(key.to_string()).or_insert_with(|| json!({})))
-                .expect("a patch is built from objects only");
+            if !at[*key].is_object() {
+                at[*key] = json!({});
+            }
+            at = &mut at[*key];
         }
-        if let Some(m) = at.as_object_mut() {
-            m.insert(keys[keys.len() - 1].to_string(), value.clone());
-        }
+        at[keys[keys.len() - 1]] = value.clone();
     }
     patch
 }
