@@ -171,6 +171,14 @@ fn next_change(
             Err(format!("already changed by budget {}", h.budget))
         }
         Some(h) => {
+            // A person changed what costcast set: going further would overwrite them.
+            let drift = changes::drift(h, obj);
+            if !drift.is_empty() {
+                return Err(format!(
+                    "changed since costcast changed it ({}); left as it is",
+                    drift.join(", ")
+                ));
+            }
             // Held by this budget: a step is measured against the values before costcast, so
             // a re-run never halves a halved cap again; only a later step that goes further
             // changes the object.
@@ -589,6 +597,70 @@ pub async fn find_held(
 mod tests {
     use super::*;
     use crate::domain::{Currency, Money, Period, Scope, Thresholds};
+
+    fn hpa(max: i64, min: i64) -> Object {
+        Object {
+            target: ObjectRef {
+                kind: ObjectKind::HorizontalPodAutoscaler,
+                namespace: "ml".into(),
+                name: "api".into(),
+            },
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            owners: vec![],
+            resource_version: None,
+            created: None,
+            data: json!({"spec": {"maxReplicas": max, "minReplicas": min}}),
+        }
+    }
+
+    fn caps_budget() -> Budget {
+        Budget {
+            name: "ml".into(),
+            amount: Money::new(100.0, Currency::usd()),
+            scope: Scope::all(),
+            period: Period::Monthly,
+            mode: BudgetMode::Enforce,
+            thresholds: Thresholds::default(),
+            actions: vec![],
+        }
+    }
+
+    #[test]
+    fn a_held_object_is_measured_against_its_original_and_a_persons_edit_is_left_alone() {
+        let rule = |limit| ActionRule {
+            kind: ActionKind::LowerAutoscalerCaps { limit },
+            namespaces: vec!["ml".into()],
+            selector: String::new(),
+        };
+        let half = rule(crate::domain::CapLimit::Factor(0.5));
+        let held_change = ObjectChange {
+            budget: "ml".into(),
+            step: 2,
+            target: hpa(5, 2).target,
+            fields: vec![FieldChange {
+                field: "spec.maxReplicas".into(),
+                original: json!(10),
+                set: json!(5),
+            }],
+        };
+        let held = BTreeMap::from([(held_change.target.clone(), held_change.clone())]);
+        let b = caps_budget();
+        let next = |obj: &Object, r: &ActionRule, step| {
+            let fields = Ok(changes::fields_for(&r.kind, obj));
+            next_change(&b, r, step, obj, fields, &held)
+        };
+        // The same step again: 10 halved is still 5, nothing to do.
+        assert_eq!(next(&hpa(5, 2), &half, 2), Ok(None));
+        // A later step that goes further: lowered from the original's point of view.
+        let three = rule(crate::domain::CapLimit::Replicas(3));
+        let merged = next(&hpa(5, 2), &three, 3).unwrap().unwrap();
+        assert_eq!(merged.fields[0].original, json!(10));
+        assert_eq!(merged.fields[0].set, json!(3));
+        // Someone raised the cap to 8 since: costcast does not go further over their edit.
+        let why = next(&hpa(8, 2), &three, 3).unwrap_err();
+        assert!(why.contains("spec.maxReplicas is 8 (costcast set 5)"), "{why}");
+    }
 
     #[test]
     fn the_plan_lists_only_the_steps_in_effect() {
