@@ -293,6 +293,7 @@ async fn budget_state_survives_a_round_trip_and_a_new_period_clears_the_alert_ma
             engaged: Some(Engaged {
                 steps: 3,
                 calm_days: 0,
+                over_at_step: 412.5,
             }),
         };
         store

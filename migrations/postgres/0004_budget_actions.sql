@@ -6,6 +6,7 @@ CREATE TABLE budget_state (
     status        TEXT NOT NULL,
     steps         INTEGER,            -- ladder steps in effect; NULL when not acting
     calm_days     INTEGER NOT NULL DEFAULT 0,
+    over_at_step  DOUBLE PRECISION NOT NULL DEFAULT 0,  -- projected overrun when the step was reached
     alerted       TEXT,               -- JSON: the status and steps last alerted, and the day
     updated_run   BIGINT NOT NULL REFERENCES runs (id)
 );

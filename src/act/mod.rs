@@ -659,7 +659,10 @@ mod tests {
         assert_eq!(merged.fields[0].set, json!(3));
         // Someone raised the cap to 8 since: costcast does not go further over their edit.
         let why = next(&hpa(8, 2), &three, 3).unwrap_err();
-        assert!(why.contains("spec.maxReplicas is 8 (costcast set 5)"), "{why}");
+        assert!(
+            why.contains("spec.maxReplicas is 8 (costcast set 5)"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -1,9 +1,14 @@
-//! Hysteresis: a budget starts its ladder on a breach, climbs one step per further day in
-//! breach, and restores only after P(breach) has stayed below the recover level for
-//! `recover_days` consecutive days. Counting days, not runs, keeps a re-run of the same day
-//! from escalating twice.
+//! Hysteresis: a budget starts its ladder on a breach and climbs one step when the breach
+//! persists (a further day in breach) or grows (the projected overrun rose by a tenth of the
+//! budget since the last step), and restores only after P(breach) has stayed below the recover
+//! level for `recover_days` consecutive days. Counting days, not runs, keeps a re-run of the
+//! same day with the same projection from escalating twice.
 
 use crate::domain::{Budget, BudgetState, Engaged, Evaluation, Status};
+
+/// How much the projected overrun must grow, as a share of the budget, to climb a step within
+/// a day.
+pub const GROWTH_STEP: f64 = 0.1;
 
 /// Moves `previous` on by `evaluation` (whose status is the raw one from P(breach)), sets the
 /// evaluation's status and steps to the hysteresis result, and returns the new state.
@@ -22,17 +27,28 @@ pub fn advance(
     let ladder = budget.actions.len() as u32;
     let p = evaluation.projection.p_breach;
     let raw = evaluation.status;
+    let over = evaluation.projection.mean - budget.amount.amount;
+    let grew = |e: &Engaged| over - e.over_at_step >= GROWTH_STEP * budget.amount.amount;
 
     let engaged = match previous.and_then(|s| s.engaged) {
         None if raw == Status::Breach => Some(Engaged {
             steps: ladder.min(1),
             calm_days: 0,
+            over_at_step: over,
         }),
         None => None,
-        Some(e) if raw == Status::Breach => Some(Engaged {
-            steps: if new_day { e.steps + 1 } else { e.steps }.min(ladder),
-            calm_days: 0,
-        }),
+        Some(e) if raw == Status::Breach => {
+            let climb = (new_day || grew(&e)) && e.steps < ladder;
+            Some(Engaged {
+                steps: if climb {
+                    e.steps + 1
+                } else {
+                    e.steps.min(ladder)
+                },
+                calm_days: 0,
+                over_at_step: if climb { over } else { e.over_at_step },
+            })
+        }
         Some(e) if p < budget.thresholds.recover => {
             let calm_days = if new_day {
                 e.calm_days + 1
@@ -42,11 +58,13 @@ pub fn advance(
             (calm_days < budget.thresholds.recover_days).then_some(Engaged {
                 calm_days,
                 steps: e.steps.min(ladder),
+                ..e
             })
         }
         Some(e) => Some(Engaged {
             calm_days: 0,
             steps: e.steps.min(ladder),
+            ..e
         }),
     };
     let status = match engaged {
@@ -201,6 +219,28 @@ mod tests {
                 (Status::Ok, 0),
             ]
         );
+    }
+
+    #[test]
+    fn a_breach_that_grows_within_a_day_climbs_a_step() {
+        let b = budget(3);
+        let at = |mean: f64| {
+            let mut e = evaluation("2024-06-02", 0.95);
+            e.projection.mean = mean;
+            e
+        };
+        let mut e = at(110.0);
+        let first = advance(&b, None, &mut e);
+        // The same day, the overrun grew by 5% of the budget: not enough.
+        let mut e = at(115.0);
+        let same = advance(&b, Some(&first), &mut e);
+        assert_eq!(same.steps(), 1);
+        // ... and then by 10% over the step's overrun: one step more, and no further.
+        let mut e = at(120.0);
+        let grown = advance(&b, Some(&same), &mut e);
+        assert_eq!(grown.steps(), 2);
+        let mut e = at(121.0);
+        assert_eq!(advance(&b, Some(&grown), &mut e).steps(), 2);
     }
 
     #[test]

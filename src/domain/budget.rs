@@ -256,16 +256,18 @@ impl fmt::Display for Status {
 }
 
 /// A budget that has started acting: how far up its ladder it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Engaged {
     /// Ladder steps in effect, from the first (0 only for an empty ladder).
     pub steps: u32,
     /// Consecutive evaluation days with P(breach) below the recover level.
     pub calm_days: u32,
+    /// The projected amount over budget when the current step was reached.
+    pub over_at_step: f64,
 }
 
 /// What a budget remembers between evaluations: the hysteresis state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BudgetState {
     /// The period the state belongs to; a new period starts from scratch.
     pub period_start: Day,

@@ -100,8 +100,8 @@ fn object_change(r: &impl RowGet) -> Result<ObjectChange> {
 impl Store {
     /// Every budget's stored state, by name.
     pub async fn budget_states(&self) -> Result<BTreeMap<String, StoredState>> {
-        let sql = "SELECT budget, period_start, last_day, status, steps, calm_days, alerted \
-                   FROM budget_state";
+        let sql = "SELECT budget, period_start, last_day, status, steps, calm_days, over_at_step, \
+                   alerted FROM budget_state";
         with_pool!(self, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await?;
             rows.iter()
@@ -109,6 +109,7 @@ impl Store {
                     let status: String = r.try_get("status")?;
                     let steps: Option<i32> = r.try_get("steps")?;
                     let calm = r.int("calm_days")?;
+                    let over_at_step: f64 = r.try_get("over_at_step")?;
                     let alerted: Option<String> = r.try_get("alerted")?;
                     let alerted = alerted
                         .map(|a| serde_json::from_str(&a).map_err(|e| corrupt(format!("alerted: {e}"))))
@@ -120,6 +121,7 @@ impl Store {
                         engaged: steps.map(|s| Engaged {
                             steps: s.max(0) as u32,
                             calm_days: calm.max(0) as u32,
+                            over_at_step,
                         }),
                     };
                     Ok((r.try_get("budget")?, StoredState { state, alerted }))
@@ -136,13 +138,15 @@ impl Store {
         states: &[(String, BudgetState)],
     ) -> Result<()> {
         let sql = "INSERT INTO budget_state (budget, period_start, last_day, status, steps, \
-                   calm_days, alerted, updated_run) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7) \
+                   calm_days, over_at_step, alerted, updated_run) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
                    ON CONFLICT (budget) DO UPDATE SET \
                    alerted = CASE WHEN budget_state.period_start = excluded.period_start \
                      THEN budget_state.alerted ELSE NULL END, \
                    period_start = excluded.period_start, last_day = excluded.last_day, \
                    status = excluded.status, steps = excluded.steps, \
-                   calm_days = excluded.calm_days, updated_run = excluded.updated_run";
+                   calm_days = excluded.calm_days, over_at_step = excluded.over_at_step, \
+                   updated_run = excluded.updated_run";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for (budget, s) in states {
@@ -153,6 +157,7 @@ impl Store {
                     .bind(s.status.as_str())
                     .bind(s.engaged.map(|e| e.steps as i32))
                     .bind(s.engaged.map_or(0, |e| e.calm_days as i32))
+                    .bind(s.engaged.map_or(0.0, |e| e.over_at_step))
                     .bind(run_id)
                     .execute(&mut *tx)
                     .await?;
