@@ -818,7 +818,7 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         summary.last_day.map(|d| d.to_string()).unwrap_or_default(),
         format_amount(summary.total),
     );
-    println!("Budgets this month (projected = month to date + forecast for the remaining days):");
+    println!("Budgets this month (projected = spend to date + forecast for the remaining days):");
     print!(
         "{}",
         report::budgets_summary(&report.evaluations).render(Format::Table)

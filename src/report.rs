@@ -101,7 +101,7 @@ fn money(v: f64) -> Value {
     json!((v * 100.0).round() / 100.0)
 }
 
-/// Budgets: month to date, projection with its 80% interval, P(breach), status.
+/// Budgets: spend to date, projection with its 80% interval, P(breach), status and ladder step.
 pub fn budgets(evaluations: &[Evaluation]) -> Report {
     let mut r = Report::new(&[
         "budget",
@@ -145,7 +145,7 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
 pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
     let mut r = Report::new(&[
         "budget",
-        "month to date",
+        "period to date",
         "projected",
         "80% interval",
         "budget",
@@ -164,7 +164,10 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
             json!(format!("{} – {}", format_whole(p.lo80), whole(p.hi80))),
             json!(whole(e.amount.amount)),
             json!(format!("{:.0}%", p.p_breach * 100.0)),
-            json!(e.status.as_str().to_uppercase()),
+            json!(match e.steps {
+                0 => e.status.as_str().to_uppercase(),
+                n => format!("{} · step {n}", e.status.as_str().to_uppercase()),
+            }),
             // The forecast's own track record on this scope: 30-day totals missed by this much.
             e.forecast_error
                 .map_or(json!("not yet"), |err| json!(format!("±{err:.1}%"))),

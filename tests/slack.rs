@@ -30,6 +30,24 @@ async fn a_server_error_is_retried_and_the_payload_arrives_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_message_waits_for_retry_after_and_is_delivered() {
+    let (url, receiver) = start(vec![429]).await;
+    let started = std::time::Instant::now();
+    let attempts = slack::send(
+        &costcast::startup::http_client(),
+        &Secret::new(url),
+        &json!({"text": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attempts, 2);
+    assert_eq!(receiver.bodies.lock().unwrap().len(), 2);
+    // Retry-After: 3 was honoured: the backoff alone would have waited 2 s.
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_secs(3), "{waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_message_is_not_retried_and_the_error_hides_the_webhook() {
     let (url, receiver) = start(vec![400]).await;
     let err = slack::send(

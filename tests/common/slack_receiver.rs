@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::post;
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ pub struct Receiver {
     pub script: Arc<Mutex<Vec<u16>>>,
 }
 
-async fn hook(State(r): State<Receiver>, body: String) -> StatusCode {
+async fn hook(State(r): State<Receiver>, body: String) -> axum::response::Response {
     r.bodies
         .lock()
         .unwrap()
@@ -28,7 +29,14 @@ async fn hook(State(r): State<Receiver>, body: String) -> StatusCode {
     } else {
         script.remove(0)
     };
-    StatusCode::from_u16(status).unwrap()
+    let code = StatusCode::from_u16(status).unwrap();
+    // Slack sends Retry-After with every 429; 3 s is longer than costcast's own first backoff
+    // (2 s), so a test can tell which one was honoured.
+    if status == 429 {
+        ([("retry-after", "3")], code).into_response()
+    } else {
+        code.into_response()
+    }
 }
 
 /// Starts a receiver answering `script`'s statuses in order, then 200; returns its URL.
