@@ -1082,3 +1082,64 @@ async fn a_budget_removed_from_the_config_gives_its_objects_back() {
     );
     assert!(without.store.throttled(None).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_server_is_a_failed_record_naming_the_namespace() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    // Step 1 only alerts, so the first day needs no API.
+    breached(&db, &kube, "", &["2024-06-10"]).await;
+    let toml = budget_toml(BREACH, "enforce", &kube, "").replace(&kube.url, "http://127.0.0.1:9");
+    let down = context(config(&toml, &std::env::temp_dir(), &db)).await;
+    let r = daily(&down, "2024-06-11").await;
+    let failed: Vec<_> = r
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Failed)
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.detail.starts_with("list horizontalpodautoscalers in ml:")),
+        "{failed:?}"
+    );
+    assert!(down.store.throttled(None).await.unwrap().is_empty());
+    assert!(kube.patches().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enforced_budget_without_a_kubernetes_api_fails_the_run_and_says_how_to_give_it_one() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    breached(&db, &kube, "", &["2024-06-10", "2024-06-11"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("costcast.toml");
+    // The same budget, with no [kubernetes] table and no kubeconfig to fall back on.
+    let toml = budget_toml(BREACH, "enforce", &kube, "")
+        .replace(&format!("api_url = \"{}\"", kube.url), "");
+    std::fs::write(&file, toml).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_costcast"))
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "--as-of",
+            "2024-06-12",
+            "act",
+        ])
+        .env("COSTCAST_DATABASE_URL", &db.url)
+        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("RUST_LOG", "off")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("act failed: no Kubernetes API"), "{stderr}");
+    assert!(stderr.contains("set kubernetes.api_url"), "{stderr}");
+    // Nothing was restored or changed behind its back.
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(5)
+    );
+}
