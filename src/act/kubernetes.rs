@@ -4,6 +4,7 @@
 //! k8s-openapi has no type for a CRD.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
@@ -149,16 +150,23 @@ impl Cluster {
     /// Connects to `api_url` without authentication (a `kubectl proxy`), or, without one, the
     /// way kubectl does: in-cluster service account first, then the kubeconfig.
     pub async fn connect(api_url: Option<&str>) -> Result<Cluster, KubeError> {
-        let client = match api_url {
+        let mut config = match api_url {
             Some(url) => {
                 let uri = url
                     .parse()
                     .map_err(|e| KubeError::Config(format!("kubernetes.api_url {url:?}: {e}")))?;
-                Client::try_from(kube::Config::new(uri))
+                kube::Config::new(uri)
             }
-            None => Client::try_default().await,
-        }
-        .map_err(|e| KubeError::Config(e.to_string()))?;
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| KubeError::Config(e.to_string()))?,
+        };
+        // A run makes a few dozen small requests: a stuck API server should fail the request,
+        // not hold the leader lock for kube's default of almost five minutes.
+        config.connect_timeout = Some(Duration::from_secs(10));
+        config.read_timeout = Some(Duration::from_secs(30));
+        config.write_timeout = Some(Duration::from_secs(30));
+        let client = Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
         Ok(Cluster { client })
     }
 
