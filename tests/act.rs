@@ -227,6 +227,24 @@ async fn evaluated_to_step_3(db: &TestDb, kube: &FakeKube) -> Context {
     ctx
 }
 
+/// Records of `r` with `outcome`.
+fn count(r: &RunReport, outcome: Outcome) -> usize {
+    r.actions.iter().filter(|a| a.outcome == outcome).count()
+}
+
+/// Objects `r` restored.
+fn restored(r: &RunReport) -> usize {
+    r.actions
+        .iter()
+        .filter(|a| a.operation == Operation::Restore && a.outcome == Outcome::Done)
+        .count()
+}
+
+/// The budget's status and ladder step after `r`.
+fn ladder(r: &RunReport) -> (Status, u32) {
+    (r.evaluations[0].status, r.evaluations[0].steps)
+}
+
 fn spec(kube: &FakeKube, kind: &str, name: &str, field: &str) -> Value {
     kube.get(kind, "ml", name)["spec"][field].clone()
 }
@@ -249,11 +267,7 @@ async fn a_budget_walks_from_ok_to_breach_up_its_ladder_and_back_with_everything
         // Day 2: breach. Step 1 alerts and changes nothing.
         let breach = ctx_with(&db, BREACH, "enforce", &kube, "").await;
         let r = daily(&breach, "2024-06-10").await;
-        assert_eq!(
-            (r.evaluations[0].status, r.evaluations[0].steps),
-            (Status::Breach, 1),
-            "{b}"
-        );
+        assert_eq!(ladder(&r), (Status::Breach, 1), "{b}");
         assert!(kube.patches().is_empty(), "{b}");
         assert!(r.alert.is_some(), "{b}: a breach alerts");
 
@@ -412,11 +426,7 @@ async fn a_budget_walks_from_ok_to_breach_up_its_ladder_and_back_with_everything
 
         // Days 6-7: the forecast recovers. The first calm day holds everything.
         let r = daily(&ok, "2024-06-14").await;
-        assert_eq!(
-            (r.evaluations[0].status, r.evaluations[0].steps),
-            (Status::Recovering, 4),
-            "{b}"
-        );
+        assert_eq!(ladder(&r), (Status::Recovering, 4), "{b}");
         assert_eq!(
             spec(&kube, "Deployment", "worker", "replicas"),
             json!(0),
@@ -425,17 +435,8 @@ async fn a_budget_walks_from_ok_to_breach_up_its_ladder_and_back_with_everything
 
         // The second calm day restores every object exactly.
         let r = daily(&ok, "2024-06-15").await;
-        assert_eq!(
-            (r.evaluations[0].status, r.evaluations[0].steps),
-            (Status::Ok, 0),
-            "{b}"
-        );
-        let restored = r
-            .actions
-            .iter()
-            .filter(|a| a.operation == Operation::Restore && a.outcome == Outcome::Done)
-            .count();
-        assert_eq!(restored, 8, "{b}: {:?}", r.actions);
+        assert_eq!(ladder(&r), (Status::Ok, 0), "{b}");
+        assert_eq!(restored(&r), 8, "{b}: {:?}", r.actions);
         let mut after = snapshot(&kube);
         // The one intended difference: nightly missed over 100 five-minute schedules while
         // suspended, so it gets a starting deadline or it would never start again.
@@ -503,11 +504,7 @@ async fn restore_works_from_the_annotations_alone_when_the_store_is_lost() {
     let report = costcast::pipeline::restore(&lost, None, false, noon("2024-06-13"))
         .await
         .expect("restore runs");
-    let done = report
-        .actions
-        .iter()
-        .filter(|a| a.outcome == Outcome::Done)
-        .count();
+    let done = count(&report, Outcome::Done);
     assert_eq!(done, 8, "{:?}", report.actions);
     for ((name, was), (_, now)) in before.iter().zip(snapshot(&kube).iter()) {
         if name == "CronJob/nightly" {
@@ -643,11 +640,7 @@ async fn observe_mode_plans_and_records_but_changes_nothing() {
             "{b}: observe mode patched something"
         );
         assert_eq!(snapshot(&kube), before, "{b}");
-        let planned = r
-            .actions
-            .iter()
-            .filter(|a| a.outcome == Outcome::Planned)
-            .count();
+        let planned = count(&r, Outcome::Planned);
         assert_eq!(planned, 8, "{b}: {:?}", r.actions);
         assert!(ctx.store.throttled(None).await.unwrap().is_empty(), "{b}");
         let logged = ctx.store.actions(r.run_id).await.unwrap();
@@ -689,11 +682,7 @@ async fn the_change_limit_caps_objects_changed_per_run_and_the_next_run_continue
         let ctx = breached(&db, &kube, "max_changes_per_run = 1", &["2024-06-10"]).await;
         // Step 2 reaches two autoscalers; the limit lets one through.
         let r = daily(&ctx, "2024-06-11").await;
-        let done = r
-            .actions
-            .iter()
-            .filter(|a| a.outcome == Outcome::Done)
-            .count();
+        let done = count(&r, Outcome::Done);
         let limited: Vec<_> = r
             .actions
             .iter()
@@ -703,14 +692,7 @@ async fn the_change_limit_caps_objects_changed_per_run_and_the_next_run_continue
         assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 1, "{b}");
         // The next day climbs to step 3 and finishes step 2 first, one object again.
         let r = daily(&ctx, "2024-06-12").await;
-        assert_eq!(
-            r.actions
-                .iter()
-                .filter(|a| a.outcome == Outcome::Done)
-                .count(),
-            1,
-            "{b}"
-        );
+        assert_eq!(count(&r, Outcome::Done), 1, "{b}");
         assert_eq!(
             spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
             json!(5),
@@ -746,12 +728,7 @@ async fn two_act_runs_started_at_the_same_moment_make_one_set_of_changes() {
         let (r1, r2) = tokio::join!(act(&one), act(&two));
         let (r1, r2) = (r1.expect("first runner"), r2.expect("second runner"));
 
-        let done = |r: &RunReport| {
-            r.actions
-                .iter()
-                .filter(|a| a.outcome == Outcome::Done)
-                .count()
-        };
+        let done = |r: &RunReport| count(r, Outcome::Done);
         // Step 2: HPA api, ScaledObject queue. Step 3: CronJobs nightly, hourly; Job.
         assert_eq!(
             done(&r1) + done(&r2),
@@ -1015,17 +992,8 @@ async fn a_new_period_restores_the_last_ones_changes_and_starts_the_ladder_again
         assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 8, "{b}");
         // July is forecast over budget too, but a new period starts from step 1 (alert).
         let r = daily(&ctx, "2024-07-01").await;
-        assert_eq!(
-            (r.evaluations[0].status, r.evaluations[0].steps),
-            (Status::Breach, 1),
-            "{b}"
-        );
-        let restored = r
-            .actions
-            .iter()
-            .filter(|a| a.operation == Operation::Restore && a.outcome == Outcome::Done)
-            .count();
-        assert_eq!(restored, 8, "{b}: {:?}", r.actions);
+        assert_eq!(ladder(&r), (Status::Breach, 1), "{b}");
+        assert_eq!(restored(&r), 8, "{b}: {:?}", r.actions);
         assert!(ctx.store.throttled(None).await.unwrap().is_empty(), "{b}");
         assert_eq!(
             spec(&kube, "Deployment", "worker", "replicas"),
