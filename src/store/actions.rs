@@ -35,17 +35,6 @@ pub struct LeaderLock {
 /// How long a SQLite lock row stays valid if its holder dies without releasing it.
 const SQLITE_LOCK_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// The advisory lock key for a lock name: stable across processes and versions.
-fn advisory_key(name: &str) -> i64 {
-    // FNV-1a: a fixed, documented hash, unlike std's randomised one.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
-}
-
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -304,8 +293,9 @@ impl Store {
         match self {
             Store::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(advisory_key(name))
+                // hashtext maps the name to the lock's key on the server every runner shares.
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+                    .bind(name.to_string())
                     .fetch_one(&mut *conn)
                     .await?;
                 Ok(got.then(|| LeaderLock {
@@ -345,8 +335,8 @@ impl LeaderLock {
     pub async fn release(mut self, store: &Store) -> Result<()> {
         match (store, self.pg.take()) {
             (Store::Postgres(_), Some(mut conn)) => {
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(advisory_key(&self.name))
+                sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+                    .bind(self.name.clone())
                     .execute(&mut *conn)
                     .await?;
             }

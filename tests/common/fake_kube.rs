@@ -1,14 +1,15 @@
 //! An in-process Kubernetes API server: enough of it to test the executor against real HTTP.
-//! It stores objects, serves GET and LIST with label selectors, applies JSON merge patches to
-//! objects and to `scale` subresources, bumps `resourceVersion` (refusing a stale one with
-//! 409), answers 404/409/403 when told to, and can enforce the RBAC rules in deploy/rbac.yaml.
+//! It stores objects, serves GET and LIST with label selectors, applies JSON merge patches
+//! (json-patch's RFC 7386 merge) to objects and to `scale` subresources, bumps
+//! `resourceVersion` (refusing a stale one with 409), answers 404/409/403 when told to, and can
+//! enforce the RBAC rules in deploy/rbac.yaml.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -85,26 +86,6 @@ fn status(code: u16, reason: &str, message: &str) -> Response {
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
 }
 
-/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
-pub fn merge(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let t = target.as_object_mut().unwrap();
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
-}
-
 /// Whether `labels` satisfy a selector of `k=v`, `k==v`, `k!=v`, `k` and `!k` terms.
 pub fn selects(selector: &str, labels: &Value) -> bool {
     let get = |k: &str| labels.get(k).and_then(Value::as_str);
@@ -125,41 +106,11 @@ pub fn selects(selector: &str, labels: &Value) -> bool {
         })
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn handle(
     State(k): State<FakeKube>,
     method: Method,
     uri: Uri,
+    Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -225,7 +176,7 @@ async fn handle(
     let key = |n: &str| (gv.clone(), plural.clone(), ns.clone(), n.to_string());
     match (method.as_str(), name, sub) {
         ("GET", None, None) => {
-            let selector = query_param(&query, "labelSelector").unwrap_or_default();
+            let selector = params.get("labelSelector").cloned().unwrap_or_default();
             let items: Vec<Value> = s
                 .objects
                 .iter()
@@ -273,12 +224,12 @@ async fn handle(
             }
             if sub == Some("scale") {
                 let mut scale = scale_of(obj);
-                merge(&mut scale, &body_json);
+                json_patch::merge(&mut scale, &body_json);
                 obj["spec"]["replicas"] = scale["spec"]["replicas"].clone();
                 obj["metadata"]["resourceVersion"] = json!(rv);
                 axum::Json(scale_of(obj)).into_response()
             } else {
-                merge(obj, &body_json);
+                json_patch::merge(obj, &body_json);
                 obj["metadata"]["resourceVersion"] = json!(rv);
                 axum::Json(obj.clone()).into_response()
             }
@@ -351,7 +302,7 @@ impl FakeKube {
             .objects
             .get_mut(&(gv.into(), plural.into(), ns.into(), name.into()))
             .expect("the object exists");
-        merge(obj, &patch);
+        json_patch::merge(obj, &patch);
         obj["metadata"]["resourceVersion"] = json!(rv);
     }
 
