@@ -1111,3 +1111,99 @@ async fn an_enforced_budget_without_a_kubernetes_api_fails_the_run_and_says_how_
         json!(5)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_store_takes_the_originals_back_from_the_objects_instead_of_recording_throttled_values()
+ {
+    let kube = cluster().await;
+    breached(&sqlite_db(), &kube, "", &["2024-06-10", "2024-06-11"]).await;
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(5)
+    );
+    let patches = kube.patches().len();
+
+    // The database is lost; the breach goes on and step 2 is in effect again.
+    let db = sqlite_db();
+    let ctx = breached(&db, &kube, "", &["2024-06-10", "2024-06-11"]).await;
+    assert_eq!(kube.patches().len(), patches, "nothing is changed twice");
+    let held = ctx.store.throttled(None).await.unwrap();
+    assert_eq!(held.len(), 2, "{held:?}");
+    let api = held.iter().find(|c| c.target.name == "api").unwrap();
+    assert_eq!(
+        api.fields[0].original,
+        json!(10),
+        "the original, not costcast's 5"
+    );
+
+    // Recovery puts the real originals back.
+    let ok = ctx_with(&db, OK, "enforce", &kube, "").await;
+    daily(&ok, "2024-06-12").await;
+    daily(&ok, "2024-06-13").await;
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(10)
+    );
+    assert_eq!(
+        spec(&kube, "ScaledObject", "queue", "maxReplicaCount"),
+        json!(20)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_record_on_an_object_is_named_and_the_object_left_alone() {
+    let kube = cluster().await;
+    kube.edit(
+        "HorizontalPodAutoscaler",
+        "ml",
+        "api",
+        json!({"metadata": {
+            "labels": {"costcast.io/throttled": "true"},
+            "annotations": {"costcast.io/original": "{not json"}
+        }}),
+    );
+    let db = sqlite_db();
+    let ctx = breached(&db, &kube, "", &["2024-06-10"]).await;
+    let r = daily(&ctx, "2024-06-11").await;
+    let skipped = r
+        .actions
+        .iter()
+        .find(|a| a.change.target.name == "api")
+        .expect("api is reported");
+    assert_eq!(skipped.outcome, Outcome::Skipped);
+    assert!(
+        skipped
+            .detail
+            .contains("costcast.io/original annotation does not parse"),
+        "{}",
+        skipped.detail
+    );
+    assert_eq!(
+        spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
+        json!(10)
+    );
+
+    // Restore with the store lost names it too, and restores the rest.
+    let fresh = sqlite_db();
+    let lost = ctx_with(&fresh, BREACH, "enforce", &kube, "").await;
+    let report = costcast::pipeline::restore(&lost, None, false, noon("2024-06-11"))
+        .await
+        .unwrap();
+    let failed: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", report.actions);
+    assert_eq!(failed[0].change.target.name, "api");
+    assert!(
+        failed[0].detail.contains("restore it by hand"),
+        "{}",
+        failed[0].detail
+    );
+    assert_eq!(count(&report, Outcome::Done), 1, "the ScaledObject");
+    assert_eq!(
+        spec(&kube, "ScaledObject", "queue", "maxReplicaCount"),
+        json!(20)
+    );
+}

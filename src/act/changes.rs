@@ -135,10 +135,13 @@ pub fn fields_for(action: &ActionKind, obj: &Object) -> Vec<FieldChange> {
     }
 }
 
-/// The change recorded in the object's annotation, if it carries one that parses.
-pub fn recorded(obj: &Object) -> Option<ObjectChange> {
+/// The change recorded in the object's annotation, if it carries one; an error names why the
+/// annotation does not parse.
+pub fn recorded(obj: &Object) -> Option<Result<ObjectChange, String>> {
     let text = obj.annotations.get(ORIGINAL_ANNOTATION)?;
-    serde_json::from_str(text).ok()
+    Some(serde_json::from_str(text).map_err(|e| {
+        format!("its {ORIGINAL_ANNOTATION} annotation does not parse ({e}); restore it by hand")
+    }))
 }
 
 /// `obj` as it was before `held` changed it: the values a ladder step is measured against.

@@ -123,6 +123,26 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
             for (obj, fields_or_skip) in
                 targets(cluster, rule, run.settings, &mut records, budget, step).await
             {
+                // The store may have lost what the object still records: the object wins, or
+                // the next change would record costcast's own values as the originals.
+                if !held.contains_key(&obj.target) {
+                    match changes::recorded(&obj) {
+                        Some(Ok(found)) => {
+                            held.insert(obj.target.clone(), found.clone());
+                            records.push(ActionRecord {
+                                operation: Operation::Apply,
+                                change: found,
+                                outcome: if execute { Outcome::Done } else { Outcome::Planned },
+                                detail: "held again from the record on the object (the store did not have it)".into(),
+                            });
+                        }
+                        Some(Err(why)) => {
+                            records.push(skipped(budget, step, &obj, why));
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
                 let change = match next_change(budget, rule, step, &obj, fields_or_skip, &held) {
                     Ok(Some(change)) => change,
                     Ok(None) => continue,
@@ -492,6 +512,7 @@ pub async fn restore_one(
         Err(e) => return failed(Operation::Restore, stored, &e),
     };
     let change = changes::recorded(&obj)
+        .and_then(Result::ok)
         .filter(|c| c.budget == stored.budget)
         .unwrap_or(stored);
     let drift = changes::drift(&change, &obj);
@@ -562,12 +583,14 @@ pub async fn restore_one(
 
 /// The changes to restore for `budget` (or all): the store's records, plus objects that carry
 /// costcast's label in the namespaces budgets act in, so restore works with the store lost.
+/// A labelled object whose record does not parse comes back as a failed restore naming it.
 pub async fn find_held(
     cluster: &Cluster,
     budgets: &[Budget],
     stored: Vec<ObjectChange>,
     budget: Option<&str>,
-) -> Result<Vec<ObjectChange>, KubeError> {
+) -> Result<(Vec<ObjectChange>, Vec<ActionRecord>), KubeError> {
+    let mut unreadable = Vec::new();
     let mut found: BTreeMap<ObjectRef, ObjectChange> = stored
         .into_iter()
         .filter(|c| budget.is_none_or(|b| c.budget == b))
@@ -582,15 +605,29 @@ pub async fn find_held(
     for ns in namespaces {
         for kind in ObjectKind::ALL {
             for obj in cluster.list(kind, ns, &selector).await? {
-                if let Some(c) = changes::recorded(&obj)
-                    && budget.is_none_or(|b| c.budget == b)
-                {
-                    found.entry(obj.target.clone()).or_insert(c);
+                match changes::recorded(&obj) {
+                    Some(Ok(c)) if budget.is_none_or(|b| c.budget == b) => {
+                        found.entry(obj.target.clone()).or_insert(c);
+                    }
+                    Some(Err(why)) if !found.contains_key(&obj.target) => {
+                        unreadable.push(ActionRecord {
+                            operation: Operation::Restore,
+                            change: ObjectChange {
+                                budget: budget.unwrap_or("").to_string(),
+                                step: 0,
+                                target: obj.target.clone(),
+                                fields: Vec::new(),
+                            },
+                            outcome: Outcome::Failed,
+                            detail: why,
+                        });
+                    }
+                    _ => {}
                 }
             }
         }
     }
-    Ok(found.into_values().collect())
+    Ok((found.into_values().collect(), unreadable))
 }
 
 #[cfg(test)]

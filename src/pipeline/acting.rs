@@ -269,10 +269,9 @@ async fn restore_locked(
         .cluster()
         .await
         .map_err(|e| fail(StageError::Other(e)))?;
-    let held = act::find_held(cluster, &ctx.config.budgets, stored, budget)
+    let (held, mut records) = act::find_held(cluster, &ctx.config.budgets, stored, budget)
         .await
         .map_err(|e| fail(StageError::Other(e.to_string())))?;
-    let mut records = Vec::new();
     for change in held {
         records.push(act::restore_one(cluster, change, !dry_run, &ctx.config.act, now).await);
     }
