@@ -17,7 +17,7 @@ use crate::forecast::backtest::{self, Plan, Summary};
 use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
 use crate::report::{self, Format};
 use crate::store::{Store, StoredSeries};
-use crate::{demo, standalone, startup};
+use crate::{demo, serving, standalone, startup};
 
 /// costcast forecasts cloud spend and acts before a budget is blown.
 #[derive(Debug, Parser)]
@@ -42,6 +42,18 @@ pub enum Command {
         /// Folder for the demo export, config and database.
         #[arg(long, default_value = "costcast-demo")]
         dir: PathBuf,
+        /// Then serve the report page and API on the demo data, with fresh tokens.
+        #[arg(long)]
+        serve: bool,
+        /// Address to serve on (with --serve).
+        #[arg(long, value_name = "ADDR", default_value = crate::config::DEFAULT_LISTEN, requires = "serve")]
+        listen: std::net::SocketAddr,
+    },
+    /// Serve the report API and page (tokens from api.read_tokens / api.admin_tokens).
+    Serve {
+        /// Address to listen on (default: api.listen, 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Apply migrations to the configured database.
     Migrate,
@@ -279,7 +291,25 @@ fn now_for(as_of: Option<Day>) -> DateTime<Utc> {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let now = now_for(cli.as_of);
     match cli.command {
-        Command::Demo { dir } => run_demo(&dir, Day::from_date(now.date_naive()), now).await,
+        Command::Demo { dir, serve, listen } => {
+            run_demo(&dir, Day::from_date(now.date_naive()), now, serve.then_some(listen)).await
+        }
+        Command::Serve { listen } => {
+            let config = load_config(cli.config.as_deref())?;
+            if !config.api.has_tokens() {
+                return Err(Failure::usage(
+                    "serve needs a token: set api.read_tokens (and api.admin_tokens) in the config, \
+                     or COSTCAST_API_READ_TOKENS / COSTCAST_API_ADMIN_TOKENS (comma-separated)",
+                ));
+            }
+            let addr = listen.unwrap_or(config.api.listen);
+            let ctx = connect(config).await?;
+            serving::serve(ctx, addr, |bound| {
+                eprintln!("Serving the report page on http://{bound}/ and the API on http://{bound}/api/v1/ (Ctrl-C stops).");
+            })
+            .await
+            .map_err(Failure::run)
+        }
         Command::Config {
             action: ConfigAction::Print,
         } => {
@@ -514,6 +544,7 @@ async fn run_with_store(
         }
         Command::Report { what } => return print_report(ctx, what).await,
         Command::Demo { .. }
+        | Command::Serve { .. }
         | Command::Config { .. }
         | Command::Backtest { input: Some(_), .. } => unreachable!("handled before connecting"),
     };
@@ -781,7 +812,12 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Failure> {
+async fn run_demo(
+    dir: &Path,
+    as_of: Day,
+    now: DateTime<Utc>,
+    serve: Option<std::net::SocketAddr>,
+) -> Result<(), Failure> {
     let started = Instant::now();
     let target = dir.to_path_buf();
     // Generating the export runs polars, which blocks: keep it off the async workers.
@@ -794,7 +830,11 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         files.rows,
         files.export.display()
     );
-    let config = load_config(Some(&files.config))?;
+    let mut config = load_config(Some(&files.config))?;
+    if serve.is_some() && !config.api.has_tokens() {
+        config.api.read_tokens = vec![crate::config::Secret::new(serving::new_token())];
+        config.api.admin_tokens = vec![crate::config::Secret::new(serving::new_token())];
+    }
     let ctx = connect(config).await?;
     let result = pipeline::run_once(&ctx, "demo", &Step::ALL, now, &RunOptions::default()).await;
     let report = match result {
@@ -805,7 +845,6 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         }
     };
     let summary = ctx.store.cost_summary().await.map_err(Failure::run)?;
-    ctx.store.close().await;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{}", summary_line(&report, secs));
 
@@ -879,7 +918,29 @@ async fn run_demo(dir: &Path, as_of: Day, now: DateTime<Utc>) -> Result<(), Fail
         println!("  {me} --config {cfg} {next}");
     }
     println!("Finished in {secs:.1} s.");
-    Ok(())
+    let Some(addr) = serve else {
+        println!("  {me} demo --serve   (the report page and API on this data)");
+        ctx.store.close().await;
+        return Ok(());
+    };
+    let read = ctx.config.api.read_tokens.first().map(|t| t.expose().to_string());
+    let admin = ctx.config.api.admin_tokens.first().map(|t| t.expose().to_string());
+    serving::serve(ctx, addr, move |bound| {
+        println!("\nServing the demo on http://{bound}/ (Ctrl-C stops).");
+        if let Some(read) = &read {
+            println!("  page         http://{bound}/?token={read}");
+            println!("  read token   {read}");
+            println!("  API          curl -H 'Authorization: Bearer {read}' http://{bound}/api/v1/budgets");
+        }
+        if let Some(admin) = &admin {
+            println!("  admin token  {admin}   (POST /api/v1/budgets/NAME/mode, /api/v1/actions/ID/restore)");
+        }
+        println!("  OpenAPI      http://{bound}/api/v1/openapi.json");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+    })
+    .await
+    .map_err(Failure::run)
 }
 
 /// How the user invoked costcast, for commands they can paste: the path they ran (shortened

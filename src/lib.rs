@@ -24,6 +24,7 @@
 //! - [`startup`], [`telemetry`], [`cli`]: wiring.
 
 pub mod act;
+pub mod api;
 pub mod budget;
 pub mod cli;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod forecast;
 pub mod ingest;
 pub mod pipeline;
 pub mod report;
+pub mod serving;
 pub mod standalone;
 pub mod startup;
 pub mod store;

@@ -7,12 +7,22 @@ use crate::config::Config;
 use crate::pipeline::Context;
 use crate::store::{Store, StoreError};
 
-/// Connects the configured store, applies pending migrations and builds the HTTP client.
-pub async fn context(config: Config) -> Result<Context, StoreError> {
+/// Connects the configured store, applies pending migrations, applies budget modes set through
+/// the API over the file's, and builds the HTTP client.
+pub async fn context(mut config: Config) -> Result<Context, StoreError> {
     let store = Store::connect(&config.database_url).await?;
     let applied = store.migrate().await?;
     if applied > 0 {
         tracing::info!(applied, backend = store.backend(), "Migrations applied.");
+    }
+    let modes = store.budget_modes().await?;
+    for budget in &mut config.budgets {
+        if let Some(&mode) = modes.get(&budget.name)
+            && mode != budget.mode
+        {
+            tracing::info!(budget = %budget.name, mode = mode.as_str(), "Budget mode set through the API applies.");
+            budget.mode = mode;
+        }
     }
     Ok(Context {
         config,

@@ -3,11 +3,13 @@
 //! statuses into how far up its action ladder a budget is. Reads no clock and performs no action.
 
 mod drivers;
+mod fan;
 mod state;
 
 use distrs::Normal;
 
 pub use drivers::{GroupCosts, MAX_DRIVERS, drivers};
+pub use fan::{FanPoint, fan};
 pub use state::advance;
 
 use crate::domain::{Budget, Day, Evaluation, Projection, SeriesForecast, Status};

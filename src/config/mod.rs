@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod api;
 mod budgets;
 mod sources;
+
+pub use api::{ApiSettings, DEFAULT_LISTEN};
+use api::{RawApi, tokens_from_env, validate_api};
 
 pub use sources::{
     CeExpression, CeGroupBy, CeValues, CostColumn, CostExplorerSource, CurSource, FocusSource,
@@ -162,6 +166,8 @@ pub struct RawConfig {
     kubernetes: RawKubernetes,
     #[serde(default)]
     notify: RawNotify,
+    #[serde(default)]
+    api: RawApi,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -249,6 +255,8 @@ pub struct Config {
     pub kubernetes: KubernetesSettings,
     /// Alert destinations.
     pub notify: NotifySettings,
+    /// The report API.
+    pub api: ApiSettings,
     raw: RawConfig,
 }
 
@@ -295,6 +303,15 @@ impl Config {
                 .slack
                 .get_or_insert_with(RawSlack::default)
                 .webhook_url = Some(Secret::new(hook));
+        }
+        if let Some(tokens) = env("COSTCAST_API_READ_TOKENS") {
+            raw.api.read_tokens = Some(tokens_from_env(&tokens));
+        }
+        if let Some(tokens) = env("COSTCAST_API_ADMIN_TOKENS") {
+            raw.api.admin_tokens = Some(tokens_from_env(&tokens));
+        }
+        if let Some(listen) = env("COSTCAST_API_LISTEN") {
+            raw.api.listen = Some(listen);
         }
         for (var, slot) in [
             (
@@ -347,6 +364,7 @@ impl Config {
         }
         let act = validate_act(&raw.act)?;
         let kubernetes = validate_kubernetes(&raw.kubernetes)?;
+        let api = validate_api(&raw.api)?;
         if let Some(hook) = &notify.slack_webhook
             && !(hook.expose().starts_with("https://") || hook.expose().starts_with("http://"))
         {
@@ -377,6 +395,7 @@ impl Config {
             act,
             kubernetes,
             notify,
+            api,
             raw,
         })
     }

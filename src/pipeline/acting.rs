@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use super::{Context, Counts, RunOptions, RunReport, StageError, counts};
 use crate::act::{self, ActRun, slack};
 use crate::domain::{
-    ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, Operation, Outcome,
-    PlannedChange, Status,
+    ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, ObjectRef, Operation,
+    Outcome, PlannedChange, Status,
 };
 use crate::forecast::targets::budget_series;
 
@@ -315,4 +315,60 @@ async fn restore_locked(
         acted: true,
         ..RunReport::default()
     })
+}
+
+/// Puts one object costcast holds back (asked for through the report API), under the leader
+/// lock and as a run of its own. `None` when costcast does not hold the object. The budget's
+/// ladder is left as it is: while the budget stays in breach, its next act run applies the
+/// step again, unless its mode is set to observe.
+pub async fn restore_object(
+    ctx: &Context,
+    target: &ObjectRef,
+    now: DateTime<Utc>,
+) -> Result<Option<ActionRecord>, super::RunError> {
+    let fail = |source: StageError, run_id| super::RunError {
+        step: super::Step::Act,
+        source,
+        run_id,
+    };
+    let held = ctx
+        .store
+        .throttled(None)
+        .await
+        .map_err(|e| fail(e.into(), None))?
+        .into_iter()
+        .find(|c| &c.target == target);
+    let Some(held) = held else {
+        return Ok(None);
+    };
+    let cluster = ctx
+        .cluster()
+        .await
+        .map_err(|e| fail(StageError::Other(e), None))?;
+    let lock = super::take_lock(ctx).await.map_err(|e| fail(e, None))?;
+    let result = async {
+        let run_id = ctx
+            .store
+            .start_run("api-restore", Utc::now())
+            .await
+            .map_err(|e| fail(e.into(), None))?;
+        let record = act::restore_one(cluster, held, true, &ctx.config.act, now).await;
+        ctx.store
+            .save_actions(run_id, std::slice::from_ref(&record))
+            .await
+            .map_err(|e| fail(e.into(), Some(run_id)))?;
+        let detail = serde_json::json!({
+            "restored": 1,
+            "object": record.change.target.to_string(),
+            "outcome": record.outcome.as_str(),
+        });
+        ctx.store
+            .finish_run(run_id, Utc::now(), record.outcome != Outcome::Failed, &detail)
+            .await
+            .map_err(|e| fail(e.into(), Some(run_id)))?;
+        Ok(Some(record))
+    }
+    .await;
+    super::release(ctx, Some(lock)).await;
+    result
 }

@@ -3,7 +3,7 @@
 //! can be re-run alone and every run can be inspected afterwards.
 
 mod acting;
-pub use acting::restore;
+pub use acting::{restore, restore_object};
 mod budgets;
 pub mod job;
 

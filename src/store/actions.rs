@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 use sqlx::pool::PoolConnection;
 
@@ -86,7 +86,107 @@ fn object_change(r: &impl RowGet) -> Result<ObjectChange> {
     })
 }
 
+fn action_record(r: &impl RowGet) -> Result<ActionRecord> {
+    let op = r.text("operation")?;
+    let outcome = r.text("outcome")?;
+    Ok(ActionRecord {
+        operation: match op.as_str() {
+            "apply" => Operation::Apply,
+            "restore" => Operation::Restore,
+            _ => return Err(corrupt(format!("operation {op:?}"))),
+        },
+        change: object_change(r)?,
+        outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt(format!("outcome {outcome:?}")))?,
+        detail: r.text("detail")?,
+    })
+}
+
+/// One entry of the action log, with where and when it was made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedAction {
+    /// The entry's id (what `POST /api/v1/actions/{id}/restore` takes).
+    pub id: i64,
+    /// The run that made it.
+    pub run_id: i64,
+    /// When that run started.
+    pub at: DateTime<Utc>,
+    /// What was done.
+    pub record: ActionRecord,
+}
+
+fn logged_action(r: &(impl RowGet + AtGet)) -> Result<LoggedAction> {
+    Ok(LoggedAction {
+        id: r.big("id")?,
+        run_id: r.big("run_id")?,
+        at: r.at("started_at")?,
+        record: action_record(r)?,
+    })
+}
+
+/// Reading the columns only the action log's listing needs.
+trait AtGet {
+    fn big(&self, col: &str) -> Result<i64>;
+    fn at(&self, col: &str) -> Result<DateTime<Utc>>;
+}
+
+macro_rules! at_get {
+    ($row:ty) => {
+        impl AtGet for $row {
+            fn big(&self, col: &str) -> Result<i64> {
+                Ok(self.try_get(col)?)
+            }
+            fn at(&self, col: &str) -> Result<DateTime<Utc>> {
+                Ok(self.try_get(col)?)
+            }
+        }
+    };
+}
+at_get!(sqlx::postgres::PgRow);
+at_get!(sqlx::sqlite::SqliteRow);
+
+/// The action log's columns with their run's start (a macro so the queries stay `&'static`).
+macro_rules! logged_action_sql {
+    ($rest:literal) => {
+        concat!(
+            "SELECT a.id, a.run_id, r.started_at, a.budget, a.step, a.operation, a.kind, \
+             a.namespace, a.name, a.fields, a.outcome, a.detail \
+             FROM action_log a JOIN runs r ON r.id = a.run_id ",
+            $rest
+        )
+    };
+}
+
 impl Store {
+    /// The action log newest first, of one budget or all, one page at a time.
+    pub async fn action_log(
+        &self,
+        budget: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<LoggedAction>> {
+        let sql = logged_action_sql!(
+            "WHERE ($1 IS NULL OR a.budget = $1) ORDER BY a.id DESC LIMIT $2 OFFSET $3"
+        );
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql)
+                .bind(budget.map(str::to_string))
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(logged_action).collect()
+        })
+    }
+
+    /// One entry of the action log.
+    pub async fn logged_action(&self, id: i64) -> Result<Option<LoggedAction>> {
+        let sql = logged_action_sql!("WHERE a.id = $1");
+        with_pool!(self, pool => {
+            let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
+            row.as_ref().map(logged_action).transpose()
+        })
+    }
+
     /// Every budget's stored state, by name.
     pub async fn budget_states(&self) -> Result<BTreeMap<String, StoredState>> {
         let sql = "SELECT budget, period_start, last_day, status, steps, calm_days, over_at_step, \
@@ -240,23 +340,7 @@ impl Store {
                    FROM action_log WHERE run_id = $1 ORDER BY id";
         with_pool!(self, pool => {
             let rows = sqlx::query(sql).bind(run_id).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let op = r.text("operation")?;
-                    let outcome = r.text("outcome")?;
-                    Ok(ActionRecord {
-                        operation: match op.as_str() {
-                            "apply" => Operation::Apply,
-                            "restore" => Operation::Restore,
-                            _ => return Err(corrupt(format!("operation {op:?}"))),
-                        },
-                        change: object_change(r)?,
-                        outcome: Outcome::parse(&outcome)
-                            .ok_or_else(|| corrupt(format!("outcome {outcome:?}")))?,
-                        detail: r.text("detail")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(action_record).collect()
         })
     }
 

@@ -81,7 +81,9 @@ macro_rules! with_pool {
 
 mod actions;
 
-pub use actions::{LeaderLock, StoredState};
+pub use actions::{LeaderLock, LoggedAction, StoredState};
+
+mod reads;
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 const INSERT_CHUNK_ROWS: usize = 2_000;
@@ -779,9 +781,37 @@ impl Store {
     pub async fn latest_evaluations(&self) -> Result<Vec<Evaluation>> {
         let sql = "SELECT e.* FROM budget_evaluations e JOIN (SELECT budget, MAX(run_id) AS run_id \
                    FROM budget_evaluations GROUP BY budget) l ON l.budget = e.budget \
-                   AND l.run_id = e.run_id ORDER BY e.budget";
+                   AND l.run_id = e.run_id WHERE $1 IS NULL OR e.budget = $1 ORDER BY e.budget";
+        self.select_evaluations(sql, None, None).await
+    }
+
+    /// A budget's evaluations, oldest first: the newest `limit`, from `since` if given.
+    pub async fn evaluation_history(
+        &self,
+        budget: &str,
+        since: Option<Day>,
+        limit: i64,
+    ) -> Result<Vec<Evaluation>> {
+        let sql = "SELECT * FROM (SELECT e.*, e.run_id AS rid FROM budget_evaluations e \
+                   WHERE e.budget = $1 AND e.as_of >= $2 ORDER BY e.run_id DESC LIMIT $3) h \
+                   ORDER BY rid";
+        let (since, _) = day_bounds(since, None);
+        self.select_evaluations(sql, Some(budget.to_string()), Some((since, limit)))
+            .await
+    }
+
+    async fn select_evaluations(
+        &self,
+        sql: &'static str,
+        budget: Option<String>,
+        window: Option<(NaiveDate, i64)>,
+    ) -> Result<Vec<Evaluation>> {
         with_pool!(self, pool => {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            let mut query = sqlx::query(sql).bind(budget);
+            if let Some((since, limit)) = window {
+                query = query.bind(since).bind(limit);
+            }
+            let rows = query.fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
                     let corrupt = |what: &str| StoreError::Corrupt(what.to_string());

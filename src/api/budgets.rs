@@ -1,0 +1,524 @@
+//! Budgets: the overview, one budget's history, drivers, ladder and actions, and the two admin
+//! writes — restoring an object and setting a budget's mode.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::params::{OutFormat, Params};
+use super::reports::{ActionOut, Pairs};
+use super::{AppState, cents, csv_response, to_csv};
+use crate::domain::{Budget, BudgetMode, Day, Evaluation, ObjectChange};
+
+/// Evaluations a budget's history returns at most.
+const HISTORY_LIMIT: i64 = 400;
+/// Actions a budget's detail lists.
+const DETAIL_ACTIONS: i64 = 50;
+
+/// A budget and where it stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BudgetSummary {
+    /// Its name.
+    pub name: String,
+    /// `ok`, `warn`, `breach`, `recovering`, or `unevaluated` before its first evaluation.
+    pub status: String,
+    /// `observe` or `enforce` (as set through the API, else the config's).
+    pub mode: String,
+    /// The amount per period.
+    pub amount: f64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `monthly`, `quarterly`, `weekly` or a custom period.
+    pub period: String,
+    /// The evaluated period's first day.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub period_start: Option<Day>,
+    /// Its last day.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub period_end: Option<Day>,
+    /// The day of the newest evaluation.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub as_of: Option<Day>,
+    /// Days of the period left after `as_of`.
+    pub days_left: Option<i64>,
+    /// Spend reported so far this period.
+    pub spent_to_date: Option<f64>,
+    /// Projected period total (mean).
+    pub projected: Option<f64>,
+    /// 80% interval of the projection, low.
+    pub projected_lo80: Option<f64>,
+    /// 80% interval of the projection, high.
+    pub projected_hi80: Option<f64>,
+    /// `projected / amount`.
+    pub projected_ratio: Option<f64>,
+    /// Probability that the period total exceeds the amount.
+    pub p_breach: Option<f64>,
+    /// Ladder steps in effect.
+    pub steps: u32,
+    /// Steps on the ladder.
+    pub ladder_steps: usize,
+    /// Backtest error of this budget's forecast, % of 30-day totals.
+    pub forecast_error_pct: Option<f64>,
+    /// Objects costcast holds changed for it.
+    pub held_objects: usize,
+}
+
+fn summary(budget: &Budget, evaluation: Option<&Evaluation>, held: usize) -> BudgetSummary {
+    let e = evaluation;
+    let p = e.map(|e| &e.projection);
+    BudgetSummary {
+        name: budget.name.clone(),
+        status: e.map_or("unevaluated", |e| e.status.as_str()).to_string(),
+        mode: budget.mode.as_str().to_string(),
+        amount: budget.amount.amount,
+        currency: budget.amount.currency.as_str().to_string(),
+        period: budget.period.describe(),
+        period_start: p.map(|p| p.period.start()),
+        period_end: p.map(|p| p.period.end()),
+        as_of: e.map(|e| e.as_of),
+        days_left: e.map(|e| e.as_of.days_until(e.projection.period.end()).max(0)),
+        spent_to_date: p.map(|p| cents(p.actual_to_date)),
+        projected: p.map(|p| cents(p.mean)),
+        projected_lo80: p.map(|p| cents(p.lo80)),
+        projected_hi80: p.map(|p| cents(p.hi80)),
+        projected_ratio: e
+            .filter(|e| e.amount.amount > 0.0)
+            .map(|e| (e.projection.mean / e.amount.amount * 1e4).round() / 1e4),
+        p_breach: p.map(|p| (p.p_breach * 1e4).round() / 1e4),
+        steps: e.map_or(0, |e| e.steps),
+        ladder_steps: budget.actions.len(),
+        forecast_error_pct: e.and_then(|e| e.forecast_error).map(|v| (v * 10.0).round() / 10.0),
+        held_objects: held,
+    }
+}
+
+/// Every configured budget with its newest evaluation, in config order.
+pub(super) async fn summaries(state: &AppState) -> ApiResult<Vec<(BudgetSummary, Option<Evaluation>)>> {
+    let evaluations = state.ctx.store.latest_evaluations().await?;
+    let held = state.ctx.store.throttled(None).await?;
+    let mut held_by: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &held {
+        *held_by.entry(c.budget.as_str()).or_default() += 1;
+    }
+    Ok(state
+        .ctx
+        .config
+        .budgets
+        .iter()
+        .map(|b| {
+            let e = evaluations.iter().find(|e| e.budget == b.name).cloned();
+            let n = held_by.get(b.name.as_str()).copied().unwrap_or(0);
+            (summary(b, e.as_ref(), n), e)
+        })
+        .collect())
+}
+
+fn find_budget<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Budget> {
+    state
+        .ctx
+        .config
+        .budgets
+        .iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no budget named {name:?}")))
+}
+
+/// The budgets: status, projected total against the amount, P(breach), days left.
+#[utoipa::path(get, path = "/api/v1/budgets", tag = "budgets", params(FormatOnly),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every budget", content(
+            (Vec<BudgetSummary> = "application/json"),
+            (String = "text/csv"))),
+        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+    ))]
+pub async fn list(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
+    let params = Params::new(pairs, &["format"], &[])?;
+    let format = params.format()?;
+    let all: Vec<BudgetSummary> = summaries(&state).await?.into_iter().map(|(s, _)| s).collect();
+    if format == OutFormat::Csv {
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let rows = all.iter().map(|b| {
+            vec![
+                b.name.clone(),
+                b.status.clone(),
+                b.mode.clone(),
+                b.amount.to_string(),
+                b.currency.clone(),
+                opt(b.spent_to_date),
+                opt(b.projected),
+                opt(b.p_breach),
+                b.days_left.map(|d| d.to_string()).unwrap_or_default(),
+                b.steps.to_string(),
+            ]
+        });
+        let columns = [
+            "budget", "status", "mode", "amount", "currency", "spent_to_date", "projected",
+            "p_breach", "days_left", "steps",
+        ];
+        return Ok(csv_response(to_csv(&columns, rows), "budgets.csv"));
+    }
+    Ok(Json(all).into_response())
+}
+
+/// `format` only.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FormatOnly {
+    /// `json` (default) or `csv`.
+    #[param(value_type = Option<super::reports::FormatParam>)]
+    format: Option<String>,
+}
+
+/// One evaluation in a budget's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPoint {
+    /// The day it was made as of.
+    #[schema(value_type = String, format = Date)]
+    pub as_of: Day,
+    /// Projected period total.
+    pub projected: f64,
+    /// 80% interval, low.
+    pub lo80: f64,
+    /// 80% interval, high.
+    pub hi80: f64,
+    /// P(breach).
+    pub p_breach: f64,
+    /// Status.
+    pub status: String,
+    /// Ladder steps in effect.
+    pub steps: u32,
+}
+
+/// A series driving a budget.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DriverOut {
+    /// The forecast series.
+    pub series: String,
+    /// Its projected total this period.
+    pub projected: f64,
+    /// Its total last period.
+    pub previous: f64,
+    /// `projected - previous`.
+    pub rise: f64,
+}
+
+/// One step of a budget's ladder.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LadderStep {
+    /// 1-based.
+    pub step: u32,
+    /// The action kind.
+    pub action: String,
+    /// What it does, for people.
+    pub description: String,
+    /// Whether the budget has reached it.
+    pub in_effect: bool,
+}
+
+/// An object costcast holds changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldObject {
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The step that changed it.
+    pub step: u32,
+    /// `field: original → set`.
+    pub fields: String,
+}
+
+impl From<&ObjectChange> for HeldObject {
+    fn from(c: &ObjectChange) -> HeldObject {
+        HeldObject {
+            kind: c.target.kind.as_str().to_string(),
+            namespace: c.target.namespace.clone(),
+            name: c.target.name.clone(),
+            step: c.step,
+            fields: c.describe_fields(),
+        }
+    }
+}
+
+/// Everything about one budget.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetDetail {
+    /// Where it stands.
+    pub summary: BudgetSummary,
+    /// Its evaluations, oldest first: projection and P(breach) over time.
+    pub history: Vec<HistoryPoint>,
+    /// The series whose projected total rose most against the last period.
+    pub drivers: Vec<DriverOut>,
+    /// Its action ladder and how far up it is.
+    pub ladder: Vec<LadderStep>,
+    /// Objects it holds changed.
+    pub held: Vec<HeldObject>,
+    /// Its newest 50 actions, planned and applied.
+    pub actions: Vec<ActionOut>,
+}
+
+fn drivers_of(e: Option<&Evaluation>) -> Vec<DriverOut> {
+    e.map(|e| {
+        e.drivers
+            .iter()
+            .map(|d| DriverOut {
+                series: d.series.clone(),
+                projected: cents(d.projected),
+                previous: cents(d.previous),
+                rise: cents(d.rise()),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Everything about one budget, gathered for the API and the page.
+pub(super) async fn detail_of(state: &AppState, name: &str) -> ApiResult<BudgetDetail> {
+    let budget = find_budget(state, name)?;
+    let (summary, evaluation) = summaries(state)
+        .await?
+        .into_iter()
+        .find(|(s, _)| s.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no budget named {name:?}")))?;
+    let history = state
+        .ctx
+        .store
+        .evaluation_history(name, None, HISTORY_LIMIT)
+        .await?
+        .into_iter()
+        .map(|e| HistoryPoint {
+            as_of: e.as_of,
+            projected: cents(e.projection.mean),
+            lo80: cents(e.projection.lo80),
+            hi80: cents(e.projection.hi80),
+            p_breach: e.projection.p_breach,
+            status: e.status.as_str().to_string(),
+            steps: e.steps,
+        })
+        .collect();
+    let steps = summary.steps;
+    let ladder = crate::act::plan(budget, budget.actions.len() as u32)
+        .into_iter()
+        .map(|c| LadderStep {
+            step: c.step,
+            action: c.action.as_str().to_string(),
+            description: c.description,
+            in_effect: c.step <= steps,
+        })
+        .collect();
+    let held = state
+        .ctx
+        .store
+        .throttled(Some(name))
+        .await?
+        .iter()
+        .map(HeldObject::from)
+        .collect();
+    let actions = state
+        .ctx
+        .store
+        .action_log(Some(name), DETAIL_ACTIONS, 0)
+        .await?
+        .into_iter()
+        .map(ActionOut::from)
+        .collect();
+    Ok(BudgetDetail {
+        drivers: drivers_of(evaluation.as_ref()),
+        summary,
+        history,
+        ladder,
+        held,
+        actions,
+    })
+}
+
+/// One budget: status, projection history, P(breach) over time, drivers, ladder and actions.
+#[utoipa::path(get, path = "/api/v1/budgets/{name}", tag = "budgets",
+    params(("name" = String, Path, description = "The budget's name")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The budget", body = BudgetDetail),
+        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 404, description = "No such budget", body = ErrorBody),
+    ))]
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+) -> ApiResult<Json<BudgetDetail>> {
+    Params::new(pairs, &[], &[])?;
+    Ok(Json(detail_of(&state, &name).await?))
+}
+
+/// The series driving a budget: projected total this period against the last.
+#[utoipa::path(get, path = "/api/v1/budgets/{name}/drivers", tag = "budgets",
+    params(("name" = String, Path, description = "The budget's name"), FormatOnly),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Drivers, largest rise first", content(
+            (Vec<DriverOut> = "application/json"),
+            (String = "text/csv"))),
+        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 404, description = "No such budget", body = ErrorBody),
+    ))]
+pub async fn drivers(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+) -> ApiResult<Response> {
+    let params = Params::new(pairs, &["format"], &[])?;
+    let format = params.format()?;
+    find_budget(&state, &name)?;
+    let evaluations = state.ctx.store.latest_evaluations().await?;
+    let drivers = drivers_of(evaluations.iter().find(|e| e.budget == name));
+    if format == OutFormat::Csv {
+        let rows = drivers.iter().map(|d| {
+            vec![
+                d.series.clone(),
+                format!("{:.2}", d.projected),
+                format!("{:.2}", d.previous),
+                format!("{:.2}", d.rise),
+            ]
+        });
+        let columns = ["series", "projected", "previous", "rise"];
+        return Ok(csv_response(to_csv(&columns, rows), &format!("{name}-drivers.csv")));
+    }
+    Ok(Json(drivers).into_response())
+}
+
+/// The body of a mode change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRequest {
+    /// `observe` (plan and report only) or `enforce` (apply).
+    #[schema(pattern = "^(observe|enforce)$")]
+    pub mode: String,
+}
+
+/// A budget's mode after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModeResponse {
+    /// The budget.
+    pub budget: String,
+    /// The mode now in force.
+    pub mode: String,
+    /// The mode before.
+    pub previous: String,
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/json"));
+    if !is_json {
+        return Err(ApiError::unsupported_media());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_param("body", e))
+}
+
+/// Sets a budget to observe or enforce; it wins over the config file from the next run on.
+#[utoipa::path(post, path = "/api/v1/budgets/{name}/mode", tag = "admin",
+    params(("name" = String, Path, description = "The budget's name")),
+    request_body(content = ModeRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The mode was set", body = ModeResponse),
+        (status = 400, description = "The body is not {\"mode\": \"observe\"|\"enforce\"}", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 404, description = "No such budget", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+    ))]
+pub async fn set_mode(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ModeResponse>> {
+    Params::new(pairs, &[], &[])?;
+    let budget = find_budget(&state, &name)?;
+    let request: ModeRequest = json_body(&headers, &body)?;
+    let mode = BudgetMode::parse(&request.mode).ok_or_else(|| {
+        ApiError::bad_param("mode", format!("{:?} is not observe or enforce", request.mode))
+    })?;
+    let previous = state
+        .ctx
+        .store
+        .budget_modes()
+        .await?
+        .get(&name)
+        .copied()
+        .unwrap_or(budget.mode);
+    state.ctx.store.set_budget_mode(&name, mode, Utc::now()).await?;
+    tracing::info!(budget = %name, mode = mode.as_str(), previous = previous.as_str(), "Budget mode set through the API.");
+    Ok(Json(ModeResponse {
+        budget: name,
+        mode: mode.as_str().to_string(),
+        previous: previous.as_str().to_string(),
+    }))
+}
+
+/// Puts back the object an action log entry changed, if costcast still holds it.
+#[utoipa::path(post, path = "/api/v1/actions/{id}/restore", tag = "admin",
+    params(("id" = i64, Path, description = "An action log entry's id", minimum = 1)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What the restore did (done, conflict or failed)", body = ActionOut),
+        (status = 400, description = "The id is not a positive whole number", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 404, description = "No such action", body = ErrorBody),
+        (status = 409, description = "costcast no longer holds the object", body = ErrorBody),
+        (status = 503, description = "No Kubernetes API is configured or reachable", body = ErrorBody),
+    ))]
+pub async fn restore(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(pairs): Pairs,
+) -> ApiResult<Json<ActionOut>> {
+    Params::new(pairs, &[], &[])?;
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ApiError::bad_param("id", format!("{id:?} is not a positive whole number")))?;
+    let Some(entry) = state.ctx.store.logged_action(id).await? else {
+        return Err(ApiError::not_found(format!("no action {id}")));
+    };
+    let target = entry.record.change.target.clone();
+    let restored = crate::pipeline::restore_object(&state.ctx, &target, Utc::now())
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, object = %target, "Restore through the API failed.");
+            ApiError::unavailable(format!("cannot restore {target}: the Kubernetes API or the store is unavailable"))
+        })?;
+    let Some(record) = restored else {
+        return Err(ApiError::conflict(format!("costcast does not hold {target}; nothing to restore")));
+    };
+    let newest = state
+        .ctx
+        .store
+        .action_log(Some(&record.change.budget), 1, 0)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::unavailable("the restore was not recorded"))?;
+    Ok(Json(ActionOut::from(newest)))
+}

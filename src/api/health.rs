@@ -1,0 +1,208 @@
+//! Probes and metrics: `/healthz` (the process answers), `/readyz` (the store answers; how old
+//! the last run is), and `/metrics` in the Prometheus text format, read from the store on each
+//! scrape so every replica reports the same numbers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiResult, ErrorBody};
+use super::params::Params;
+use super::reports::Pairs;
+
+/// `/healthz`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The costcast version.
+    pub version: String,
+}
+
+/// The process is up. Open: no token needed.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses(
+        (status = 200, description = "Up", body = Health),
+        (status = 400, description = "A parameter was given; none is taken", body = ErrorBody),
+    ))]
+pub async fn healthz(Query(pairs): Pairs) -> ApiResult<Json<Health>> {
+    Params::new(pairs, &[], &[])?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// `/readyz`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `unavailable` when the store does not answer.
+    pub status: String,
+    /// `ok` or `unreachable`.
+    pub store: String,
+    /// The newest run, if any.
+    pub last_run: Option<LastRun>,
+}
+
+/// The newest run, as `/readyz` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastRun {
+    /// Run id.
+    pub id: i64,
+    /// Job.
+    pub job: String,
+    /// `running`, `ok` or `failed`.
+    pub outcome: String,
+    /// Seconds since it started.
+    pub age_seconds: i64,
+    /// Older than `api.stale_run_hours`: the daily job may not be running.
+    pub stale: bool,
+}
+
+/// Ready when the store answers; reports the newest run's age. Open: no token needed.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 400, description = "A parameter was given; none is taken", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = Readiness),
+    ))]
+pub async fn readyz(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
+    Params::new(pairs, &[], &[])?;
+    let store = &state.ctx.store;
+    if let Err(e) = store.ping().await {
+        tracing::warn!(error = %e, "Readiness: the store does not answer.");
+        let body = Readiness {
+            status: "unavailable".into(),
+            store: "unreachable".into(),
+            last_run: None,
+        };
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
+    let stale_after = state.ctx.config.api.stale_run_hours as i64 * 3600;
+    let last_run = store.runs_page(1, 0).await?.into_iter().next().map(|r| {
+        let age = (Utc::now() - r.started_at).num_seconds().max(0);
+        LastRun {
+            id: r.id,
+            job: r.job,
+            outcome: r.outcome,
+            age_seconds: age,
+            stale: age > stale_after,
+        }
+    });
+    Ok(Json(Readiness {
+        status: "ready".into(),
+        store: "ok".into(),
+        last_run,
+    })
+    .into_response())
+}
+
+type Labels = Vec<(String, String)>;
+type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+
+/// A registry being filled for one scrape.
+struct Scrape {
+    registry: Registry,
+    families: BTreeMap<&'static str, Gauges>,
+}
+
+impl Scrape {
+    fn gauge(&mut self, name: &'static str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let family = self.families.entry(name).or_insert_with(|| {
+            let f = Gauges::default();
+            self.registry.register(name, help, f.clone());
+            f
+        });
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        family.get_or_create(&labels).set(value);
+    }
+}
+
+/// Prometheus metrics: per budget projected ratio and P(breach), each job's and stage's last
+/// run time and outcome, rows ingested, forecast error. Open or token-protected by config.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String),
+        (status = 400, description = "A parameter was given; none is taken", body = ErrorBody),
+        (status = 401, description = "No or an unknown token, when metrics need one", body = ErrorBody),
+    ))]
+pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
+    Params::new(pairs, &[], &[])?;
+    let mut s = Scrape {
+        registry: Registry::with_prefix("costcast"),
+        families: BTreeMap::new(),
+    };
+    for (b, _) in super::budgets::summaries(&state).await? {
+        let l = [("budget", b.name.as_str())];
+        if let Some(r) = b.projected_ratio {
+            s.gauge("budget_projected_ratio", "Projected period total over the budget amount", &l, r);
+        }
+        if let Some(p) = b.p_breach {
+            s.gauge("budget_breach_probability", "Probability that the period total exceeds the budget", &l, p);
+        }
+        s.gauge("budget_steps", "Action ladder steps in effect", &l, f64::from(b.steps));
+        s.gauge("budget_held_objects", "Kubernetes objects the budget holds changed", &l, b.held_objects as f64);
+        let status = [("budget", b.name.as_str()), ("status", b.status.as_str())];
+        s.gauge("budget_status", "1 for the budget's current status", &status, 1.0);
+        if let Some(e) = b.forecast_error_pct {
+            s.gauge("budget_forecast_error_percent", "Backtest error of the budget's forecast, % of 30-day totals", &l, e);
+        }
+    }
+    let runs = state.ctx.store.runs_page(200, 0).await?;
+    let mut jobs_seen = std::collections::BTreeSet::new();
+    let mut stages_seen = std::collections::BTreeSet::new();
+    for run in runs.iter().filter(|r| r.outcome != "running") {
+        if jobs_seen.insert(run.job.clone()) {
+            let l = [("job", run.job.as_str())];
+            s.gauge("run_last_start_timestamp_seconds", "When the job's newest finished run started", &l, run.started_at.timestamp() as f64);
+            s.gauge("run_last_success", "1 if the job's newest finished run succeeded", &l, f64::from(u8::from(run.outcome == "ok")));
+        }
+        let stages = run.detail.get("stages").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        for stage in stages {
+            let Some(name) = stage.get("step").and_then(|v| v.as_str()) else { continue };
+            if !stages_seen.insert(name.to_string()) {
+                continue;
+            }
+            let l = [("stage", name)];
+            let ok = stage.get("error").is_none_or(|e| e.is_null());
+            s.gauge("stage_last_timestamp_seconds", "When the newest run of the stage started", &l, run.started_at.timestamp() as f64);
+            s.gauge("stage_last_success", "1 if the newest run of the stage succeeded", &l, f64::from(u8::from(ok)));
+            if let Some(ms) = stage.get("millis").and_then(|v| v.as_f64()) {
+                s.gauge("stage_last_duration_seconds", "How long the newest run of the stage took", &l, ms / 1000.0);
+            }
+            if name == "ingest"
+                && let Some(n) = stage.pointer("/counts/points_written").and_then(|v| v.as_f64())
+            {
+                s.gauge("ingest_last_points_written", "Daily cost points the newest ingest wrote", &[], n);
+            }
+        }
+    }
+    let cube = state.cube();
+    s.gauge("cost_points", "Daily cost points held", &[], cube.points() as f64);
+    s.gauge("cost_series", "Cost series held", &[], cube.series_count() as f64);
+    let mut body = String::new();
+    if encode(&mut body, &s.registry).is_err() {
+        body.clear();
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}

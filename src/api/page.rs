@@ -1,0 +1,303 @@
+//! The page the FinOps team reads (`GET /`): the budgets overview, then per budget a fan chart
+//! of the period's spend, its drivers and its actions, with CSV downloads. Server-rendered HTML
+//! and SVG with one embedded stylesheet; no JavaScript.
+
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+use super::auth::{COOKIE, Scope, cookie_token};
+use super::budgets::{BudgetDetail, detail_of, summaries};
+use super::chart::{self, FanChart};
+use super::error::ApiError;
+use crate::budget::fan;
+use crate::domain::money::format_whole;
+use crate::domain::{Day, Scope as CostScope};
+use crate::forecast::targets::budget_series;
+
+const CSS: &str = include_str!("assets/costcast.css");
+
+/// How long the page's cookie lasts.
+const COOKIE_MAX_AGE_SECS: u32 = 12 * 3600;
+
+/// The page's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/costcast.css", get(css))
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path or query component.
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn shell(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><link rel=\"stylesheet\" href=\"/assets/costcast.css\"></head>\
+         <body><header><h1>costcast</h1><span>{}</span></header><main>{body}</main></body></html>",
+        esc(title),
+        esc(title)
+    )
+}
+
+fn login(message: &str) -> Response {
+    let body = format!(
+        "<form class=\"login\" method=\"get\" action=\"/\"><h2>Sign in</h2>\
+         <p class=\"muted\">{}</p><label for=\"token\">API token (read or admin)</label>\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required>\
+         <button type=\"submit\">Open the report</button></form>",
+        esc(message)
+    );
+    (StatusCode::UNAUTHORIZED, Html(shell("costcast — sign in", &body))).into_response()
+}
+
+async fn index(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    // `?token=` signs in: keep it in a cookie and drop it from the address bar at once.
+    if let Some((_, token)) = pairs.iter().find(|(k, _)| k == "token") {
+        if state.tokens.scope_of(token).is_none() {
+            return login("That token is not one this server knows.");
+        }
+        let cookie = format!(
+            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_SECS}"
+        );
+        return (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, "/".to_string()), (header::SET_COOKIE, cookie)],
+        )
+            .into_response();
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let scope: Option<Scope> = bearer
+        .or_else(|| cookie_token(&headers))
+        .and_then(|t| state.tokens.scope_of(&t));
+    if scope.is_none() {
+        return login("This page needs an API token; `costcast demo --serve` prints one.");
+    }
+    match render(&state).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn money(v: Option<f64>) -> String {
+    v.map(format_whole).unwrap_or_else(|| "—".into())
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.0}%", v * 100.0)).unwrap_or_else(|| "—".into())
+}
+
+async fn render(state: &AppState) -> Result<String, ApiError> {
+    let all = summaries(state).await?;
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h2>Budgets</h2><table class=\"budgets\"><thead><tr><th>Budget</th><th>Status</th>\
+         <th class=\"num\">Spent</th><th class=\"num\">Projected</th><th class=\"num\">Budget</th>\
+         <th class=\"num\">Projected / budget</th><th class=\"num\">P(breach)</th>\
+         <th class=\"num\">Days left</th><th>Mode</th></tr></thead><tbody>"
+    );
+    for (b, _) in &all {
+        let _ = write!(
+            body,
+            "<tr class=\"budget-row\" data-budget=\"{n}\"><td><a href=\"#budget-{id}\">{n}</a></td>\
+             <td><span class=\"status status-{s}\">{s}{step}</span></td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{} {}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            money(b.spent_to_date),
+            money(b.projected),
+            format_whole(b.amount),
+            esc(&b.currency),
+            pct(b.projected_ratio),
+            pct(b.p_breach),
+            b.days_left.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
+            esc(&b.mode),
+            n = esc(&b.name),
+            id = enc(&b.name),
+            s = esc(&b.status),
+            step = if b.steps > 0 { format!(" · step {}", b.steps) } else { String::new() },
+        );
+    }
+    body.push_str("</tbody></table>");
+    body.push_str(
+        "<p class=\"legend\"><span><i style=\"background:#1b2a3a\"></i>spend to date</span>\
+         <span><i style=\"background:#1b2a3a;opacity:.5\"></i>forecast mean</span>\
+         <span><i style=\"background:#9fc0ee\"></i>80% band</span>\
+         <span><i style=\"background:#cfe0f7\"></i>95% band</span>\
+         <span><i style=\"background:#c62828\"></i>budget</span>\
+         <span><i style=\"background:#d97706\"></i>anomaly</span>\
+         <span><i style=\"background:#7c3aed\"></i>action</span>\
+         <span><i style=\"background:#b8c4d0\"></i>daily spend</span></p>",
+    );
+    let cube = state.cube();
+    let anomalies = state.ctx.store.latest_anomalies(None, None).await?;
+    for (b, evaluation) in &all {
+        let detail = detail_of(state, &b.name).await?;
+        let budget = state.ctx.config.budgets.iter().find(|x| x.name == b.name);
+        let fan_points = match (evaluation, budget) {
+            (Some(e), Some(budget)) => {
+                let period = e.projection.period;
+                let actuals = cube.daily(&budget.scope, period.start(), period.end());
+                let forecast = state.ctx.store.forecast_of(&budget_series(&b.name)).await?;
+                fan(period, &actuals, forecast.as_ref().map(|(f, _)| f))
+            }
+            _ => Vec::new(),
+        };
+        let series = budget_series(&b.name);
+        let marks: Vec<(Day, f64, f64)> = anomalies
+            .iter()
+            .filter(|a| a.series == series)
+            .map(|a| (a.day, a.actual, a.expected))
+            .collect();
+        let actions: Vec<(Day, String)> = detail
+            .actions
+            .iter()
+            .filter(|a| a.outcome == "done")
+            .map(|a| (Day::from_date(a.at.date_naive()), a.description.clone()))
+            .collect();
+        let svg = chart::render(&FanChart {
+            budget: &b.name,
+            fan: &fan_points,
+            amount: b.amount,
+            currency: &b.currency,
+            as_of: b.as_of,
+            anomalies: &marks,
+            actions: &actions,
+        });
+        section(&mut body, &detail, &svg);
+    }
+    let _ = CostScope::all;
+    let title = format!(
+        "{} budgets · data through {}",
+        all.len(),
+        cube.last_day().map(|d| d.to_string()).unwrap_or_else(|| "—".into())
+    );
+    Ok(shell(&title, &body))
+}
+
+fn section(body: &mut String, d: &BudgetDetail, svg: &str) {
+    let b = &d.summary;
+    let name = enc(&b.name);
+    let _ = write!(
+        body,
+        "<section class=\"budget\" id=\"budget-{name}\" data-budget=\"{n}\"><h2>{n} \
+         <span class=\"status status-{s}\">{s}</span></h2><p class=\"muted\">{} period {} to {} · \
+         projected {} {} (80%: {} to {}) against {} · P(breach) {} · {} mode</p>{svg}",
+        esc(&b.period),
+        b.period_start.map(|d| d.to_string()).unwrap_or_default(),
+        b.period_end.map(|d| d.to_string()).unwrap_or_default(),
+        money(b.projected),
+        esc(&b.currency),
+        money(b.projected_lo80),
+        money(b.projected_hi80),
+        format_whole(b.amount),
+        pct(b.p_breach),
+        esc(&b.mode),
+        n = esc(&b.name),
+        s = esc(&b.status),
+    );
+    let _ = write!(
+        body,
+        "<h3>Top drivers<a class=\"csv\" href=\"/api/v1/budgets/{name}/drivers?format=csv\">CSV</a></h3>\
+         <table class=\"drivers\"><thead><tr><th>Series</th><th class=\"num\">Projected</th>\
+         <th class=\"num\">Last period</th><th class=\"num\">Rise</th></tr></thead><tbody>"
+    );
+    if d.drivers.is_empty() {
+        body.push_str("<tr><td colspan=\"4\" class=\"muted\">No drivers: nothing in scope rose.</td></tr>");
+    }
+    for r in &d.drivers {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&r.series),
+            format_whole(r.projected),
+            format_whole(r.previous),
+            format_whole(r.rise)
+        );
+    }
+    body.push_str("</tbody></table>");
+    if !d.ladder.is_empty() {
+        body.push_str("<h3>Action ladder</h3><table class=\"ladder\"><tbody>");
+        for step in &d.ladder {
+            let _ = write!(
+                body,
+                "<tr><td>step {}</td><td>{}</td><td>{}</td></tr>",
+                step.step,
+                esc(&step.description),
+                if step.in_effect { "in effect" } else { "" }
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        body,
+        "<h3>Recent actions<a class=\"csv\" href=\"/api/v1/actions?budget={name}&amp;format=csv\">CSV</a></h3>\
+         <table class=\"actions\"><thead><tr><th>When</th><th>Step</th><th>Object</th><th>Outcome</th>\
+         <th>What</th></tr></thead><tbody>"
+    );
+    if d.actions.is_empty() {
+        body.push_str("<tr><td colspan=\"5\" class=\"muted\">No actions recorded.</td></tr>");
+    }
+    for a in d.actions.iter().take(20) {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{} {}/{}</td><td>{}</td><td>{}</td></tr>",
+            a.at.format("%Y-%m-%d %H:%M"),
+            a.step,
+            esc(&a.kind),
+            esc(&a.namespace),
+            esc(&a.name),
+            esc(&a.outcome),
+            esc(&a.description)
+        );
+    }
+    body.push_str("</tbody></table></section>");
+}

@@ -1,0 +1,138 @@
+//! What the report API reads besides the stage outputs: pages of runs, one series' forecast,
+//! budget modes set through the API, and the cheap checks `/readyz` and the cost cache make.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, RunRecord, Store, StoreError, day_of};
+use crate::domain::{BudgetMode, DailyForecast, ModelKind, SeriesForecast};
+
+impl Store {
+    /// Answers when the database does (`/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The id of the newest finished run: cost data only changes inside runs, so a cache of it
+    /// is current while this stays the same.
+    pub async fn data_generation(&self) -> Result<i64> {
+        let sql = "SELECT COALESCE(MAX(id), 0) AS id FROM runs WHERE outcome <> 'running'";
+        with_pool!(self, pool => Ok(sqlx::query(sql).fetch_one(pool).await?.try_get("id")?))
+    }
+
+    /// Runs newest first, one page at a time.
+    pub async fn runs_page(&self, limit: i64, offset: i64) -> Result<Vec<RunRecord>> {
+        let sql = "SELECT id, job, started_at, finished_at, outcome, detail FROM runs \
+                   ORDER BY id DESC LIMIT $1 OFFSET $2";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(limit).bind(offset).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let detail: String = r.try_get("detail")?;
+                    Ok(RunRecord {
+                        id: r.try_get("id")?,
+                        job: r.try_get("job")?,
+                        started_at: r.try_get("started_at")?,
+                        finished_at: r.try_get("finished_at")?,
+                        outcome: r.try_get("outcome")?,
+                        detail: serde_json::from_str(&detail)
+                            .map_err(|e| StoreError::Corrupt(format!("run detail: {e}")))?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The newest forecast of one series and when its run started.
+    pub async fn forecast_of(
+        &self,
+        series: &str,
+    ) -> Result<Option<(SeriesForecast, DateTime<Utc>)>> {
+        let sql = "SELECT f.model, f.history_end, f.note, f.day, f.mean, f.lo80, f.hi80, f.lo95, \
+                   f.hi95, f.sd_level, f.sd_noise, r.started_at FROM forecasts f \
+                   JOIN runs r ON r.id = f.run_id \
+                   WHERE f.series = $1 AND f.run_id = (SELECT MAX(run_id) FROM forecasts WHERE series = $1) \
+                   ORDER BY f.day";
+        let mut out: Option<(SeriesForecast, DateTime<Utc>)> = None;
+        with_pool!(self, pool => {
+            for r in sqlx::query(sql).bind(series.to_string()).fetch_all(pool).await? {
+                let point = DailyForecast {
+                    day: day_of(r.try_get("day")?),
+                    mean: r.try_get("mean")?,
+                    lo80: r.try_get("lo80")?,
+                    hi80: r.try_get("hi80")?,
+                    lo95: r.try_get("lo95")?,
+                    hi95: r.try_get("hi95")?,
+                    sd_level: r.try_get("sd_level")?,
+                    sd_noise: r.try_get("sd_noise")?,
+                };
+                match &mut out {
+                    Some((f, _)) => f.points.push(point),
+                    None => {
+                        let model: String = r.try_get("model")?;
+                        let forecast = SeriesForecast {
+                            series: series.to_string(),
+                            model: ModelKind::parse(&model)
+                                .ok_or_else(|| StoreError::Corrupt(format!("unknown model {model:?}")))?,
+                            history_end: day_of(r.try_get("history_end")?),
+                            note: r.try_get("note")?,
+                            points: vec![point],
+                        };
+                        out = Some((forecast, r.try_get("started_at")?));
+                    }
+                }
+            }
+        });
+        Ok(out)
+    }
+
+    /// Names of every series with a stored forecast.
+    pub async fn forecast_series(&self) -> Result<Vec<String>> {
+        let sql = "SELECT DISTINCT series FROM forecasts ORDER BY series";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok(r.try_get("series")?)).collect()
+        })
+    }
+
+    /// Budget modes set through the API, by budget.
+    pub async fn budget_modes(&self) -> Result<BTreeMap<String, BudgetMode>> {
+        let sql = "SELECT budget, mode FROM budget_modes";
+        with_pool!(self, pool => {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let mode: String = r.try_get("mode")?;
+                    let mode = BudgetMode::parse(&mode)
+                        .ok_or_else(|| StoreError::Corrupt(format!("budget mode {mode:?}")))?;
+                    Ok((r.try_get("budget")?, mode))
+                })
+                .collect()
+        })
+    }
+
+    /// Sets a budget's mode over the config file's.
+    pub async fn set_budget_mode(
+        &self,
+        budget: &str,
+        mode: BudgetMode,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = "INSERT INTO budget_modes (budget, mode, set_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (budget) DO UPDATE SET mode = excluded.mode, set_at = excluded.set_at";
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(budget.to_string())
+                .bind(mode.as_str())
+                .bind(at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
