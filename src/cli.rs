@@ -292,7 +292,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let now = now_for(cli.as_of);
     match cli.command {
         Command::Demo { dir, serve, listen } => {
-            run_demo(&dir, Day::from_date(now.date_naive()), now, serve.then_some(listen)).await
+            run_demo(
+                &dir,
+                Day::from_date(now.date_naive()),
+                now,
+                serve.then_some(listen),
+            )
+            .await
         }
         Command::Serve { listen } => {
             let config = load_config(cli.config.as_deref())?;
@@ -923,8 +929,18 @@ async fn run_demo(
         ctx.store.close().await;
         return Ok(());
     };
-    let read = ctx.config.api.read_tokens.first().map(|t| t.expose().to_string());
-    let admin = ctx.config.api.admin_tokens.first().map(|t| t.expose().to_string());
+    let read = ctx
+        .config
+        .api
+        .read_tokens
+        .first()
+        .map(|t| t.expose().to_string());
+    let admin = ctx
+        .config
+        .api
+        .admin_tokens
+        .first()
+        .map(|t| t.expose().to_string());
     serving::serve(ctx, addr, move |bound| {
         println!("\nServing the demo on http://{bound}/ (Ctrl-C stops).");
         if let Some(read) = &read {

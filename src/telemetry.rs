@@ -7,8 +7,8 @@ use tracing_subscriber::EnvFilter;
 /// Installs the subscriber; `RUST_LOG` overrides the default level (info for costcast and for
 /// each HTTP response served, warn for other libraries).
 pub fn init() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,costcast=info,tower_http=info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,costcast=info,tower_http=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

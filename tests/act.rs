@@ -7,9 +7,7 @@ mod common;
 use chrono::{DateTime, NaiveTime, Utc};
 use common::fake_kube::FakeKube;
 use common::*;
-use costcast::domain::{
-    DailyForecast, Day, ModelKind, ObjectKind, Operation, Outcome, SeriesForecast, Status,
-};
+use costcast::domain::{Day, ObjectKind, Operation, Outcome, Status};
 use costcast::pipeline::{Context, RunOptions, RunReport, Step, run_once};
 use serde_json::{Value, json};
 
@@ -22,33 +20,6 @@ fn noon(d: &str) -> DateTime<Utc> {
         .date()
         .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
         .and_utc()
-}
-
-/// A June forecast of 100 a day (level error 5, daily noise 10), from a history ending on
-/// 31 May: the June total is 3,000 ± 160, so a budget of 2,500 is in breach (P ≈ 1) and one
-/// of 4,000 is ok (P ≈ 0).
-async fn store_forecast(ctx: &Context) {
-    let run = ctx.store.start_run("forecast", Utc::now()).await.unwrap();
-    let points = (1..=45)
-        .map(|i| DailyForecast {
-            day: day("2024-05-31").add_days(i),
-            mean: 100.0,
-            lo80: 80.0,
-            hi80: 120.0,
-            lo95: 70.0,
-            hi95: 130.0,
-            sd_level: 5.0,
-            sd_noise: 10.0,
-        })
-        .collect();
-    let f = SeriesForecast {
-        series: "budget:ml".into(),
-        model: ModelKind::Calendar,
-        history_end: day("2024-05-31"),
-        note: None,
-        points,
-    };
-    ctx.store.save_forecasts(run, &[f]).await.unwrap();
 }
 
 const BREACH: f64 = 2500.0;

@@ -95,15 +95,21 @@ fn summary(budget: &Budget, evaluation: Option<&Evaluation>, held: usize) -> Bud
         p_breach: p.map(|p| (p.p_breach * 1e4).round() / 1e4),
         steps: e.map_or(0, |e| e.steps),
         ladder_steps: budget.actions.len(),
-        forecast_error_pct: e.and_then(|e| e.forecast_error).map(|v| (v * 10.0).round() / 10.0),
+        forecast_error_pct: e
+            .and_then(|e| e.forecast_error)
+            .map(|v| (v * 10.0).round() / 10.0),
         held_objects: held,
     }
 }
 
 /// Every configured budget with its newest evaluation, in config order.
-pub(super) async fn summaries(state: &AppState) -> ApiResult<Vec<(BudgetSummary, Option<Evaluation>)>> {
+pub(super) async fn summaries(
+    state: &AppState,
+) -> ApiResult<Vec<(BudgetSummary, Option<Evaluation>)>> {
     let evaluations = state.ctx.store.latest_evaluations().await?;
     let held = state.ctx.store.throttled(None).await?;
+    // A mode set through the API since this server started wins over the one it loaded.
+    let modes = state.ctx.store.budget_modes().await?;
     let mut held_by: BTreeMap<&str, usize> = BTreeMap::new();
     for c in &held {
         *held_by.entry(c.budget.as_str()).or_default() += 1;
@@ -116,7 +122,11 @@ pub(super) async fn summaries(state: &AppState) -> ApiResult<Vec<(BudgetSummary,
         .map(|b| {
             let e = evaluations.iter().find(|e| e.budget == b.name).cloned();
             let n = held_by.get(b.name.as_str()).copied().unwrap_or(0);
-            (summary(b, e.as_ref(), n), e)
+            let mut s = summary(b, e.as_ref(), n);
+            if let Some(mode) = modes.get(&b.name) {
+                s.mode = mode.as_str().to_string();
+            }
+            (s, e)
         })
         .collect())
 }
@@ -144,7 +154,11 @@ fn find_budget<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Budget> {
 pub async fn list(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
     let params = Params::new(pairs, &["format"], &[])?;
     let format = params.format()?;
-    let all: Vec<BudgetSummary> = summaries(&state).await?.into_iter().map(|(s, _)| s).collect();
+    let all: Vec<BudgetSummary> = summaries(&state)
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     if format == OutFormat::Csv {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         let rows = all.iter().map(|b| {
@@ -162,8 +176,16 @@ pub async fn list(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResu
             ]
         });
         let columns = [
-            "budget", "status", "mode", "amount", "currency", "spent_to_date", "projected",
-            "p_breach", "days_left", "steps",
+            "budget",
+            "status",
+            "mode",
+            "amount",
+            "currency",
+            "spent_to_date",
+            "projected",
+            "p_breach",
+            "days_left",
+            "steps",
         ];
         return Ok(csv_response(to_csv(&columns, rows), "budgets.csv"));
     }
@@ -176,7 +198,7 @@ pub async fn list(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResu
 #[allow(dead_code)]
 pub struct FormatOnly {
     /// `json` (default) or `csv`.
-    #[param(value_type = Option<super::reports::FormatParam>)]
+    #[param(value_type = Option<super::reports::FormatParam>, inline)]
     format: Option<String>,
 }
 
@@ -396,7 +418,10 @@ pub async fn drivers(
             ]
         });
         let columns = ["series", "projected", "previous", "rise"];
-        return Ok(csv_response(to_csv(&columns, rows), &format!("{name}-drivers.csv")));
+        return Ok(csv_response(
+            to_csv(&columns, rows),
+            &format!("{name}-drivers.csv"),
+        ));
     }
     Ok(Json(drivers).into_response())
 }
@@ -425,7 +450,11 @@ fn json_body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) ->
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/json"));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim() == "application/json")
+        });
     if !is_json {
         return Err(ApiError::unsupported_media());
     }
@@ -456,7 +485,10 @@ pub async fn set_mode(
     let budget = find_budget(&state, &name)?;
     let request: ModeRequest = json_body(&headers, &body)?;
     let mode = BudgetMode::parse(&request.mode).ok_or_else(|| {
-        ApiError::bad_param("mode", format!("{:?} is not observe or enforce", request.mode))
+        ApiError::bad_param(
+            "mode",
+            format!("{:?} is not observe or enforce", request.mode),
+        )
     })?;
     let previous = state
         .ctx
@@ -466,7 +498,11 @@ pub async fn set_mode(
         .get(&name)
         .copied()
         .unwrap_or(budget.mode);
-    state.ctx.store.set_budget_mode(&name, mode, Utc::now()).await?;
+    state
+        .ctx
+        .store
+        .set_budget_mode(&name, mode, Utc::now())
+        .await?;
     tracing::info!(budget = %name, mode = mode.as_str(), previous = previous.as_str(), "Budget mode set through the API.");
     Ok(Json(ModeResponse {
         budget: name,
@@ -494,11 +530,9 @@ pub async fn restore(
     Query(pairs): Pairs,
 ) -> ApiResult<Json<ActionOut>> {
     Params::new(pairs, &[], &[])?;
-    let id: i64 = id
-        .parse()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| ApiError::bad_param("id", format!("{id:?} is not a positive whole number")))?;
+    let id: i64 = id.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        ApiError::bad_param("id", format!("{id:?} is not a positive whole number"))
+    })?;
     let Some(entry) = state.ctx.store.logged_action(id).await? else {
         return Err(ApiError::not_found(format!("no action {id}")));
     };
@@ -507,10 +541,14 @@ pub async fn restore(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, object = %target, "Restore through the API failed.");
-            ApiError::unavailable(format!("cannot restore {target}: the Kubernetes API or the store is unavailable"))
+            ApiError::unavailable(format!(
+                "cannot restore {target}: the Kubernetes API or the store is unavailable"
+            ))
         })?;
     let Some(record) = restored else {
-        return Err(ApiError::conflict(format!("costcast does not hold {target}; nothing to restore")));
+        return Err(ApiError::conflict(format!(
+            "costcast does not hold {target}; nothing to restore"
+        )));
     };
     let newest = state
         .ctx

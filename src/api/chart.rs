@@ -88,10 +88,14 @@ pub fn render(c: &FanChart) -> String {
             format_whole(v)
         );
     }
-    for p in [c.fan[0], c.fan[n / 2], c.fan[n - 1]] {
+    for (p, anchor) in [
+        (c.fan[0], "start"),
+        (c.fan[n / 2], "middle"),
+        (c.fan[n - 1], "end"),
+    ] {
         let _ = write!(
             s,
-            "<text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            "<text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
             x(p.day),
             H - BOTTOM + 18.0,
             p.day
@@ -123,20 +127,44 @@ pub fn render(c: &FanChart) -> String {
     };
     if band.iter().any(|p| p.forecast) {
         for (class, lo, hi) in [
-            ("band-95", band.iter().map(|p| p.lo95).collect::<Vec<_>>(), band.iter().map(|p| p.hi95).collect::<Vec<_>>()),
-            ("band-80", band.iter().map(|p| p.lo80).collect(), band.iter().map(|p| p.hi80).collect()),
+            (
+                "band-95",
+                band.iter().map(|p| p.lo95).collect::<Vec<_>>(),
+                band.iter().map(|p| p.hi95).collect::<Vec<_>>(),
+            ),
+            (
+                "band-80",
+                band.iter().map(|p| p.lo80).collect(),
+                band.iter().map(|p| p.hi80).collect(),
+            ),
         ] {
             let upper = band.iter().zip(&hi).map(|(p, v)| (x(p.day), y(*v)));
-            let lower = band.iter().zip(&lo).rev().map(|(p, v)| (x(p.day), y(v.max(0.0))));
-            let _ = write!(s, "<polygon class=\"{class}\" points=\"{}\"/>", points(upper.chain(lower)));
+            let lower = band
+                .iter()
+                .zip(&lo)
+                .rev()
+                .map(|(p, v)| (x(p.day), y(v.max(0.0))));
+            let _ = write!(
+                s,
+                "<polygon class=\"{class}\" points=\"{}\"/>",
+                points(upper.chain(lower))
+            );
         }
         let mean = band.iter().map(|p| (x(p.day), y(p.cumulative)));
-        let _ = write!(s, "<polyline class=\"forecast-mean\" points=\"{}\"/>", points(mean));
+        let _ = write!(
+            s,
+            "<polyline class=\"forecast-mean\" points=\"{}\"/>",
+            points(mean)
+        );
     }
     let actual: Vec<&FanPoint> = c.fan.iter().filter(|p| !p.forecast).collect();
     if !actual.is_empty() {
         let line = actual.iter().map(|p| (x(p.day), y(p.cumulative)));
-        let _ = write!(s, "<polyline class=\"actual\" points=\"{}\"/>", points(line));
+        let _ = write!(
+            s,
+            "<polyline class=\"actual\" points=\"{}\"/>",
+            points(line)
+        );
     }
     // The budget line.
     let by = y(c.amount);

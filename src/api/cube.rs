@@ -93,14 +93,19 @@ pub struct CostCube {
 
 impl CostCube {
     /// Lays out `costs` (series id, day, amount) of `series`.
-    pub fn build(generation: i64, series: Vec<StoredSeries>, costs: &[(i64, Day, f64)]) -> CostCube {
+    pub fn build(
+        generation: i64,
+        series: Vec<StoredSeries>,
+        costs: &[(i64, Day, f64)],
+    ) -> CostCube {
         let first = costs.iter().map(|c| c.1).min();
         let last = costs.iter().map(|c| c.1).max();
         let days = match (first, last) {
             (Some(f), Some(l)) => f.days_until(l) as usize + 1,
             _ => 0,
         };
-        let row_of: HashMap<i64, usize> = series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        let row_of: HashMap<i64, usize> =
+            series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
         let mut amounts = vec![f64::NAN; series.len() * days];
         let mut points = 0;
         if let Some(first) = first {
@@ -164,7 +169,10 @@ impl CostCube {
         }
         let buckets = periods.len();
         let Some(first) = self.first else {
-            return CostTable { periods, groups: Vec::new() };
+            return CostTable {
+                periods,
+                groups: Vec::new(),
+            };
         };
         // The part of the query range the cube holds, as offsets into both.
         let lo = first.days_until(q.from).max(0) as usize;
@@ -179,7 +187,13 @@ impl CostCube {
             if lo >= hi || !q.scope.matches(dims) {
                 continue;
             }
-            let key = (q.group_by.iter().map(|d| d.value_of(dims)).collect::<Vec<_>>(), currency);
+            let key = (
+                q.group_by
+                    .iter()
+                    .map(|d| d.value_of(dims))
+                    .collect::<Vec<_>>(),
+                currency,
+            );
             let group = *index.entry(key.clone()).or_insert_with(|| {
                 keys.push(key);
                 sums.resize(sums.len() + buckets, 0.0);
@@ -206,7 +220,11 @@ impl CostCube {
                 CostGroup {
                     key: key.into_iter().map(str::to_string).collect(),
                     currency: currency.clone(),
-                    amounts: cells.iter().zip(flags).map(|(v, s)| s.then_some(*v)).collect(),
+                    amounts: cells
+                        .iter()
+                        .zip(flags)
+                        .map(|(v, s)| s.then_some(*v))
+                        .collect(),
                     total: cells.iter().sum(),
                 }
             })
@@ -263,7 +281,11 @@ mod tests {
 
     #[test]
     fn groups_buckets_and_filters_sum_to_the_cent() {
-        let all = vec![series(1, "EC2", "ml"), series(2, "EC2", "web"), series(3, "S3", "ml")];
+        let all = vec![
+            series(1, "EC2", "ml"),
+            series(2, "EC2", "web"),
+            series(3, "S3", "ml"),
+        ];
         let mut costs = Vec::new();
         for d in 0..40 {
             let dd = day("2026-01-20").add_days(d);
@@ -290,7 +312,10 @@ mod tests {
         assert_eq!(months, ["2026-01-01", "2026-02-01", "2026-03-01"]);
         assert_eq!(by_service.groups[0].key, ["EC2"]);
         // January has 12 days of data (20th to 31st), February 28.
-        assert_eq!(by_service.groups[0].amounts, [Some(45.0), Some(105.0), None]);
+        assert_eq!(
+            by_service.groups[0].amounts,
+            [Some(45.0), Some(105.0), None]
+        );
         assert_eq!(by_service.groups[1].key, ["S3"]);
         assert!((by_service.groups[1].total - 2.0).abs() < 1e-9);
 
@@ -310,7 +335,11 @@ mod tests {
 
     #[test]
     fn a_range_outside_the_data_is_empty_not_a_panic() {
-        let cube = CostCube::build(1, vec![series(1, "EC2", "ml")], &[(1, day("2026-01-05"), 3.0)]);
+        let cube = CostCube::build(
+            1,
+            vec![series(1, "EC2", "ml")],
+            &[(1, day("2026-01-05"), 3.0)],
+        );
         for (from, to) in [("2025-01-01", "2025-02-01"), ("2027-01-01", "2027-01-03")] {
             let t = cube.query(&CostQuery {
                 from: day(from),
@@ -323,6 +352,9 @@ mod tests {
             assert_eq!(t.periods.len() as i64, day(from).days_until(day(to)) + 1);
         }
         let empty = CostCube::default();
-        assert_eq!(empty.daily(&Scope::all(), day("2026-01-01"), day("2026-01-02")), vec![]);
+        assert_eq!(
+            empty.daily(&Scope::all(), day("2026-01-01"), day("2026-01-02")),
+            vec![]
+        );
     }
 }

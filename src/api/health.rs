@@ -151,17 +151,47 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
     for (b, _) in super::budgets::summaries(&state).await? {
         let l = [("budget", b.name.as_str())];
         if let Some(r) = b.projected_ratio {
-            s.gauge("budget_projected_ratio", "Projected period total over the budget amount", &l, r);
+            s.gauge(
+                "budget_projected_ratio",
+                "Projected period total over the budget amount",
+                &l,
+                r,
+            );
         }
         if let Some(p) = b.p_breach {
-            s.gauge("budget_breach_probability", "Probability that the period total exceeds the budget", &l, p);
+            s.gauge(
+                "budget_breach_probability",
+                "Probability that the period total exceeds the budget",
+                &l,
+                p,
+            );
         }
-        s.gauge("budget_steps", "Action ladder steps in effect", &l, f64::from(b.steps));
-        s.gauge("budget_held_objects", "Kubernetes objects the budget holds changed", &l, b.held_objects as f64);
+        s.gauge(
+            "budget_steps",
+            "Action ladder steps in effect",
+            &l,
+            f64::from(b.steps),
+        );
+        s.gauge(
+            "budget_held_objects",
+            "Kubernetes objects the budget holds changed",
+            &l,
+            b.held_objects as f64,
+        );
         let status = [("budget", b.name.as_str()), ("status", b.status.as_str())];
-        s.gauge("budget_status", "1 for the budget's current status", &status, 1.0);
+        s.gauge(
+            "budget_status",
+            "1 for the budget's current status",
+            &status,
+            1.0,
+        );
         if let Some(e) = b.forecast_error_pct {
-            s.gauge("budget_forecast_error_percent", "Backtest error of the budget's forecast, % of 30-day totals", &l, e);
+            s.gauge(
+                "budget_forecast_error_percent",
+                "Backtest error of the budget's forecast, % of 30-day totals",
+                &l,
+                e,
+            );
         }
     }
     let runs = state.ctx.store.runs_page(200, 0).await?;
@@ -170,38 +200,90 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
     for run in runs.iter().filter(|r| r.outcome != "running") {
         if jobs_seen.insert(run.job.clone()) {
             let l = [("job", run.job.as_str())];
-            s.gauge("run_last_start_timestamp_seconds", "When the job's newest finished run started", &l, run.started_at.timestamp() as f64);
-            s.gauge("run_last_success", "1 if the job's newest finished run succeeded", &l, f64::from(u8::from(run.outcome == "ok")));
+            s.gauge(
+                "run_last_start_timestamp_seconds",
+                "When the job's newest finished run started",
+                &l,
+                run.started_at.timestamp() as f64,
+            );
+            s.gauge(
+                "run_last_success",
+                "1 if the job's newest finished run succeeded",
+                &l,
+                f64::from(u8::from(run.outcome == "ok")),
+            );
         }
-        let stages = run.detail.get("stages").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let stages = run
+            .detail
+            .get("stages")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
         for stage in stages {
-            let Some(name) = stage.get("step").and_then(|v| v.as_str()) else { continue };
+            let Some(name) = stage.get("step").and_then(|v| v.as_str()) else {
+                continue;
+            };
             if !stages_seen.insert(name.to_string()) {
                 continue;
             }
             let l = [("stage", name)];
             let ok = stage.get("error").is_none_or(|e| e.is_null());
-            s.gauge("stage_last_timestamp_seconds", "When the newest run of the stage started", &l, run.started_at.timestamp() as f64);
-            s.gauge("stage_last_success", "1 if the newest run of the stage succeeded", &l, f64::from(u8::from(ok)));
+            s.gauge(
+                "stage_last_timestamp_seconds",
+                "When the newest run of the stage started",
+                &l,
+                run.started_at.timestamp() as f64,
+            );
+            s.gauge(
+                "stage_last_success",
+                "1 if the newest run of the stage succeeded",
+                &l,
+                f64::from(u8::from(ok)),
+            );
             if let Some(ms) = stage.get("millis").and_then(|v| v.as_f64()) {
-                s.gauge("stage_last_duration_seconds", "How long the newest run of the stage took", &l, ms / 1000.0);
+                s.gauge(
+                    "stage_last_duration_seconds",
+                    "How long the newest run of the stage took",
+                    &l,
+                    ms / 1000.0,
+                );
             }
             if name == "ingest"
-                && let Some(n) = stage.pointer("/counts/points_written").and_then(|v| v.as_f64())
+                && let Some(n) = stage
+                    .pointer("/counts/points_written")
+                    .and_then(|v| v.as_f64())
             {
-                s.gauge("ingest_last_points_written", "Daily cost points the newest ingest wrote", &[], n);
+                s.gauge(
+                    "ingest_last_points_written",
+                    "Daily cost points the newest ingest wrote",
+                    &[],
+                    n,
+                );
             }
         }
     }
     let cube = state.cube();
-    s.gauge("cost_points", "Daily cost points held", &[], cube.points() as f64);
-    s.gauge("cost_series", "Cost series held", &[], cube.series_count() as f64);
+    s.gauge(
+        "cost_points",
+        "Daily cost points held",
+        &[],
+        cube.points() as f64,
+    );
+    s.gauge(
+        "cost_series",
+        "Cost series held",
+        &[],
+        cube.series_count() as f64,
+    );
     let mut body = String::new();
     if encode(&mut body, &s.registry).is_err() {
         body.clear();
     }
     Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         body,
     )
         .into_response())

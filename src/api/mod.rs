@@ -97,7 +97,9 @@ pub async fn refresh_cube(state: AppState) {
                     *slot = Arc::new(cube);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "Reloading cost data failed; serving the previous."),
+            Err(e) => {
+                tracing::warn!(error = %e, "Reloading cost data failed; serving the previous.")
+            }
         }
     }
 }
@@ -141,14 +143,23 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(reports::anomalies))
         .routes(routes!(reports::actions))
         .routes(routes!(reports::runs))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_read));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_read,
+        ));
     let admin = OpenApiRouter::new()
         .routes(routes!(budgets::restore))
         .routes(routes!(budgets::set_mode))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
     let metrics = OpenApiRouter::new()
         .routes(routes!(health::metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_metrics));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_metrics,
+        ));
     let open = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));

@@ -63,7 +63,9 @@ pub fn esc(text: &str) -> String {
 fn enc(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -88,7 +90,11 @@ fn login(message: &str) -> Response {
          <button type=\"submit\">Open the report</button></form>",
         esc(message)
     );
-    (StatusCode::UNAUTHORIZED, Html(shell("costcast — sign in", &body))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        Html(shell("costcast — sign in", &body)),
+    )
+        .into_response()
 }
 
 async fn index(
@@ -106,7 +112,10 @@ async fn index(
         );
         return (
             StatusCode::SEE_OTHER,
-            [(header::LOCATION, "/".to_string()), (header::SET_COOKIE, cookie)],
+            [
+                (header::LOCATION, "/".to_string()),
+                (header::SET_COOKIE, cookie),
+            ],
         )
             .into_response();
     }
@@ -132,7 +141,8 @@ fn money(v: Option<f64>) -> String {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.0}%", v * 100.0)).unwrap_or_else(|| "—".into())
+    v.map(|v| format!("{:.0}%", v * 100.0))
+        .unwrap_or_else(|| "—".into())
 }
 
 async fn render(state: &AppState) -> Result<String, ApiError> {
@@ -158,12 +168,18 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
             esc(&b.currency),
             pct(b.projected_ratio),
             pct(b.p_breach),
-            b.days_left.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
+            b.days_left
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "—".into()),
             esc(&b.mode),
             n = esc(&b.name),
             id = enc(&b.name),
             s = esc(&b.status),
-            step = if b.steps > 0 { format!(" · step {}", b.steps) } else { String::new() },
+            step = if b.steps > 0 {
+                format!(" · step {}", b.steps)
+            } else {
+                String::new()
+            },
         );
     }
     body.push_str("</tbody></table>");
@@ -218,7 +234,9 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     let title = format!(
         "{} budgets · data through {}",
         all.len(),
-        cube.last_day().map(|d| d.to_string()).unwrap_or_else(|| "—".into())
+        cube.last_day()
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "—".into())
     );
     Ok(shell(&title, &body))
 }
@@ -251,7 +269,9 @@ fn section(body: &mut String, d: &BudgetDetail, svg: &str) {
          <th class=\"num\">Last period</th><th class=\"num\">Rise</th></tr></thead><tbody>"
     );
     if d.drivers.is_empty() {
-        body.push_str("<tr><td colspan=\"4\" class=\"muted\">No drivers: nothing in scope rose.</td></tr>");
+        body.push_str(
+            "<tr><td colspan=\"4\" class=\"muted\">No drivers: nothing in scope rose.</td></tr>",
+        );
     }
     for r in &d.drivers {
         let _ = write!(

@@ -57,7 +57,10 @@ impl Params {
                 } else {
                     format!("this endpoint takes {}", allowed.join(", "))
                 };
-                return Err(ApiError::bad_param(name, format!("unknown parameter; {hint}")));
+                return Err(ApiError::bad_param(
+                    name,
+                    format!("unknown parameter; {hint}"),
+                ));
             }
             if !repeatable.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
                 return Err(ApiError::bad_param(name, "given more than once"));
@@ -87,13 +90,16 @@ impl Params {
     pub fn day(&self, name: &str) -> ApiResult<Option<Day>> {
         self.get(name)
             .map(|v| {
-                let day: Day = v
-                    .parse()
-                    .map_err(|_| ApiError::bad_param(name, format!("{v:?} is not a YYYY-MM-DD date")))?;
+                let day: Day = v.parse().map_err(|_| {
+                    ApiError::bad_param(name, format!("{v:?} is not a YYYY-MM-DD date"))
+                })?;
                 if (1970..=2999).contains(&day.year()) {
                     Ok(day)
                 } else {
-                    Err(ApiError::bad_param(name, format!("{v} is outside the years 1970 to 2999")))
+                    Err(ApiError::bad_param(
+                        name,
+                        format!("{v} is outside the years 1970 to 2999"),
+                    ))
                 }
             })
             .transpose()
@@ -103,12 +109,16 @@ impl Params {
     pub fn int(&self, name: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
         self.get(name)
             .map(|v| {
-                let n = i64::from_str(v.trim())
-                    .map_err(|_| ApiError::bad_param(name, format!("{v:?} is not a whole number")))?;
+                let n = i64::from_str(v.trim()).map_err(|_| {
+                    ApiError::bad_param(name, format!("{v:?} is not a whole number"))
+                })?;
                 if (min..=max).contains(&n) {
                     Ok(n)
                 } else {
-                    Err(ApiError::bad_param(name, format!("{n} is outside {min}..={max}")))
+                    Err(ApiError::bad_param(
+                        name,
+                        format!("{n} is outside {min}..={max}"),
+                    ))
                 }
             })
             .transpose()
@@ -125,7 +135,10 @@ impl Params {
             (None, None) => default,
         };
         if from > to {
-            return Err(ApiError::bad_param("from", format!("{from} is after to ({to})")));
+            return Err(ApiError::bad_param(
+                "from",
+                format!("{from} is after to ({to})"),
+            ));
         }
         if from.days_until(to) >= MAX_RANGE_DAYS {
             return Err(ApiError::bad_param(
@@ -141,7 +154,10 @@ impl Params {
         match self.get("format") {
             None | Some("json") => Ok(OutFormat::Json),
             Some("csv") => Ok(OutFormat::Csv),
-            Some(other) => Err(ApiError::bad_param("format", format!("{other:?} is not json or csv"))),
+            Some(other) => Err(ApiError::bad_param(
+                "format",
+                format!("{other:?} is not json or csv"),
+            )),
         }
     }
 
@@ -154,7 +170,12 @@ impl Params {
     }
 
     /// A value that must be one of `choices`.
-    pub fn choice<'a>(&self, name: &str, choices: &[&'a str], default: &'a str) -> ApiResult<&'a str> {
+    pub fn choice<'a>(
+        &self,
+        name: &str,
+        choices: &[&'a str],
+        default: &'a str,
+    ) -> ApiResult<&'a str> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => choices.iter().find(|c| **c == v).copied().ok_or_else(|| {

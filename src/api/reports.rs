@@ -32,7 +32,8 @@ const MAX_GROUPS: i64 = 10_000;
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct CostsParams {
-    /// First day, YYYY-MM-DD (default: 30 days before `to`).
+    /// First day, YYYY-MM-DD (default: 30 days before `to`); not after `to`, and at most
+    /// 3,660 days before it.
     #[param(value_type = Option<String>, format = Date)]
     from: Option<String>,
     /// Last day included, YYYY-MM-DD (default: the newest day with data). At most 3,660 days
@@ -44,13 +45,13 @@ pub struct CostsParams {
     #[param(pattern = r"^[A-Za-z0-9_.:/-]+(,[A-Za-z0-9_.:/-]+)*$")]
     group_by: Option<String>,
     /// Bucket size.
-    #[param(value_type = Option<GranularityParam>)]
+    #[param(value_type = Option<GranularityParam>, inline)]
     granularity: Option<String>,
     /// `dim:value`; repeat it. Values of one dimension are or-ed, dimensions and-ed.
     #[param(pattern = r"^[A-Za-z0-9_.:/-]+:.+$")]
     filter: Option<Vec<String>>,
     /// `json` (default) or `csv`.
-    #[param(value_type = Option<FormatParam>)]
+    #[param(value_type = Option<FormatParam>, inline)]
     format: Option<String>,
     /// Groups per page (1 to 10,000; default 10,000).
     #[param(minimum = 1, maximum = 10000)]
@@ -136,7 +137,10 @@ fn parse_group_by(params: &Params, state: &AppState) -> ApiResult<Vec<Dimension>
             ));
         }
         if dims.contains(&dim) {
-            return Err(ApiError::bad_param("group_by", format!("{name:?} is listed twice")));
+            return Err(ApiError::bad_param(
+                "group_by",
+                format!("{name:?} is listed twice"),
+            ));
         }
         dims.push(dim);
     }
@@ -184,7 +188,16 @@ fn parse_filters(params: &Params, state: &AppState) -> ApiResult<Scope> {
 pub async fn costs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
     let params = Params::new(
         pairs,
-        &["from", "to", "group_by", "granularity", "filter", "format", "limit", "offset"],
+        &[
+            "from",
+            "to",
+            "group_by",
+            "granularity",
+            "filter",
+            "format",
+            "limit",
+            "offset",
+        ],
         &["filter"],
     )?;
     let cube = state.cube();
@@ -255,7 +268,8 @@ pub async fn costs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiRes
 
 // ---- forecasts ------------------------------------------------------------------------------
 
-/// Query parameters of `/api/v1/forecasts`: exactly one of `series` and `budget`.
+/// Query parameters of `/api/v1/forecasts`: exactly one of `series` and `budget` (a request
+/// with neither or both is a 400).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -265,7 +279,7 @@ pub struct ForecastParams {
     /// A budget: its scope's forecast.
     budget: Option<String>,
     /// `json` (default) or `csv`.
-    #[param(value_type = Option<FormatParam>)]
+    #[param(value_type = Option<FormatParam>, inline)]
     format: Option<String>,
 }
 
@@ -324,7 +338,10 @@ pub async fn forecasts(State(state): State<AppState>, Query(pairs): Pairs) -> Ap
         (Some(s), None) => s.to_string(),
         (None, Some(b)) => budget_series(b),
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_param("budget", "give series or budget, not both"));
+            return Err(ApiError::bad_param(
+                "budget",
+                "give series or budget, not both",
+            ));
         }
         (None, None) => return Err(ApiError::bad_param("series", "give series or budget")),
     };
@@ -377,7 +394,7 @@ pub async fn forecasts(State(state): State<AppState>, Query(pairs): Pairs) -> Ap
 #[allow(dead_code)]
 pub struct ListParams {
     /// `json` (default) or `csv`.
-    #[param(value_type = Option<FormatParam>)]
+    #[param(value_type = Option<FormatParam>, inline)]
     format: Option<String>,
     /// Items per page (1 to 1,000; default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -392,10 +409,11 @@ pub struct ListParams {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct AnomalyParams {
-    /// First day, YYYY-MM-DD.
+    /// First day, YYYY-MM-DD (default: 364 days before `to`); not after `to`, and at most
+    /// 3,660 days before it.
     #[param(value_type = Option<String>, format = Date)]
     from: Option<String>,
-    /// Last day included, YYYY-MM-DD.
+    /// Last day included, YYYY-MM-DD (default: the newest day with data).
     #[param(value_type = Option<String>, format = Date)]
     to: Option<String>,
 }
@@ -439,7 +457,11 @@ pub async fn anomalies(State(state): State<AppState>, Query(pairs): Pairs) -> Ap
     let (from, to) = params.range((last.add_days(-364), last))?;
     let format = params.format()?;
     let page = params.page(DEFAULT_PAGE, MAX_PAGE)?;
-    let all = state.ctx.store.latest_anomalies(Some(from), Some(to)).await?;
+    let all = state
+        .ctx
+        .store
+        .latest_anomalies(Some(from), Some(to))
+        .await?;
     let more = all.len() as i64 > page.offset + page.limit;
     let items: Vec<AnomalyOut> = all
         .into_iter()
@@ -554,8 +576,17 @@ fn actions_csv(items: &[ActionOut]) -> Response {
         ]
     });
     let columns = [
-        "id", "at", "budget", "step", "operation", "kind", "namespace", "name", "outcome",
-        "description", "detail",
+        "id",
+        "at",
+        "budget",
+        "step",
+        "operation",
+        "kind",
+        "namespace",
+        "name",
+        "outcome",
+        "description",
+        "detail",
     ];
     csv_response(to_csv(&columns, rows), "actions.csv")
 }
@@ -639,7 +670,11 @@ pub async fn runs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResu
     let params = Params::new(pairs, &["format", "limit", "offset"], &[])?;
     let format = params.format()?;
     let page = params.page(DEFAULT_PAGE, MAX_PAGE)?;
-    let mut rows = state.ctx.store.runs_page(page.limit + 1, page.offset).await?;
+    let mut rows = state
+        .ctx
+        .store
+        .runs_page(page.limit + 1, page.offset)
+        .await?;
     let more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
     let items: Vec<RunOut> = rows.into_iter().map(RunOut::from).collect();

@@ -2,7 +2,7 @@
 //! with its 80% and 95% bands, day by day. The same arithmetic as [`super::evaluate`], so the
 //! fan ends exactly on the projection the budget decided on.
 
-use crate::domain::{DayRange, Day, SeriesForecast};
+use crate::domain::{Day, DayRange, SeriesForecast};
 use crate::forecast::model::{Z80, Z95};
 
 /// One day of the fan.
@@ -28,10 +28,18 @@ pub struct FanPoint {
 
 /// The fan over `period`: `actuals` (daily totals of the scope) through the forecast's last
 /// trusted day, then its daily forecast.
-pub fn fan(period: DayRange, actuals: &[(Day, f64)], forecast: Option<&SeriesForecast>) -> Vec<FanPoint> {
+pub fn fan(
+    period: DayRange,
+    actuals: &[(Day, f64)],
+    forecast: Option<&SeriesForecast>,
+) -> Vec<FanPoint> {
     let trusted_end = match forecast {
         Some(f) => f.history_end,
-        None => actuals.iter().map(|(d, _)| *d).max().unwrap_or(period.start().add_days(-1)),
+        None => actuals
+            .iter()
+            .map(|(d, _)| *d)
+            .max()
+            .unwrap_or(period.start().add_days(-1)),
     };
     let (mut total, mut level, mut noise_var) = (0.0, 0.0, 0.0);
     let mut last = None;
@@ -89,7 +97,9 @@ mod tests {
 
     #[test]
     fn the_fan_ends_on_the_projection() {
-        let actuals: Vec<(Day, f64)> = (0..19).map(|i| (d("2024-06-01").add_days(i), 100.0)).collect();
+        let actuals: Vec<(Day, f64)> = (0..19)
+            .map(|i| (d("2024-06-01").add_days(i), 100.0))
+            .collect();
         let forecast = SeriesForecast {
             series: "budget:b".into(),
             model: ModelKind::MstlEts,

@@ -363,7 +363,12 @@ pub async fn restore_object(
             "outcome": record.outcome.as_str(),
         });
         ctx.store
-            .finish_run(run_id, Utc::now(), record.outcome != Outcome::Failed, &detail)
+            .finish_run(
+                run_id,
+                Utc::now(),
+                record.outcome != Outcome::Failed,
+                &detail,
+            )
             .await
             .map_err(|e| fail(e.into(), Some(run_id)))?;
         Ok(Some(record))

@@ -7,7 +7,9 @@ pub mod slack_receiver;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use chrono::Utc;
 use costcast::config::Config;
+use costcast::domain::{DailyForecast, Day, ModelKind, SeriesForecast};
 use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_once};
 use costcast::store::Store;
 use sqlx::Connection;
@@ -158,4 +160,31 @@ pub async fn ingest_with(
 /// Runs the ingest step alone, now, over every source and day.
 pub async fn ingest(ctx: &Context) -> Result<RunReport, RunError> {
     ingest_with(ctx, chrono::Utc::now(), RunOptions::default()).await
+}
+
+/// A June forecast of 100 a day (level error 5, daily noise 10), from a history ending on
+/// 31 May: the June total is 3,000 ± 160, so a budget of 2,500 is in breach (P ≈ 1) and one
+/// of 4,000 is ok (P ≈ 0).
+pub async fn store_forecast(ctx: &Context) {
+    let run = ctx.store.start_run("forecast", Utc::now()).await.unwrap();
+    let points = (1..=45)
+        .map(|i| DailyForecast {
+            day: Day::parse("2024-05-31").unwrap().add_days(i),
+            mean: 100.0,
+            lo80: 80.0,
+            hi80: 120.0,
+            lo95: 70.0,
+            hi95: 130.0,
+            sd_level: 5.0,
+            sd_noise: 10.0,
+        })
+        .collect();
+    let f = SeriesForecast {
+        series: "budget:ml".into(),
+        model: ModelKind::Calendar,
+        history_end: Day::parse("2024-05-31").unwrap(),
+        note: None,
+        points,
+    };
+    ctx.store.save_forecasts(run, &[f]).await.unwrap();
 }
