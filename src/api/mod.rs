@@ -29,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Scope, Tokens};
-pub use cube::{CostCube, CostQuery, CostTable, Granularity};
+pub use cube::{CostCube, CostQuery, CostTable, CubeBuilder, Granularity};
 pub use error::{ApiError, ErrorBody};
 
 use crate::pipeline::Context;
@@ -64,11 +64,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub async fn load_cube(ctx: &Context) -> Result<CostCube, StoreError> {
     let generation = ctx.store.data_generation().await?;
     let series = ctx.store.series().await?;
-    let costs = ctx.store.daily_costs(None, None).await?;
-    // Laying out millions of points is CPU work: keep it off the async workers.
-    tokio::task::spawn_blocking(move || CostCube::build(generation, series, &costs))
-        .await
-        .map_err(|e| StoreError::Other(format!("building the cost cube: {e}")))
+    let span = ctx.store.cost_span().await?;
+    // Streamed straight into place: a year of 10,000 series never sits in memory as rows.
+    let mut builder = CostCube::builder(generation, series, span);
+    ctx.store.each_cost(|id, day, amount| builder.put(id, day, amount)).await?;
+    Ok(builder.finish())
 }
 
 /// Rebuilds the cube whenever a newer run has finished, every `api.refresh_secs`.

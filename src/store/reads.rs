@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use super::{Result, RunRecord, Store, StoreError, day_of};
-use crate::domain::{BudgetMode, DailyForecast, ModelKind, SeriesForecast};
+use crate::domain::{BudgetMode, DailyForecast, Day, ModelKind, SeriesForecast};
 
 impl Store {
     /// Answers when the database does (`/readyz`).
@@ -23,6 +24,33 @@ impl Store {
     pub async fn data_generation(&self) -> Result<i64> {
         let sql = "SELECT COALESCE(MAX(id), 0) AS id FROM runs WHERE outcome <> 'running'";
         with_pool!(self, pool => Ok(sqlx::query(sql).fetch_one(pool).await?.try_get("id")?))
+    }
+
+    /// The first and last day with cost data.
+    pub async fn cost_span(&self) -> Result<Option<(Day, Day)>> {
+        let sql = "SELECT MIN(day) AS first_day, MAX(day) AS last_day FROM cost_points";
+        with_pool!(self, pool => {
+            let row = sqlx::query(sql).fetch_one(pool).await?;
+            let first: Option<NaiveDate> = row.try_get("first_day")?;
+            let last: Option<NaiveDate> = row.try_get("last_day")?;
+            Ok(first.zip(last).map(|(f, l)| (day_of(f), day_of(l))))
+        })
+    }
+
+    /// Calls `each` with every stored cost point (series id, day, amount), streaming the rows
+    /// so millions of them never sit in memory at once. Returns how many there were.
+    pub async fn each_cost(&self, mut each: impl FnMut(i64, Day, f64) + Send) -> Result<u64> {
+        let sql = "SELECT series_id, day, amount FROM cost_points";
+        let mut count = 0;
+        with_pool!(self, pool => {
+            let mut rows = sqlx::query(sql).fetch(pool);
+            while let Some(r) = rows.try_next().await? {
+                let day: NaiveDate = r.try_get("day")?;
+                each(r.try_get("series_id")?, day_of(day), r.try_get("amount")?);
+                count += 1;
+            }
+        });
+        Ok(count)
     }
 
     /// Runs newest first, one page at a time.
