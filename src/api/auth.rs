@@ -133,3 +133,37 @@ pub async fn require_metrics(
     }
     require(&state, request, next, Scope::Read).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApiSettings, Secret};
+
+    #[test]
+    fn a_token_grants_its_widest_scope_and_nothing_else_matches() {
+        let settings = ApiSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            read_tokens: vec![
+                Secret::new("reader-0123456789"),
+                Secret::new("both-0123456789ab"),
+            ],
+            admin_tokens: vec![Secret::new("both-0123456789ab")],
+            metrics_public: false,
+            cors_origins: vec![],
+            refresh_secs: 30,
+            stale_run_hours: 36,
+        };
+        let tokens = Tokens::new(&settings);
+        assert_eq!(tokens.scope_of("reader-0123456789"), Some(Scope::Read));
+        assert_eq!(tokens.scope_of("both-0123456789ab"), Some(Scope::Admin));
+        for wrong in [
+            "",
+            "reader-012345678",
+            "reader-0123456789 ",
+            "READER-0123456789",
+        ] {
+            assert_eq!(tokens.scope_of(wrong), None, "{wrong:?}");
+        }
+        assert!(!format!("{tokens:?}").contains("reader"));
+    }
+}

@@ -67,7 +67,9 @@ pub async fn load_cube(ctx: &Context) -> Result<CostCube, StoreError> {
     let span = ctx.store.cost_span().await?;
     // Streamed straight into place: a year of 10,000 series never sits in memory as rows.
     let mut builder = CostCube::builder(generation, series, span);
-    ctx.store.each_cost(|id, day, amount| builder.put(id, day, amount)).await?;
+    ctx.store
+        .each_cost(|id, day, amount| builder.put(id, day, amount))
+        .await?;
     Ok(builder.finish())
 }
 

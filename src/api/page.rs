@@ -16,8 +16,8 @@ use super::budgets::{BudgetDetail, detail_of, summaries};
 use super::chart::{self, FanChart};
 use super::error::ApiError;
 use crate::budget::fan;
+use crate::domain::Day;
 use crate::domain::money::format_whole;
-use crate::domain::{Day, Scope as CostScope};
 use crate::forecast::targets::budget_series;
 
 const CSS: &str = include_str!("assets/costcast.css");
@@ -230,7 +230,6 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         });
         section(&mut body, &detail, &svg);
     }
-    let _ = CostScope::all;
     let title = format!(
         "{} budgets · data through {}",
         all.len(),

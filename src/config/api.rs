@@ -84,13 +84,15 @@ pub(super) fn validate_api(raw: &RawApi) -> Result<ApiSettings, ConfigError> {
                 format!("tokens must be at least {MIN_TOKEN_CHARS} characters"),
             ));
         }
-        if let Some(i) = tokens
-            .iter()
-            .position(|t| !t.expose().chars().all(|c| c.is_ascii_graphic()))
-        {
+        // The page keeps a token in a cookie: only characters a cookie value takes as is.
+        if let Some(i) = tokens.iter().position(|t| {
+            !t.expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(c))
+        }) {
             return Err(invalid(
                 format!("{key}[{i}]"),
-                "tokens are printable ASCII without spaces",
+                "tokens are letters, digits and - . _ ~ + / = (e.g. `openssl rand -hex 24`)",
             ));
         }
     }
@@ -124,4 +126,37 @@ pub(super) fn validate_api(raw: &RawApi) -> Result<ApiSettings, ConfigError> {
         refresh_secs,
         stale_run_hours,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(read: &[&str]) -> RawApi {
+        RawApi {
+            read_tokens: Some(read.iter().map(|t| Secret::new(*t)).collect()),
+            ..RawApi::default()
+        }
+    }
+
+    #[test]
+    fn short_or_odd_tokens_and_bad_settings_name_their_key() {
+        let err = |r: RawApi| validate_api(&r).unwrap_err().to_string();
+        assert!(err(raw(&["short"])).contains("api.read_tokens[0]"));
+        assert!(
+            err(raw(&["0123456789abcdef", "0123456789abcdef;x"])).contains("api.read_tokens[1]")
+        );
+        let mut r = raw(&[]);
+        r.listen = Some("localhost".into());
+        assert!(err(r).contains("api.listen"));
+        let mut r = raw(&[]);
+        r.cors_origins = Some(vec!["grafana.example.com".into()]);
+        assert!(err(r).contains("api.cors_origins"));
+        let mut r = raw(&[]);
+        r.refresh_secs = Some(0);
+        assert!(err(r).contains("api.refresh_secs"));
+        let ok = validate_api(&raw(&["0123456789abcdef"])).unwrap();
+        assert!(ok.has_tokens() && !ok.metrics_public && ok.cors_origins.is_empty());
+        assert_eq!(ok.listen.to_string(), DEFAULT_LISTEN);
+    }
 }
