@@ -38,9 +38,16 @@ async fn open(db: &TestDb) -> Store {
     let store = Store::connect(&costcast::config::DatabaseUrl::new(db.url.clone()))
         .await
         .unwrap();
+    let files = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(db.backend),
+    )
+    .unwrap()
+    .count();
     assert_eq!(
         store.migrate().await.unwrap(),
-        4,
+        files,
         "{}: a fresh database gets every migration",
         db.backend
     );
@@ -458,5 +465,118 @@ async fn the_leader_lock_has_one_holder_at_a_time() {
             .await
             .unwrap();
         assert_eq!(after_crash.is_some(), b == "postgres", "{b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let store = open(&db).await;
+        assert_eq!(store.cost_span().await.unwrap(), None, "{b}");
+        assert_eq!(store.data_generation().await.unwrap(), 0, "{b}");
+        let june = DayRange::new(d("2024-06-01"), d("2024-06-30")).unwrap();
+        let points = [
+            point("2024-06-03", "EC2", "ml", 10.25),
+            point("2024-06-01", "S3", "ml", 2.5),
+            point("2024-06-30", "EC2", "web", 7.0),
+        ];
+        store.replace_costs("billing", june, &points).await.unwrap();
+        assert_eq!(
+            store.cost_span().await.unwrap(),
+            Some((d("2024-06-01"), d("2024-06-30"))),
+            "{b}"
+        );
+        let mut streamed = Vec::new();
+        let n = store
+            .each_cost(|id, day, amount| streamed.push((id, day, amount)))
+            .await
+            .unwrap();
+        streamed.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let mut listed = store.daily_costs(None, None).await.unwrap();
+        listed.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        assert_eq!((n, streamed), (3, listed), "{b}");
+
+        // Runs page newest first; the generation is the newest finished run.
+        for i in 0..5 {
+            let run = store
+                .start_run(&format!("job{i}"), Utc::now())
+                .await
+                .unwrap();
+            if i < 4 {
+                store
+                    .finish_run(run, Utc::now(), true, &serde_json::json!({}))
+                    .await
+                    .unwrap();
+            }
+        }
+        let first = store.runs_page(2, 0).await.unwrap();
+        let second = store.runs_page(2, 2).await.unwrap();
+        let jobs: Vec<&str> = first
+            .iter()
+            .chain(&second)
+            .map(|r| r.job.as_str())
+            .collect();
+        assert_eq!(jobs, ["job4", "job3", "job2", "job1"], "{b}");
+        assert_eq!(first[0].outcome, "running", "{b}");
+        assert_eq!(store.data_generation().await.unwrap(), first[1].id, "{b}");
+
+        // A mode set twice keeps the second.
+        assert!(store.budget_modes().await.unwrap().is_empty(), "{b}");
+        store
+            .set_budget_mode("ml", BudgetMode::Enforce, Utc::now())
+            .await
+            .unwrap();
+        store
+            .set_budget_mode("ml", BudgetMode::Observe, Utc::now())
+            .await
+            .unwrap();
+        store
+            .set_budget_mode("web", BudgetMode::Enforce, Utc::now())
+            .await
+            .unwrap();
+        let modes = store.budget_modes().await.unwrap();
+        assert_eq!(modes.get("ml"), Some(&BudgetMode::Observe), "{b}");
+        assert_eq!(modes.get("web"), Some(&BudgetMode::Enforce), "{b}");
+
+        // The action log: newest first, by budget, one page at a time, each entry by its id.
+        let run = store.start_run("act", Utc::now()).await.unwrap();
+        let records: Vec<ActionRecord> = ["a", "b", "c"]
+            .iter()
+            .map(|n| {
+                record(
+                    Operation::Apply,
+                    change(n, if *n == "b" { "web" } else { "ml" }),
+                    Outcome::Done,
+                )
+            })
+            .collect();
+        store.save_actions(run, &records).await.unwrap();
+        let ml = store.action_log(Some("ml"), 10, 0).await.unwrap();
+        let names: Vec<&str> = ml
+            .iter()
+            .map(|a| a.record.change.target.name.as_str())
+            .collect();
+        assert_eq!(names, ["c", "a"], "{b}");
+        assert_eq!(
+            store.action_log(None, 1, 1).await.unwrap()[0]
+                .record
+                .change
+                .target
+                .name,
+            "b",
+            "{b}"
+        );
+        let one = store.logged_action(ml[1].id).await.unwrap().unwrap();
+        assert_eq!(
+            (one.run_id, one.record.clone()),
+            (run, records[0].clone()),
+            "{b}"
+        );
+        assert_eq!(
+            store.logged_action(ml[0].id + 100).await.unwrap(),
+            None,
+            "{b}"
+        );
     }
 }
