@@ -923,9 +923,11 @@ async fn run_demo(
     ] {
         println!("  {me} --config {cfg} {next}");
     }
+    if serve.is_none() {
+        println!("  {me} demo --serve   (the report page and API on this data)");
+    }
     println!("Finished in {secs:.1} s.");
     let Some(addr) = serve else {
-        println!("  {me} demo --serve   (the report page and API on this data)");
         ctx.store.close().await;
         return Ok(());
     };

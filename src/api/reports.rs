@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::cube::{CostQuery, Granularity};
+use super::cube::{CostCube, CostQuery, Granularity};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::params::{OutFormat, Params};
 use super::{AppState, cents, csv_response, to_csv};
@@ -122,11 +122,10 @@ pub struct CostGroupOut {
     pub amounts: Vec<Option<f64>>,
 }
 
-fn parse_group_by(params: &Params, state: &AppState) -> ApiResult<Vec<Dimension>> {
+fn parse_group_by(params: &Params, cube: &CostCube) -> ApiResult<Vec<Dimension>> {
     let Some(text) = params.get("group_by") else {
         return Ok(Vec::new());
     };
-    let cube = state.cube();
     let mut dims = Vec::new();
     for name in text.split(',') {
         let dim = Dimension::parse(name).map_err(|e| ApiError::bad_param("group_by", e))?;
@@ -150,8 +149,7 @@ fn parse_group_by(params: &Params, state: &AppState) -> ApiResult<Vec<Dimension>
     Ok(dims)
 }
 
-fn parse_filters(params: &Params, state: &AppState) -> ApiResult<Scope> {
-    let cube = state.cube();
+fn parse_filters(params: &Params, cube: &CostCube) -> ApiResult<Scope> {
     let mut conditions: Vec<(Dimension, Vec<String>)> = Vec::new();
     for f in params.all("filter") {
         let (name, value) = f
@@ -203,10 +201,10 @@ pub async fn costs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiRes
     let cube = state.cube();
     let last = cube.last_day().unwrap_or_else(Day::today_utc);
     let (from, to) = params.range((last.add_days(-29), last))?;
-    let group_by = parse_group_by(&params, &state)?;
+    let group_by = parse_group_by(&params, &cube)?;
     let granularity_name = params.choice("granularity", &["day", "week", "month"], "day")?;
     let granularity = Granularity::parse(granularity_name).unwrap_or(Granularity::Day);
-    let scope = parse_filters(&params, &state)?;
+    let scope = parse_filters(&params, &cube)?;
     let format = params.format()?;
     let page = params.page(MAX_GROUPS, MAX_GROUPS)?;
     let query = CostQuery {

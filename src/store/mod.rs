@@ -79,6 +79,22 @@ macro_rules! with_pool {
     };
 }
 
+/// A [`DailyForecast`] from a `forecasts` row of either backend.
+macro_rules! forecast_point {
+    ($r:expr) => {
+        DailyForecast {
+            day: day_of($r.try_get("day")?),
+            mean: $r.try_get("mean")?,
+            lo80: $r.try_get("lo80")?,
+            hi80: $r.try_get("hi80")?,
+            lo95: $r.try_get("lo95")?,
+            hi95: $r.try_get("hi95")?,
+            sd_level: $r.try_get("sd_level")?,
+            sd_noise: $r.try_get("sd_noise")?,
+        }
+    };
+}
+
 mod actions;
 
 pub use actions::{LeaderLock, LoggedAction, StoredState};
@@ -540,24 +556,7 @@ impl Store {
 
     /// The most recent runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>> {
-        let sql = "SELECT id, job, started_at, finished_at, outcome, detail FROM runs \
-                   ORDER BY id DESC LIMIT $1";
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(limit).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let detail: String = r.try_get("detail")?;
-                    Ok(RunRecord {
-                        id: r.try_get("id")?,
-                        job: r.try_get("job")?,
-                        started_at: r.try_get("started_at")?,
-                        finished_at: r.try_get("finished_at")?,
-                        outcome: r.try_get("outcome")?,
-                        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                    })
-                })
-                .collect()
-        })
+        self.runs_page(limit, 0).await
     }
 
     /// Stores a run's forecasts.
@@ -605,16 +604,7 @@ impl Store {
         with_pool!(self, pool => {
             for r in sqlx::query(sql).fetch_all(pool).await? {
                 let series: String = r.try_get("series")?;
-                let point = DailyForecast {
-                    day: day_of(r.try_get("day")?),
-                    mean: r.try_get("mean")?,
-                    lo80: r.try_get("lo80")?,
-                    hi80: r.try_get("hi80")?,
-                    lo95: r.try_get("lo95")?,
-                    hi95: r.try_get("hi95")?,
-                    sd_level: r.try_get("sd_level")?,
-                    sd_noise: r.try_get("sd_noise")?,
-                };
+                let point = forecast_point!(r);
                 match out.last_mut() {
                     Some(last) if last.series == series => last.points.push(point),
                     _ => {

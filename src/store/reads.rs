@@ -89,16 +89,7 @@ impl Store {
         let mut out: Option<(SeriesForecast, DateTime<Utc>)> = None;
         with_pool!(self, pool => {
             for r in sqlx::query(sql).bind(series.to_string()).fetch_all(pool).await? {
-                let point = DailyForecast {
-                    day: day_of(r.try_get("day")?),
-                    mean: r.try_get("mean")?,
-                    lo80: r.try_get("lo80")?,
-                    hi80: r.try_get("hi80")?,
-                    lo95: r.try_get("lo95")?,
-                    hi95: r.try_get("hi95")?,
-                    sd_level: r.try_get("sd_level")?,
-                    sd_noise: r.try_get("sd_noise")?,
-                };
+                let point = forecast_point!(r);
                 match &mut out {
                     Some((f, _)) => f.points.push(point),
                     None => {
