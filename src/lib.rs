@@ -20,6 +20,8 @@
 //!   the objects) and restores it; Slack alerts.
 //! - [`pipeline`]: the stage order (`run_once`), the leader lock, restore, and job files.
 //! - [`report`]: tables, CSV and JSON of what the store holds.
+//! - [`api`]: the report API and page (`costcast serve`), reading the store; [`serving`]
+//!   starts it from the command line.
 //! - [`demo`]: the deterministic demo organisation.
 //! - [`startup`], [`telemetry`], [`cli`]: wiring.
 
