@@ -443,3 +443,76 @@ fn bad_arguments_exit_2_and_name_the_argument() {
         );
     }
 }
+
+#[test]
+fn serve_without_a_token_exits_2_and_says_how_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let out = costcast(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("COSTCAST_DATABASE_URL", db.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("api.read_tokens") && stderr.contains("COSTCAST_API_READ_TOKENS"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_serve_prints_a_url_and_read_token_that_work_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_costcast"))
+        .args(["--as-of", "2025-11-20", "demo", "--dir"])
+        .arg(dir.path().join("demo"))
+        .args(["--serve", "--listen", "127.0.0.1:0"])
+        .env_remove("COSTCAST_API_READ_TOKENS")
+        .env_remove("COSTCAST_API_ADMIN_TOKENS")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("costcast runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut page, mut token) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.trim().strip_prefix("page") {
+            page = Some(url.trim().to_string());
+        }
+        if let Some(t) = line.trim().strip_prefix("read token") {
+            token = Some(t.trim().to_string());
+            break;
+        }
+    }
+    let (page, token) = (page.expect("a page URL"), token.expect("a read token"));
+    assert!(token.len() >= 32, "{token}");
+    assert!(page.ends_with(&format!("/?token={token}")), "{page}");
+    let base = page.split("/?").next().unwrap().to_string();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, budgets) = runtime.block_on(async {
+        let resp = reqwest::Client::new()
+            .get(format!("{base}/api/v1/budgets"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status(),
+            resp.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    assert_eq!(status, 200);
+    assert_eq!(budgets.as_array().unwrap().len(), 3);
+
+    // SIGTERM, as Kubernetes sends: the server finishes and exits 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
