@@ -79,6 +79,17 @@ impl Server {
         (resp.status(), resp.text().await.unwrap())
     }
 
+    /// A read request sent from a browser page at `origin`.
+    async fn get_from(&self, origin: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("Origin", origin)
+            .bearer_auth(READ)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -508,14 +519,7 @@ async fn every_endpoint_group_refuses_a_missing_or_unknown_token_and_the_wrong_s
         assert_eq!(s.get(path, None).await.0, StatusCode::OK, "{path}");
     }
     // No CORS unless configured.
-    let resp = s
-        .http
-        .get(format!("{}/api/v1/budgets", s.base))
-        .header("Origin", "https://evil.example")
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.get_from("https://evil.example", "/api/v1/budgets").await;
     assert!(!resp.headers().contains_key("access-control-allow-origin"));
 }
 
@@ -603,13 +607,8 @@ async fn metrics_and_cors_follow_the_config() {
     let (status, _) = s.get("/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
     let resp = s
-        .http
-        .get(format!("{}/api/v1/budgets", s.base))
-        .header("Origin", "https://grafana.example.com")
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap();
+        .get_from("https://grafana.example.com", "/api/v1/budgets")
+        .await;
     assert_eq!(
         resp.headers()["access-control-allow-origin"],
         "https://grafana.example.com"

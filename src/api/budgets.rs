@@ -307,14 +307,26 @@ fn drivers_of(e: Option<&Evaluation>) -> Vec<DriverOut> {
     .unwrap_or_default()
 }
 
-/// Everything about one budget, gathered for the API and the page.
-pub(super) async fn detail_of(state: &AppState, name: &str) -> ApiResult<BudgetDetail> {
-    let budget = find_budget(state, name)?;
+/// Everything about one budget, gathered for the API.
+async fn detail_of(state: &AppState, name: &str) -> ApiResult<BudgetDetail> {
     let (summary, evaluation) = summaries(state)
         .await?
         .into_iter()
         .find(|(s, _)| s.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no budget named {name:?}")))?;
+    detail_with(state, summary, evaluation).await
+}
+
+/// The rest of one budget's detail, given its summary and newest evaluation (the page has them
+/// for every budget already).
+pub(super) async fn detail_with(
+    state: &AppState,
+    summary: BudgetSummary,
+    evaluation: Option<Evaluation>,
+) -> ApiResult<BudgetDetail> {
+    let owned_name = summary.name.clone();
+    let name = owned_name.as_str();
+    let budget = find_budget(state, name)?;
     let history = state
         .ctx
         .store

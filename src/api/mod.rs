@@ -246,14 +246,16 @@ pub(crate) fn csv_response(body: String, filename: &str) -> Response {
         .into_response()
 }
 
-/// Rows as CSV with a header.
+/// Rows as CSV with a header, written as `costcast report … --format csv` writes them.
 pub(crate) fn to_csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let _ = out.write_record(columns);
-    for row in rows {
-        let _ = out.write_record(&row);
+    crate::report::Report {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows: rows
+            .into_iter()
+            .map(|row| row.into_iter().map(serde_json::Value::String).collect())
+            .collect(),
     }
-    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+    .render(crate::report::Format::Csv)
 }
 
 /// Money as it goes out: to the cent, so sums match the source.

@@ -12,7 +12,7 @@ use axum::routing::get;
 
 use super::AppState;
 use super::auth::{COOKIE, Scope, cookie_token};
-use super::budgets::{BudgetDetail, detail_of, summaries};
+use super::budgets::{BudgetDetail, detail_with, summaries};
 use super::chart::{self, FanChart};
 use super::error::ApiError;
 use crate::budget::fan;
@@ -196,7 +196,7 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     let cube = state.cube();
     let anomalies = state.ctx.store.latest_anomalies(None, None).await?;
     for (b, evaluation) in &all {
-        let detail = detail_of(state, &b.name).await?;
+        let detail = detail_with(state, b.clone(), evaluation.clone()).await?;
         let budget = state.ctx.config.budgets.iter().find(|x| x.name == b.name);
         let fan_points = match (evaluation, budget) {
             (Some(e), Some(budget)) => {
