@@ -694,6 +694,10 @@ async fn bad_parameters_are_400s_that_name_the_parameter_and_sql_stays_data() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        s.ctx.store.budget_modes().await.unwrap().is_empty(),
+        "a refused mode change stores nothing"
+    );
     let (status, err) = s.get("/api/v1/budgets/no-such-budget", Some(READ)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(err["error"]["code"], "not_found");
