@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, SourceKind};
+use crate::config::{Config, ConfigError, LogFormat, SourceKind};
 use crate::domain::Accuracy;
 use crate::domain::money::format_amount;
 use crate::domain::{Day, DayRange, Dimension, ModelChoice, ModelKind, Status};
@@ -16,7 +16,7 @@ use crate::forecast::Target;
 use crate::forecast::backtest::{self, Plan, Summary};
 use crate::pipeline::{self, Context, Job, RunOptions, RunReport, Step};
 use crate::report::{self, Format};
-use crate::store::{Store, StoredSeries};
+use crate::store::{RunOutcome, Store, StoredSeries};
 use crate::{demo, serving, standalone, startup};
 
 /// costcast forecasts cloud spend and acts before a budget is blown.
@@ -26,6 +26,10 @@ pub struct Cli {
     /// Config file (default: ./costcast.toml if it exists, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log lines on stderr: text, or json for a cluster's log collector (default:
+    /// telemetry.log_format, text).
+    #[arg(long, global = true, value_name = "FORMAT", env = "COSTCAST_LOG_FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
     /// Evaluate as if today were DAY (UTC), e.g. to replay a past month.
     #[arg(long, global = true, value_name = "DAY")]
     pub as_of: Option<Day>,
@@ -49,11 +53,18 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = crate::config::DEFAULT_LISTEN, requires = "serve")]
         listen: std::net::SocketAddr,
     },
-    /// Serve the report API and page (tokens from api.read_tokens / api.admin_tokens).
+    /// Run the jobs in jobs/ on their schedules and serve the report API and page (tokens
+    /// from api.read_tokens / api.admin_tokens).
     Serve {
         /// Address to listen on (default: api.listen, 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Serve the API only, for replicas beside the one that runs the jobs.
+        #[arg(long)]
+        no_scheduler: bool,
+        /// Folder holding job files (default: daemon.jobs_dir, `jobs`).
+        #[arg(long, value_name = "DIR")]
+        jobs_dir: Option<PathBuf>,
     },
     /// Apply migrations to the configured database.
     Migrate,
@@ -122,9 +133,9 @@ pub enum Command {
         /// The job's name.
         #[arg(long)]
         job: String,
-        /// Folder holding job files.
-        #[arg(long, default_value = "jobs")]
-        jobs_dir: PathBuf,
+        /// Folder holding job files (default: daemon.jobs_dir, `jobs`).
+        #[arg(long, value_name = "DIR")]
+        jobs_dir: Option<PathBuf>,
         /// Plan and build alerts, but apply and send nothing.
         #[arg(long)]
         dry_run: bool,
@@ -261,15 +272,23 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    LogFormat::parse(s).ok_or_else(|| format!("{s:?} is not text or json"))
+}
+
+/// Loads the config and starts logging as it (or `--log-format`) says.
+fn load_config(path: Option<&Path>, log_format: Option<LogFormat>) -> Result<Config, Failure> {
     let env = |k: &str| std::env::var(k).ok();
-    match path {
+    let loaded = match path {
         Some(p) => Config::load(Some(p), &env),
         None => {
             let default = Path::new("costcast.toml");
             Config::load(default.exists().then_some(default), &env)
         }
-    }
+    };
+    let format = log_format.or(loaded.as_ref().ok().map(|c| c.telemetry.log_format));
+    crate::telemetry::init(format.unwrap_or_default());
+    Ok(loaded?)
 }
 
 async fn connect(config: Config) -> Result<Context, Failure> {
@@ -290,6 +309,15 @@ fn now_for(as_of: Option<Day>) -> DateTime<Utc> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let now = now_for(cli.as_of);
+    // Commands that read a config start logging once it is read; the rest start it here.
+    if matches!(
+        cli.command,
+        Command::Demo { .. }
+            | Command::Forecast { input: Some(_), .. }
+            | Command::Backtest { input: Some(_), .. }
+    ) {
+        crate::telemetry::init(cli.log_format.unwrap_or_default());
+    }
     match cli.command {
         Command::Demo { dir, serve, listen } => {
             run_demo(
@@ -300,8 +328,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Serve { listen } => {
-            let config = load_config(cli.config.as_deref())?;
+        Command::Serve {
+            listen,
+            no_scheduler,
+            jobs_dir,
+        } => {
+            let config = load_config(cli.config.as_deref(), cli.log_format)?;
             if !config.api.has_tokens() {
                 return Err(Failure::usage(
                     "serve needs a token: set api.read_tokens (and api.admin_tokens) in the config, \
@@ -309,9 +341,25 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             let addr = listen.unwrap_or(config.api.listen);
+            let jobs = match no_scheduler {
+                true => Vec::new(),
+                false => {
+                    let dir = jobs_dir.unwrap_or_else(|| config.daemon.jobs_dir.clone());
+                    pipeline::job::load_all(&dir).map_err(|e| {
+                        Failure::usage(format!("{e} (or pass --no-scheduler for an API-only replica)"))
+                    })?
+                }
+            };
+            let scheduled = match jobs.is_empty() {
+                true => "no scheduler".to_string(),
+                false => format!(
+                    "jobs {}",
+                    jobs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            };
             let ctx = connect(config).await?;
-            serving::serve(ctx, addr, |bound| {
-                eprintln!("Serving the report page on http://{bound}/ and the API on http://{bound}/api/v1/ (Ctrl-C stops).");
+            serving::serve(ctx, addr, jobs, serving::shutdown_signal(), |bound| {
+                eprintln!("Serving the report page on http://{bound}/ and the API on http://{bound}/api/v1/, {scheduled} (Ctrl-C stops).");
             })
             .await
             .map_err(Failure::run)
@@ -319,7 +367,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Config {
             action: ConfigAction::Print,
         } => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.log_format)?;
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
@@ -388,7 +436,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print_backtest(&targets, &choices, plan, format).map(|_| ())
         }
         command => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.log_format)?;
             let ctx = connect(config).await?;
             let result = run_with_store(&ctx, command, now).await;
             ctx.store.close().await;
@@ -436,7 +484,7 @@ async fn run_with_store(
                 RunOptions {
                     source,
                     range,
-                    dry_run: false,
+                    ..RunOptions::default()
                 },
             )
         }
@@ -465,7 +513,7 @@ async fn run_with_store(
                 .map_err(Failure::run)?;
             let detail = serde_json::json!({ "backtested": scores.len(), "windows": plan.windows });
             ctx.store
-                .finish_run(run, Utc::now(), true, &detail)
+                .finish_run(run, Utc::now(), RunOutcome::Ok, &detail)
                 .await
                 .map_err(Failure::run)?;
             eprintln!("Stored {} scores as run {run}.", scores.len());
@@ -538,15 +586,15 @@ async fn run_with_store(
             jobs_dir,
             dry_run,
         } => {
-            let loaded = Job::load(&jobs_dir, &job).map_err(|e| Failure::usage(e.to_string()))?;
-            (
-                job,
-                loaded.steps,
-                RunOptions {
-                    dry_run,
-                    ..RunOptions::default()
-                },
-            )
+            let dir = jobs_dir.as_deref().unwrap_or(&ctx.config.daemon.jobs_dir);
+            let loaded = Job::load(dir, &job).map_err(|e| Failure::usage(e.to_string()))?;
+            let options = RunOptions {
+                dry_run,
+                source_kinds: loaded.source_kinds,
+                stop: stop_on_signal(ctx.config.daemon.shutdown_grace),
+                ..RunOptions::default()
+            };
+            (job, loaded.steps, options)
         }
         Command::Report { what } => return print_report(ctx, what).await,
         Command::Demo { .. }
@@ -557,6 +605,21 @@ async fn run_with_store(
     let report = execute(ctx, &job, &steps, now, &options).await?;
     print_run(&report);
     Ok(())
+}
+
+/// A stop that SIGTERM or SIGINT asks for (a CronJob pod being deleted): the stage in progress
+/// may finish for four fifths of `grace`, then it is interrupted, so the pod exits before the
+/// kubelet kills it.
+fn stop_on_signal(grace: std::time::Duration) -> pipeline::Stop {
+    let stop = pipeline::Stop::new();
+    let signalled = stop.clone();
+    tokio::spawn(async move {
+        serving::shutdown_signal().await;
+        signalled.finish();
+        tokio::time::sleep(grace.mul_f64(0.8)).await;
+        signalled.abort();
+    });
+    stop
 }
 
 fn check_horizon(horizon: usize) -> Result<usize, Failure> {
@@ -581,9 +644,7 @@ fn backtest_plan(horizon: usize, windows: usize) -> Result<Plan, Failure> {
 /// `--model`/`--models` values; every choice when empty.
 fn parse_models(names: &[String]) -> Result<Vec<ModelChoice>, Failure> {
     if names.is_empty() {
-        let mut all = vec![ModelChoice::Auto];
-        all.extend(ModelKind::available().into_iter().map(ModelChoice::Fixed));
-        return Ok(all);
+        return Ok(ModelChoice::every());
     }
     names
         .iter()
@@ -786,32 +847,7 @@ async fn print_report(ctx: &Context, what: ReportKind) -> Result<(), Failure> {
         .render(args.format),
         ReportKind::Runs(args) => {
             let runs = store.runs(20).await.map_err(Failure::run)?;
-            let mut r = report::Report {
-                columns: [
-                    "run",
-                    "job",
-                    "started_at",
-                    "finished_at",
-                    "outcome",
-                    "detail",
-                ]
-                .map(String::from)
-                .to_vec(),
-                rows: Vec::new(),
-            };
-            for run in runs {
-                r.rows.push(vec![
-                    serde_json::json!(run.id),
-                    serde_json::json!(run.job),
-                    serde_json::json!(run.started_at.to_rfc3339()),
-                    run.finished_at
-                        .map(|t| serde_json::json!(t.to_rfc3339()))
-                        .unwrap_or_default(),
-                    serde_json::json!(run.outcome),
-                    run.detail,
-                ]);
-            }
-            r.render(args.format)
+            report::runs(&runs).render(args.format)
         }
     };
     print!("{out}");
@@ -836,7 +872,7 @@ async fn run_demo(
         files.rows,
         files.export.display()
     );
-    let mut config = load_config(Some(&files.config))?;
+    let mut config = load_config(Some(&files.config), None)?;
     if serve.is_some() && !config.api.has_tokens() {
         config.api.read_tokens = vec![crate::config::Secret::new(serving::new_token())];
         config.api.admin_tokens = vec![crate::config::Secret::new(serving::new_token())];
@@ -943,7 +979,7 @@ async fn run_demo(
         .admin_tokens
         .first()
         .map(|t| t.expose().to_string());
-    serving::serve(ctx, addr, move |bound| {
+    serving::serve(ctx, addr, Vec::new(), serving::shutdown_signal(), move |bound| {
         println!("\nServing the demo on http://{bound}/ (Ctrl-C stops).");
         if let Some(read) = &read {
             println!("  page         http://{bound}/?token={read}");

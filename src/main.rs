@@ -4,7 +4,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = costcast::cli::Cli::parse();
-    costcast::telemetry::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -12,7 +12,7 @@ use crate::domain::{
     UsagePoint,
 };
 use crate::forecast::backtest::Summary;
-use crate::store::StoredSeries;
+use crate::store::{RunRecord, StoredSeries};
 
 /// How a report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -213,6 +213,62 @@ pub fn object_actions(records: &[ActionRecord]) -> Report {
             json!(a.change.describe_fields()),
             json!(a.detail),
         ]);
+    }
+    r
+}
+
+/// Runs, newest first, one row per stage: when it started, how it ended, what it counted and
+/// why it failed. A run with no stages (skipped, or failed before its first) gets one row.
+pub fn runs(runs: &[RunRecord]) -> Report {
+    let mut r = Report::new(&[
+        "run",
+        "job",
+        "started_at",
+        "outcome",
+        "stage",
+        "stage_started_at",
+        "seconds",
+        "stage_outcome",
+        "counts",
+        "error",
+    ]);
+    for run in runs {
+        let head = [
+            json!(run.id),
+            json!(run.job),
+            json!(run.started_at.to_rfc3339()),
+            json!(run.outcome),
+        ];
+        let stages = run.detail["stages"].as_array().cloned().unwrap_or_default();
+        if stages.is_empty() {
+            let why = ["skipped", "stopped_before"]
+                .iter()
+                .find_map(|k| run.detail.get(*k))
+                .map(|v| v.get("reason").unwrap_or(v).clone())
+                .unwrap_or(Value::Null);
+            r.rows.push(head.iter().cloned().chain(std::iter::repeat_n(Value::Null, 5)).chain([why]).collect());
+            continue;
+        }
+        for stage in stages {
+            let counts: Vec<String> = stage["counts"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                .unwrap_or_default();
+            let seconds = stage["millis"].as_f64().map(|ms| (ms / 100.0).round() / 10.0);
+            r.rows.push(
+                head.iter()
+                    .cloned()
+                    .chain([
+                        stage["step"].clone(),
+                        stage["started_at"].clone(),
+                        json!(seconds),
+                        stage["outcome"].clone(),
+                        json!(counts.join(" ")),
+                        stage["error"].clone(),
+                    ])
+                    .collect(),
+            );
+        }
     }
     r
 }

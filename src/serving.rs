@@ -1,5 +1,5 @@
-//! Starting the report server from the command line: the listener, the announcement of where
-//! it is, and stopping cleanly on SIGINT or SIGTERM.
+//! `costcast serve` from the command line: the report API, the scheduler beside it, the
+//! announcement of where they are, and stopping both cleanly on SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,8 +7,13 @@ use std::sync::Arc;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+
 use crate::api;
-use crate::pipeline::Context;
+use crate::pipeline::daemon::{self, Daemon, PipelineRunner};
+use crate::pipeline::{Context, Job};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,9 @@ pub enum ServeError {
     /// The server stopped with an error.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The scheduler could not start.
+    #[error(transparent)]
+    Schedule(#[from] crate::pipeline::daemon::DaemonError),
 }
 
 /// A fresh random token: 32 alphanumerics from the OS-seeded CSPRNG (190 bits).
@@ -58,20 +66,25 @@ pub async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    tracing::info!("Shutting down: finishing requests in flight.");
+    tracing::info!("Shutting down: finishing requests and the stage in progress.");
 }
 
-/// Serves the API and page on `addr` until a signal; `on_ready` is told the bound address.
+/// Serves the API and page on `addr`, and runs `jobs` on their schedules (none with
+/// `--no-scheduler`), until `shutdown` resolves; `on_ready` is told the bound address.
 pub async fn serve(
     ctx: Context,
     addr: SocketAddr,
+    jobs: Vec<(String, Job)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     let bound = listener.local_addr()?;
-    let state = api::state(Arc::new(ctx)).await?;
+    let ctx = Arc::new(ctx);
+    let grace = ctx.config.daemon.shutdown_grace;
+    let state = api::state(ctx.clone()).await?;
     let cube = state.cube();
     tracing::info!(
         addr = %bound,
@@ -79,7 +92,40 @@ pub async fn serve(
         points = cube.points(),
         "Serving the report API."
     );
+    let stopping = CancellationToken::new();
+    let scheduler = match jobs.is_empty() {
+        true => None,
+        false => {
+            let daemon = Daemon::new(PipelineRunner::new(ctx.clone()), jobs);
+            let stopped = stopping.clone().cancelled_owned();
+            Some(tokio::spawn(daemon::run(daemon, stopped, grace)))
+        }
+    };
     on_ready(bound);
-    api::serve(state, listener, shutdown_signal()).await?;
+    let signalled = stopping.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        signalled.cancel();
+    });
+    let server = api::serve(state, listener, stopping.clone().cancelled_owned());
+    // Requests still open when the grace period ends are dropped, like the run.
+    let served = async {
+        tokio::select! {
+            served = server => served,
+            () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => Ok(()),
+        }
+    };
+    let (served, scheduled) = tokio::join!(served, async {
+        match scheduler {
+            Some(task) => task.await.ok(),
+            None => None,
+        }
+    });
+    served?;
+    match scheduled {
+        Some(Ok(stopped)) => tracing::info!(run = ?stopped, "Scheduler stopped."),
+        Some(Err(e)) => return Err(e.into()),
+        None => {}
+    }
     Ok(())
 }

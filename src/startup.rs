@@ -15,6 +15,30 @@ pub async fn context(mut config: Config) -> Result<Context, StoreError> {
     if applied > 0 {
         tracing::info!(applied, backend = store.backend(), "Migrations applied.");
     }
+    apply_modes(&store, &mut config).await?;
+    Ok(Context {
+        config,
+        store,
+        http: http_client(),
+        cluster: tokio::sync::OnceCell::new(),
+    })
+}
+
+/// A copy of `ctx` for one more run of a long-lived process: the same store, client and
+/// Kubernetes connection, with budget modes read again, so a mode set through the API since
+/// the process started applies to the next scheduled run.
+pub async fn refreshed(ctx: &Context) -> Result<Context, StoreError> {
+    let mut config = ctx.config.clone();
+    apply_modes(&ctx.store, &mut config).await?;
+    Ok(Context {
+        config,
+        store: ctx.store.clone(),
+        http: ctx.http.clone(),
+        cluster: tokio::sync::OnceCell::new_with(ctx.cluster.get().cloned()),
+    })
+}
+
+async fn apply_modes(store: &Store, config: &mut Config) -> Result<(), StoreError> {
     let modes = store.budget_modes().await?;
     for budget in &mut config.budgets {
         if let Some(&mode) = modes.get(&budget.name)
@@ -24,12 +48,7 @@ pub async fn context(mut config: Config) -> Result<Context, StoreError> {
             budget.mode = mode;
         }
     }
-    Ok(Context {
-        config,
-        store,
-        http: http_client(),
-        cluster: tokio::sync::OnceCell::new(),
-    })
+    Ok(())
 }
 
 /// The HTTP client for webhooks: bounded timeouts so a stuck endpoint cannot stall a run.

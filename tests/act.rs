@@ -1,5 +1,5 @@
 //! Budgets that act, against an in-process Kubernetes API server that keeps object state and
-//! enforces the RBAC in deploy/rbac.yaml: assertions are on the objects before, after acting
+//! enforces the RBAC in deploy/kubernetes/rbac.yaml: assertions are on the objects before, after acting
 //! and after restore, and on the rows in the store, on both stores.
 
 mod common;
@@ -76,7 +76,7 @@ fn batch() -> Value {
 /// A cluster with one object of each kind the ladder reaches, plus the ones it must not.
 async fn cluster() -> FakeKube {
     let kube = FakeKube::start().await;
-    kube.enforce_rbac(include_str!("../deploy/rbac.yaml"));
+    kube.enforce_rbac(include_str!("../deploy/kubernetes/rbac.yaml"));
     kube.put(json!({"kind": "HorizontalPodAutoscaler", "metadata": meta("api", "ml", batch()),
         "spec": {"minReplicas": 2, "maxReplicas": 10,
                  "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}}}));
@@ -748,7 +748,7 @@ async fn api_errors_become_failed_records_that_the_next_run_retries() {
     assert!(
         failed
             .iter()
-            .any(|f| f.detail.contains("403") && f.detail.contains("deploy/rbac.yaml")),
+            .any(|f| f.detail.contains("403") && f.detail.contains("deploy/kubernetes/rbac.yaml")),
         "{failed:?}"
     );
     assert_eq!(

@@ -776,7 +776,7 @@ async fn restore_through_the_api_puts_the_object_back_on_both_stores() {
     for db in both_dbs().await {
         let b = db.backend;
         let kube = FakeKube::start().await;
-        kube.enforce_rbac(include_str!("../deploy/rbac.yaml"));
+        kube.enforce_rbac(include_str!("../deploy/kubernetes/rbac.yaml"));
         kube.put(json!({"kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "api", "namespace": "ml", "labels": {"costcast.io/tier": "batch"}},
             "spec": {"minReplicas": 2, "maxReplicas": 10,

@@ -12,7 +12,7 @@ use costcast::domain::{
     Money, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome, Projection, SeriesForecast,
     Status,
 };
-use costcast::store::Store;
+use costcast::store::{RunOutcome, Store};
 
 fn d(s: &str) -> Day {
     Day::parse(s).unwrap()
@@ -224,7 +224,7 @@ async fn evaluations_and_runs_are_read_back_as_written() {
             .await
             .unwrap();
         store
-            .finish_run(run, Utc::now(), true, &serde_json::json!({"budgets": 1}))
+            .finish_run(run, Utc::now(), RunOutcome::Ok, &serde_json::json!({"budgets": 1}))
             .await
             .unwrap();
 
@@ -505,7 +505,7 @@ async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
                 .unwrap();
             if i < 4 {
                 store
-                    .finish_run(run, Utc::now(), true, &serde_json::json!({}))
+                    .finish_run(run, Utc::now(), RunOutcome::Ok, &serde_json::json!({}))
                     .await
                     .unwrap();
             }

@@ -197,7 +197,20 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
     let runs = state.ctx.store.runs_page(200, 0).await?;
     let mut jobs_seen = std::collections::BTreeSet::new();
     let mut stages_seen = std::collections::BTreeSet::new();
-    for run in runs.iter().filter(|r| r.outcome != "running") {
+    let mut succeeded = std::collections::BTreeSet::new();
+    // A skipped run did nothing, so it says nothing about the job's health.
+    for run in runs
+        .iter()
+        .filter(|r| r.outcome != "running" && r.outcome != "skipped")
+    {
+        if run.outcome == "ok" && succeeded.insert(run.job.clone()) {
+            s.gauge(
+                "run_last_success_timestamp_seconds",
+                "When the job's newest successful run finished",
+                &[("job", run.job.as_str())],
+                run.finished_at.unwrap_or(run.started_at).timestamp() as f64,
+            );
+        }
         if jobs_seen.insert(run.job.clone()) {
             let l = [("job", run.job.as_str())];
             s.gauge(
@@ -261,6 +274,24 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
                 );
             }
         }
+    }
+    for source in &state.ctx.config.sources {
+        let (last_day, estimated) = state.ctx.store.source_history(&source.name).await?;
+        let l = [("source", source.name.as_str())];
+        if let Some(day) = last_day {
+            s.gauge(
+                "source_last_day_timestamp_seconds",
+                "Start (UTC) of the newest day the source has reported costs for",
+                &l,
+                day.date().and_time(chrono::NaiveTime::MIN).and_utc().timestamp() as f64,
+            );
+        }
+        s.gauge(
+            "source_estimated_days",
+            "Days the source still marks as estimated (they are re-read)",
+            &l,
+            estimated.len() as f64,
+        );
     }
     let cube = state.cube();
     s.gauge(

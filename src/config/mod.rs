@@ -9,15 +9,18 @@ use serde::{Deserialize, Serialize};
 
 mod api;
 mod budgets;
+mod daemon;
 mod sources;
 
 pub use api::{ApiSettings, DEFAULT_LISTEN};
+pub use daemon::{DaemonSettings, LogFormat, TelemetrySettings};
+use daemon::{RawDaemon, RawTelemetry, validate_daemon, validate_telemetry};
 use api::{RawApi, tokens_from_env, validate_api};
 
 pub use sources::{
     CeExpression, CeGroupBy, CeValues, CostColumn, CostExplorerSource, CurSource, FocusSource,
     Pricing, PrometheusAllocation, PrometheusBasis, PrometheusQueries, PrometheusSource, Source,
-    SourceKind, UnitPrices, UnitQuery,
+    SOURCE_KINDS, SourceKind, UnitPrices, UnitQuery,
 };
 use sources::{RawSource, validate_source};
 
@@ -168,6 +171,10 @@ pub struct RawConfig {
     notify: RawNotify,
     #[serde(default)]
     api: RawApi,
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    telemetry: RawTelemetry,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -239,7 +246,7 @@ pub struct NotifySettings {
 }
 
 /// The validated configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The database.
     pub database_url: DatabaseUrl,
@@ -257,7 +264,11 @@ pub struct Config {
     pub notify: NotifySettings,
     /// The report API.
     pub api: ApiSettings,
-    raw: RawConfig,
+    /// The scheduler in `serve`.
+    pub daemon: DaemonSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    raw: std::sync::Arc<RawConfig>,
 }
 
 impl Config {
@@ -313,6 +324,12 @@ impl Config {
         if let Some(listen) = env("COSTCAST_API_LISTEN") {
             raw.api.listen = Some(listen);
         }
+        if let Some(format) = env("COSTCAST_LOG_FORMAT") {
+            raw.telemetry.log_format = Some(format);
+        }
+        if let Some(endpoint) = env("COSTCAST_OTLP_ENDPOINT") {
+            raw.telemetry.otlp_endpoint = Some(endpoint);
+        }
         for (var, slot) in [
             (
                 "COSTCAST_FORECAST_HORIZON_DAYS",
@@ -365,6 +382,8 @@ impl Config {
         let act = validate_act(&raw.act)?;
         let kubernetes = validate_kubernetes(&raw.kubernetes)?;
         let api = validate_api(&raw.api)?;
+        let daemon = validate_daemon(&raw.daemon, base_dir)?;
+        let telemetry = validate_telemetry(&raw.telemetry)?;
         if let Some(hook) = &notify.slack_webhook
             && !(hook.expose().starts_with("https://") || hook.expose().starts_with("http://"))
         {
@@ -396,7 +415,9 @@ impl Config {
             kubernetes,
             notify,
             api,
-            raw,
+            daemon,
+            telemetry,
+            raw: std::sync::Arc::new(raw),
         })
     }
 

@@ -380,7 +380,20 @@ pub struct Source {
     pub kind: SourceKind,
 }
 
-const KINDS: &str = "\"focus\", \"aws-cur\", \"aws-cost-explorer\", \"prometheus\"";
+/// The source kinds a config (and a job's `source_kinds`) may name.
+pub const SOURCE_KINDS: [&str; 4] = ["focus", "aws-cur", "aws-cost-explorer", "prometheus"];
+
+impl SourceKind {
+    /// The `kind` key's value for this source.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Focus(_) => "focus",
+            SourceKind::Cur(_) => "aws-cur",
+            SourceKind::CostExplorer(_) => "aws-cost-explorer",
+            SourceKind::Prometheus(_) => "prometheus",
+        }
+    }
+}
 
 pub(crate) fn validate_source(
     i: usize,
@@ -417,7 +430,10 @@ pub(crate) fn validate_source(
         other => {
             return Err(invalid(
                 key("kind"),
-                format!("{other:?} is not a known source kind (known: {KINDS})"),
+                format!(
+                    "{other:?} is not a known source kind (known: {})",
+                    SOURCE_KINDS.join(", ")
+                ),
             ));
         }
     };

@@ -79,6 +79,13 @@ impl Default for ModelChoice {
 }
 
 impl ModelChoice {
+    /// `auto` and every model this build can fit: what a full backtest scores.
+    pub fn every() -> Vec<ModelChoice> {
+        let mut all = vec![ModelChoice::Auto];
+        all.extend(ModelKind::available().into_iter().map(ModelChoice::Fixed));
+        all
+    }
+
     /// Parses `auto` or the name of a model this build can fit.
     pub fn parse_available(s: &str) -> Option<ModelChoice> {
         match s {

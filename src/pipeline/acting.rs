@@ -10,6 +10,7 @@ use crate::domain::{
     Outcome, PlannedChange, Status,
 };
 use crate::forecast::targets::budget_series;
+use crate::store::RunOutcome;
 
 /// Whether a budget's steps in effect reach Kubernetes objects.
 fn touches_cluster(budget: &Budget, steps: u32) -> bool {
@@ -228,7 +229,7 @@ pub async fn restore(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<RunReport, super::RunError> {
-    let lock = super::take_lock(ctx)
+    let lock = super::take_lock(ctx, &super::Stop::default())
         .await
         .map_err(|source| super::RunError {
             step: super::Step::Act,
@@ -306,7 +307,7 @@ async fn restore_locked(
     let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
     let detail = serde_json::json!({"restored": records.len(), "budget": budget});
     ctx.store
-        .finish_run(run_id, Utc::now(), !failed, &detail)
+        .finish_run(run_id, Utc::now(), RunOutcome::of(!failed), &detail)
         .await
         .map_err(|e| fail(e.into()))?;
     Ok(RunReport {
@@ -345,7 +346,7 @@ pub async fn restore_object(
         .cluster()
         .await
         .map_err(|e| fail(StageError::Other(e), None))?;
-    let lock = super::take_lock(ctx).await.map_err(|e| fail(e, None))?;
+    let lock = super::take_lock(ctx, &super::Stop::default()).await.map_err(|e| fail(e, None))?;
     let result = async {
         let run_id = ctx
             .store
@@ -366,7 +367,7 @@ pub async fn restore_object(
             .finish_run(
                 run_id,
                 Utc::now(),
-                record.outcome != Outcome::Failed,
+                RunOutcome::of(record.outcome != Outcome::Failed),
                 &detail,
             )
             .await

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One stage of the pipeline.
@@ -19,10 +20,12 @@ pub enum Step {
     Act,
     /// Send alerts.
     Notify,
+    /// Score every model by rolling-origin backtest of the store's series (weekly).
+    Backtest,
 }
 
 impl Step {
-    /// Every step, in pipeline order.
+    /// The daily pipeline's steps, in order.
     pub const ALL: [Step; 5] = [
         Step::Ingest,
         Step::Forecast,
@@ -40,6 +43,7 @@ impl fmt::Display for Step {
             Step::Budgets => "budgets",
             Step::Act => "act",
             Step::Notify => "notify",
+            Step::Backtest => "backtest",
         })
     }
 }
@@ -52,6 +56,9 @@ pub struct Job {
     pub schedule: String,
     /// Steps, run in the order given.
     pub steps: Vec<Step>,
+    /// Ingest only sources of these kinds (e.g. `aws-cost-explorer`); every source when empty.
+    #[serde(default)]
+    pub source_kinds: Vec<String>,
 }
 
 /// A job file that cannot be used.
@@ -97,6 +104,29 @@ impl Job {
                 ),
             });
         }
+        // Parsed by the scheduler that will run it, so a file `run --job` accepts never
+        // fails later inside `serve`.
+        if let Err(e) = tokio_cron_scheduler::Job::new_async(job.schedule.as_str(), |_, _| {
+            Box::pin(async {})
+        }) {
+            return Err(JobError::Invalid {
+                path,
+                message: format!("schedule: {:?} is not a cron expression: {e}", job.schedule),
+            });
+        }
+        if let Some(kind) = job
+            .source_kinds
+            .iter()
+            .find(|k| !crate::config::SOURCE_KINDS.contains(&k.as_str()))
+        {
+            return Err(JobError::Invalid {
+                path,
+                message: format!(
+                    "source_kinds: {kind:?} is not one of {}",
+                    crate::config::SOURCE_KINDS.join(", ")
+                ),
+            });
+        }
         if job.steps.is_empty() {
             return Err(JobError::Invalid {
                 path,
@@ -105,6 +135,44 @@ impl Job {
         }
         Ok(job)
     }
+}
+
+impl Job {
+    /// The newest occurrence of the schedule at or before `now` (UTC): the tick a run fired
+    /// by the scheduler belongs to, the same on every replica whatever its firing delay.
+    pub fn tick_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Parsed as tokio-cron-scheduler parses it: seconds first, and a day must match both
+        // the day-of-month and the day-of-week fields.
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(&self.schedule)
+            .ok()?;
+        cron.find_previous_occurrence(&now, true).ok()
+    }
+}
+
+/// Every job in `dir` (`*.toml`), by name.
+pub fn load_all(dir: &Path) -> Result<Vec<(String, Job)>, JobError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| JobError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let path = e.path();
+            (path.extension()? == "toml")
+                .then(|| path.file_stem()?.to_str().map(str::to_string))
+                .flatten()
+        })
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| Job::load(dir, &name).map(|job| (name, job)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -119,6 +187,60 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.steps, Step::ALL.to_vec());
+    }
+
+    #[test]
+    fn a_run_belongs_to_the_tick_it_fired_for() {
+        let job = Job {
+            schedule: "0 15 2,10,18 * * *".into(),
+            steps: vec![Step::Ingest],
+            source_kinds: Vec::new(),
+        };
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Fired 700 ms late, or exactly on time: the same tick.
+        for fired in ["2026-11-23T10:15:00.700Z", "2026-11-23T10:15:00Z"] {
+            assert_eq!(
+                job.tick_at_or_before(at(fired)),
+                Some(at("2026-11-23T10:15:00Z"))
+            );
+        }
+        let weekly = Job {
+            schedule: "0 0 7 * * Mon".into(),
+            ..job
+        };
+        // 2026-11-25 is a Wednesday; the tick is Monday the 23rd.
+        assert_eq!(
+            weekly.tick_at_or_before(at("2026-11-25T12:00:00Z")),
+            Some(at("2026-11-23T07:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn every_shipped_job_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        let jobs = load_all(&dir).unwrap();
+        let names: Vec<&str> = jobs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["daily", "ingest-frequent", "weekly-backtest"]);
+        assert_eq!(jobs[1].1.source_kinds, ["aws-cost-explorer"]);
+        assert_eq!(jobs[2].1.steps, [Step::Backtest]);
+    }
+
+    #[test]
+    fn a_schedule_the_scheduler_rejects_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expect) in [
+            ("schedule = '0 0 25 * * *'\nsteps = ['ingest']\n", "schedule"),
+            ("schedule = '0 0 6 * *'\nsteps = ['ingest']\n", "6 or 7 fields"),
+            ("schedule = '0 0 6 * * *'\nsteps = []\n", "steps"),
+            (
+                "schedule = '0 0 6 * * *'\nsteps = ['ingest']\nsource_kinds = ['gcp']\n",
+                "source_kinds",
+            ),
+        ] {
+            std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+            let err = Job::load(dir.path(), "bad").unwrap_err().to_string();
+            assert!(err.contains("bad.toml") && err.contains(expect), "{err}");
+        }
     }
 
     #[test]

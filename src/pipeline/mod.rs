@@ -5,7 +5,10 @@
 mod acting;
 pub use acting::{restore, restore_object};
 mod budgets;
+pub mod daemon;
 pub mod job;
+mod stop;
+pub use stop::Stop;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,11 +22,12 @@ use tracing::Instrument;
 
 use crate::config::{Config, Pricing, SourceKind};
 use crate::domain::{
-    ActionRecord, Currency, Day, DayRange, Evaluation, Money, PlannedChange, Scope,
+    Accuracy, ActionRecord, Currency, Day, DayRange, Evaluation, ModelChoice, Money,
+    PlannedChange, Scope,
 };
 use crate::forecast;
 use crate::ingest::{self, FetchInputs, IngestError, SourceHistory};
-use crate::store::{Ingested, Store, StoreError};
+use crate::store::{Ingested, RunOutcome, Store, StoreError};
 pub use job::{Job, JobError, Step};
 
 /// What a run needs: configuration, the store, an HTTP client, and the Kubernetes API once a
@@ -62,10 +66,14 @@ pub const LEADER_LOCK: &str = "costcast-act";
 pub struct RunOptions {
     /// Ingest only this source.
     pub source: Option<String>,
+    /// Ingest only sources of these kinds (a job's `source_kinds`); all when empty.
+    pub source_kinds: Vec<String>,
     /// Ingest only these days.
     pub range: Option<DayRange>,
     /// Plan and build messages, but apply and send nothing.
     pub dry_run: bool,
+    /// Asks the run to stop early (a shutdown).
+    pub stop: Stop,
 }
 
 /// Why a stage failed.
@@ -80,6 +88,9 @@ pub enum StageError {
     /// The alert could not be delivered.
     #[error(transparent)]
     Slack(#[from] slack::SlackError),
+    /// Stopped by a shutdown; what the stage had not committed was rolled back.
+    #[error("interrupted by shutdown: {0}")]
+    Interrupted(String),
     /// Anything else, described.
     #[error("{0}")]
     Other(String),
@@ -98,13 +109,26 @@ pub struct RunError {
     pub run_id: Option<i64>,
 }
 
-/// What one stage did.
+impl RunError {
+    /// Whether the run was stopped by a shutdown rather than failing.
+    pub fn interrupted(&self) -> bool {
+        matches!(self.source, StageError::Interrupted(_))
+    }
+}
+
+/// What one stage did, as recorded in the run's detail.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
     /// The stage.
     pub step: Step,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
     /// Wall time in milliseconds.
     pub millis: u64,
+    /// `ok`, `failed` or `interrupted`.
+    pub outcome: &'static str,
     /// Counts, by name.
     pub counts: BTreeMap<String, u64>,
     /// The error, if it failed.
@@ -130,15 +154,35 @@ pub struct RunReport {
     pub acted: bool,
     /// What this run did to Kubernetes objects.
     pub actions: Vec<ActionRecord>,
+    /// Backtest scores made by this run.
+    pub accuracy: Vec<Accuracy>,
 }
 
 /// Runs `steps` in order as one recorded run of `job`, as of `now`.
+///
+/// Each stage is recorded with its start, end, outcome, counts and error. A stop asked for
+/// through `options.stop` ends the run before its next stage; an abort interrupts the stage in
+/// progress. Either way the leader lock is released and the run is recorded as interrupted.
 pub async fn run_once(
     ctx: &Context,
     job: &str,
     steps: &[Step],
     now: DateTime<Utc>,
     options: &RunOptions,
+) -> Result<RunReport, RunError> {
+    let run_span = tracing::info_span!("run", job, run_id = tracing::field::Empty);
+    run_stages(ctx, job, steps, now, options, &run_span)
+        .instrument(run_span.clone())
+        .await
+}
+
+async fn run_stages(
+    ctx: &Context,
+    job: &str,
+    steps: &[Step],
+    now: DateTime<Utc>,
+    options: &RunOptions,
+    run_span: &tracing::Span,
 ) -> Result<RunReport, RunError> {
     // Runs are stamped with the wall clock; `now` may be a replayed day (`--as-of`) and is
     // recorded as the run's `as_of` instead.
@@ -151,98 +195,147 @@ pub async fn run_once(
             source: e.into(),
             run_id: None,
         })?;
+    run_span.record("run_id", run_id);
+    tracing::info!(steps = steps.len(), "Run started.");
     let mut report = RunReport {
         run_id,
         ..RunReport::default()
     };
     let as_of = Day::from_date(now.date_naive());
-    let detail = |stages: &[StageReport]| json!({ "as_of": as_of.to_string(), "stages": stages });
     let mut lock = None;
+    let mut failure = None;
     for &step in steps {
-        if matches!(step, Step::Budgets | Step::Act) && lock.is_none() {
-            // Evaluating and acting both move budget state: two runners must take turns.
-            lock = match take_lock(ctx).await {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    let _ = ctx
-                        .store
-                        .finish_run(run_id, Utc::now(), false, &detail(&report.stages))
-                        .await;
-                    return Err(RunError {
-                        step,
-                        source: e,
-                        run_id: Some(run_id),
-                    });
-                }
-            };
+        if options.stop.is_finishing() {
+            failure = Some((
+                step,
+                StageError::Interrupted(format!(
+                    "stopped before {step}; the next run picks up from there"
+                )),
+            ));
+            break;
         }
-        let span = tracing::info_span!("stage", run_id, step = %step);
-        let _guard = span.enter();
+        let span = tracing::info_span!("stage", step = %step);
+        let started_at = Utc::now();
         let started = Instant::now();
-        let result = match step {
-            Step::Ingest => ingest_stage(ctx, options, now).await,
-            Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
-            Step::Budgets => budgets::stage(ctx, run_id, as_of, &mut report).await,
-            Step::Act => acting::act_stage(ctx, run_id, now, options, &mut report).await,
-            Step::Notify => acting::notify_stage(ctx, run_id, as_of, options, &mut report).await,
+        let work = async {
+            if matches!(step, Step::Budgets | Step::Act) && lock.is_none() {
+                // Evaluating and acting both move budget state: two runners must take turns.
+                lock = Some(take_lock(ctx, &options.stop).await?);
+            }
+            match step {
+                Step::Ingest => ingest_stage(ctx, options, now).await,
+                Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
+                Step::Budgets => budgets::stage(ctx, run_id, as_of, &mut report).await,
+                Step::Act => acting::act_stage(ctx, run_id, now, options, &mut report).await,
+                Step::Notify => {
+                    acting::notify_stage(ctx, run_id, as_of, options, &mut report).await
+                }
+                Step::Backtest => backtest_stage(ctx, run_id, as_of, &mut report).await,
+            }
+        }
+        .instrument(span.clone());
+        // Dropping the stage's future mid-flight drops its open transaction, which rolls back.
+        let result = tokio::select! {
+            biased;
+            result = work => result,
+            () = options.stop.aborted() => Err(StageError::Interrupted(format!(
+                "{step} was interrupted when the shutdown grace period ran out; its uncommitted writes were rolled back"
+            ))),
         };
         let millis = started.elapsed().as_millis() as u64;
-        match result {
+        let _entered = span.enter();
+        let (outcome, counts, error) = match result {
             Ok(counts) => {
                 tracing::info!(millis, counts = ?counts, "Stage finished.");
-                report.stages.push(StageReport {
-                    step,
-                    millis,
-                    counts,
-                    error: None,
-                });
+                ("ok", counts, None)
             }
             Err(e) => {
-                tracing::error!(millis, error = %e, "Stage failed.");
-                report.stages.push(StageReport {
-                    step,
-                    millis,
-                    counts: BTreeMap::new(),
-                    error: Some(e.to_string()),
-                });
-                release(ctx, lock.take()).await;
-                let detail = detail(&report.stages);
-                if let Err(store_err) = ctx
-                    .store
-                    .finish_run(run_id, Utc::now(), false, &detail)
-                    .await
-                {
-                    tracing::error!(error = %store_err, "Could not record the failed run.");
-                }
-                return Err(RunError {
-                    step,
-                    source: e,
-                    run_id: Some(run_id),
-                });
+                let outcome = match e {
+                    StageError::Interrupted(_) => "interrupted",
+                    _ => "failed",
+                };
+                tracing::error!(millis, error = %e, "Stage {outcome}.");
+                let message = e.to_string();
+                failure = Some((step, e));
+                (outcome, BTreeMap::new(), Some(message))
             }
+        };
+        report.stages.push(StageReport {
+            step,
+            started_at,
+            finished_at: Utc::now(),
+            millis,
+            outcome,
+            counts,
+            error,
+        });
+        if failure.is_some() {
+            break;
         }
     }
     release(ctx, lock.take()).await;
-    let detail = detail(&report.stages);
-    ctx.store
-        .finish_run(run_id, Utc::now(), true, &detail)
-        .await
-        .map_err(|e| RunError {
+    let outcome = match &failure {
+        None => RunOutcome::Ok,
+        Some((_, StageError::Interrupted(_))) => RunOutcome::Interrupted,
+        Some(_) => RunOutcome::Failed,
+    };
+    let mut detail = json!({ "as_of": as_of.to_string(), "stages": report.stages });
+    if let Some((step, e @ StageError::Interrupted(_))) = &failure
+        && report.stages.last().is_none_or(|s| s.step != *step)
+    {
+        detail["stopped_before"] = json!({ "step": step, "reason": e.to_string() });
+    }
+    let recorded = ctx
+        .store
+        .finish_run(run_id, Utc::now(), outcome, &detail)
+        .await;
+    tracing::info!(outcome = outcome.as_str(), "Run finished.");
+    match (failure, recorded) {
+        (Some((step, source)), recorded) => {
+            if let Err(store_err) = recorded {
+                tracing::error!(error = %store_err, "Could not record the run's end.");
+            }
+            Err(RunError {
+                step,
+                source,
+                run_id: Some(run_id),
+            })
+        }
+        (None, Err(e)) => Err(RunError {
             step: steps.last().copied().unwrap_or(Step::Notify),
             source: e.into(),
             run_id: Some(run_id),
-        })?;
-    Ok(report)
+        }),
+        (None, Ok(())) => Ok(report),
+    }
 }
 
-async fn take_lock(ctx: &Context) -> Result<crate::store::LeaderLock, StageError> {
+/// Takes the leader lock, waiting up to `act.lock_wait_secs`; an abort ends the wait.
+async fn take_lock(ctx: &Context, stop: &Stop) -> Result<crate::store::LeaderLock, StageError> {
     let wait = std::time::Duration::from_secs(ctx.config.act.lock_wait_secs);
-    match ctx.store.acquire_leader(LEADER_LOCK, wait).await? {
-        Some(lock) => Ok(lock),
-        None => Err(StageError::Other(format!(
-            "another costcast runner has held the leader lock for over {} s (act.lock_wait_secs); this run did not evaluate or act",
-            wait.as_secs()
-        ))),
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // One attempt at a time, so an abort never lands between the lock being taken on the
+        // server and its guard being built.
+        if let Some(lock) = ctx
+            .store
+            .acquire_leader(LEADER_LOCK, std::time::Duration::ZERO)
+            .await?
+        {
+            return Ok(lock);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StageError::Other(format!(
+                "another costcast runner has held the leader lock for over {} s (act.lock_wait_secs); this run did not evaluate or act",
+                wait.as_secs()
+            )));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            () = stop.aborted() => return Err(StageError::Interrupted(
+                "stopped while waiting for the leader lock".into(),
+            )),
+        }
     }
 }
 
@@ -269,10 +362,21 @@ async fn ingest_stage(
         Some(name) => vec![ctx.config.source(name).cloned().ok_or_else(|| {
             StageError::Other(format!("no source named {name:?} in the configuration"))
         })?],
-        None => ctx.config.sources.clone(),
+        None => ctx
+            .config
+            .sources
+            .iter()
+            .filter(|s| {
+                options.source_kinds.is_empty()
+                    || options.source_kinds.iter().any(|k| k == s.kind.name())
+            })
+            .cloned()
+            .collect(),
     };
-    if sources.is_empty() {
+    if sources.is_empty() && options.source_kinds.is_empty() {
         tracing::warn!("No sources are configured: nothing to ingest.");
+    } else if sources.is_empty() {
+        tracing::info!(kinds = ?options.source_kinds, "No source of these kinds is configured: nothing to ingest.");
     }
     let mut total = counts([
         ("sources", 0),
@@ -499,6 +603,37 @@ async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts
         ("fallbacks", fallbacks as u64),
         ("anomalies", output.anomalies.len() as u64),
         ("backtested", accuracy.len() as u64),
+    ]))
+}
+
+/// Scores `auto` and every model on the store's forecast series, `forecast.backtest_windows`
+/// windows of [`BACKTEST_HORIZON`] days (at least one), and stores the scores.
+async fn backtest_stage(
+    ctx: &Context,
+    run_id: i64,
+    as_of: Day,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let targets = load_targets(ctx, as_of).await?;
+    let plan = forecast::backtest::Plan {
+        horizon: BACKTEST_HORIZON,
+        windows: ctx.config.forecast.backtest_windows.max(1),
+    };
+    let choices = ModelChoice::every();
+    let models = choices.len() as u64;
+    let series = targets.len() as u64;
+    let scores =
+        tokio::task::spawn_blocking(move || forecast::backtest::run(&targets, &choices, plan))
+            .await
+            .map_err(|e| StageError::Other(format!("backtest task panicked: {e}")))?;
+    ctx.store.save_accuracy(run_id, &scores).await?;
+    let scored = scores.len() as u64;
+    report.accuracy = scores;
+    Ok(counts([
+        ("series", series),
+        ("models", models),
+        ("scores", scored),
+        ("windows", plan.windows as u64),
     ]))
 }
 

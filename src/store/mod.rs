@@ -199,6 +199,36 @@ fn day_bounds(from: Option<Day>, to: Option<Day>) -> (NaiveDate, NaiveDate) {
     )
 }
 
+/// How a run ended, as stored in `runs.outcome` (`running` until it ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every stage succeeded.
+    Ok,
+    /// A stage failed; the detail names it.
+    Failed,
+    /// Stopped by a shutdown before its last stage; the next run picks up.
+    Interrupted,
+    /// Not started, because the previous run was still going.
+    Skipped,
+}
+
+impl RunOutcome {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// `Ok` when `ok`, else `Failed`.
+    pub fn of(ok: bool) -> RunOutcome {
+        if ok { RunOutcome::Ok } else { RunOutcome::Failed }
+    }
+}
+
 impl Store {
     /// Opens the database at `url`, creating a SQLite file if it does not exist.
     pub async fn connect(url: &DatabaseUrl) -> Result<Store> {
@@ -537,11 +567,11 @@ impl Store {
         &self,
         id: i64,
         at: DateTime<Utc>,
-        ok: bool,
+        outcome: RunOutcome,
         detail: &serde_json::Value,
     ) -> Result<()> {
         let sql = "UPDATE runs SET finished_at = $2, outcome = $3, detail = $4 WHERE id = $1";
-        let outcome = if ok { "ok" } else { "failed" };
+        let outcome = outcome.as_str();
         with_pool!(self, pool => {
             sqlx::query(sql)
                 .bind(id)

@@ -154,4 +154,21 @@ impl Store {
         });
         Ok(())
     }
+
+    /// Claims the scheduled `tick` of `job` for `holder`; `false` when another replica already
+    /// has it.
+    pub async fn claim_tick(&self, job: &str, tick: DateTime<Utc>, holder: &str) -> Result<bool> {
+        let sql = "INSERT INTO schedule_claims (job, tick, claimed_by) VALUES ($1, $2, $3) \
+                   ON CONFLICT (job, tick) DO NOTHING";
+        let claimed = with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(job.to_string())
+                .bind(tick)
+                .bind(holder.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(claimed == 1)
+    }
 }

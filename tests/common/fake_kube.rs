@@ -2,7 +2,7 @@
 //! It stores objects, serves GET and LIST with label selectors, applies JSON merge patches
 //! (json-patch's RFC 7386 merge) to objects and to `scale` subresources, bumps
 //! `resourceVersion` (refusing a stale one with 409), answers 404/409/403 when told to, and can
-//! enforce the RBAC rules in deploy/rbac.yaml.
+//! enforce the RBAC rules in deploy/kubernetes/rbac.yaml.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

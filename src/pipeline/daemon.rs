@@ -1,0 +1,523 @@
+//! `costcast serve`'s scheduler: the jobs in `jobs/*.toml` on their cron schedules
+//! (tokio-cron-scheduler), one run at a time, and a stop that lets the run in progress end well.
+//!
+//! One run at a time per process: a trigger that finds a run still going is skipped, logged and
+//! recorded, never queued behind it (a stacked run would read the same data twice). Across
+//! replicas the leader lock keeps evaluating and acting single; ingest and forecast are
+//! idempotent, so two replicas running them only repeat work.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use super::{Context, Job, RunOptions, Stop, run_once};
+use crate::store::RunOutcome;
+
+/// A boxed future, as the scheduler's callbacks need.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs one job; the pipeline in production, a stand-in in tests.
+pub trait Runner: Send + Sync + 'static {
+    /// Runs job `name` until it ends or `stop` ends it.
+    fn run(&self, name: &str, job: &Job, stop: Stop) -> BoxFuture;
+    /// Records that a run of `name` was skipped because `running` was still going.
+    fn skipped(&self, name: &str, running: &str) -> BoxFuture;
+}
+
+/// Why the scheduler could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The cron scheduler refused a job or failed to start.
+    #[error("scheduling job {job}: {message}")]
+    Schedule {
+        /// The job.
+        job: String,
+        /// The scheduler's message.
+        message: String,
+    },
+}
+
+/// What a trigger did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triggered {
+    /// A run started.
+    Started,
+    /// The previous run of `running` was still going, so none started.
+    Skipped {
+        /// The job still running.
+        running: String,
+    },
+    /// Shutting down: no new runs.
+    Refused,
+}
+
+/// How a stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stopped {
+    /// No run was in progress.
+    #[default]
+    Idle,
+    /// The run in progress finished its stage and stopped.
+    Finished,
+    /// The run's stage outlasted most of the grace period, so it was interrupted and rolled
+    /// back; the run then released the lock and recorded itself.
+    Interrupted,
+    /// Even the interrupted run did not end within the grace period; its task was dropped.
+    /// A PostgreSQL leader lock goes with its session; a SQLite lock row expires.
+    Abandoned,
+}
+
+struct Current {
+    job: String,
+    stop: Stop,
+    task: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<Current>,
+    stopping: bool,
+}
+
+/// The jobs and the one run slot.
+pub struct Daemon<R: Runner> {
+    runner: Arc<R>,
+    jobs: BTreeMap<String, Job>,
+    state: Mutex<State>,
+}
+
+impl<R: Runner> Daemon<R> {
+    /// A daemon over `jobs`, run by `runner`.
+    pub fn new(runner: R, jobs: Vec<(String, Job)>) -> Arc<Daemon<R>> {
+        Arc::new(Daemon {
+            runner: Arc::new(runner),
+            jobs: jobs.into_iter().collect(),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The jobs, by name.
+    pub fn jobs(&self) -> &BTreeMap<String, Job> {
+        &self.jobs
+    }
+
+    /// Starts a run of `name` unless one is in progress or the daemon is stopping.
+    pub fn trigger(&self, name: &str) -> Triggered {
+        let Some(job) = self.jobs.get(name) else {
+            tracing::error!(job = name, "No such job.");
+            return Triggered::Refused;
+        };
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.stopping {
+            tracing::info!(job = name, "Shutting down: not starting a run.");
+            return Triggered::Refused;
+        }
+        if let Some(current) = &state.current
+            && !current.task.is_finished()
+        {
+            let running = current.job.clone();
+            tracing::warn!(
+                job = name,
+                running = %running,
+                "Skipped: the previous run is still going (runs are never stacked)."
+            );
+            tokio::spawn(self.runner.skipped(name, &running));
+            return Triggered::Skipped { running };
+        }
+        let stop = Stop::new();
+        let task = tokio::spawn(self.runner.run(name, job, stop.clone()));
+        state.current = Some(Current {
+            job: name.to_string(),
+            stop,
+            task,
+        });
+        Triggered::Started
+    }
+
+    /// Whether a run is in progress.
+    pub fn busy(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .current
+            .as_ref()
+            .is_some_and(|c| !c.task.is_finished())
+    }
+
+    /// Stops taking runs and ends the one in progress within `grace`: it may finish its
+    /// current stage for four fifths of it, then its stage is interrupted, and the last fifth
+    /// is for the rollback, the lock's release and the run's record.
+    pub async fn shutdown(&self, grace: Duration) -> Stopped {
+        let current = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.stopping = true;
+            state.current.take()
+        };
+        let Some(mut current) = current else {
+            return Stopped::Idle;
+        };
+        if current.task.is_finished() {
+            return Stopped::Idle;
+        }
+        tracing::info!(job = %current.job, grace_secs = grace.as_secs_f64(), "Letting the run in progress finish its stage.");
+        current.stop.finish();
+        let soft = grace.mul_f64(0.8);
+        if tokio::time::timeout(soft, &mut current.task).await.is_ok() {
+            return Stopped::Finished;
+        }
+        tracing::warn!(job = %current.job, "The stage outlasted the grace period: interrupting it.");
+        current.stop.abort();
+        if tokio::time::timeout(grace - soft, &mut current.task)
+            .await
+            .is_ok()
+        {
+            return Stopped::Interrupted;
+        }
+        tracing::error!(job = %current.job, "The run did not end after being interrupted; dropping it.");
+        current.task.abort();
+        Stopped::Abandoned
+    }
+}
+
+/// Schedules every job on its cron (UTC) until `shutdown` resolves, then stops the scheduler
+/// and the run in progress within `grace`.
+pub async fn run<R: Runner>(
+    daemon: Arc<Daemon<R>>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> Result<Stopped, DaemonError> {
+    let failed = |job: &str, e: &dyn std::fmt::Display| DaemonError::Schedule {
+        job: job.to_string(),
+        message: e.to_string(),
+    };
+    let mut scheduler = tokio_cron_scheduler::JobScheduler::new()
+        .await
+        .map_err(|e| failed("(scheduler)", &e))?;
+    let mut ids = Vec::new();
+    for (name, job) in daemon.jobs() {
+        let d = daemon.clone();
+        let n = name.clone();
+        let cron = tokio_cron_scheduler::Job::new_async(job.schedule.as_str(), move |_, _| {
+            let d = d.clone();
+            let n = n.clone();
+            Box::pin(async move {
+                d.trigger(&n);
+            })
+        })
+        .map_err(|e| failed(name, &e))?;
+        ids.push((name.clone(), scheduler.add(cron).await.map_err(|e| failed(name, &e))?));
+    }
+    scheduler
+        .start()
+        .await
+        .map_err(|e| failed("(scheduler)", &e))?;
+    for (name, id) in &ids {
+        let next = scheduler.next_tick_for_job(*id).await.ok().flatten();
+        tracing::info!(
+            job = %name,
+            schedule = %daemon.jobs()[name].schedule,
+            next = ?next.map(|t| t.to_rfc3339()),
+            "Job scheduled."
+        );
+    }
+    shutdown.await;
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::warn!(error = %e, "The cron scheduler did not stop cleanly.");
+    }
+    Ok(daemon.shutdown(grace).await)
+}
+
+/// Runs jobs through the pipeline on the shared context.
+pub struct PipelineRunner {
+    ctx: Arc<Context>,
+}
+
+impl PipelineRunner {
+    /// A runner over `ctx`.
+    pub fn new(ctx: Arc<Context>) -> PipelineRunner {
+        PipelineRunner { ctx }
+    }
+}
+
+impl Runner for PipelineRunner {
+    fn run(&self, name: &str, job: &Job, stop: Stop) -> BoxFuture {
+        let ctx = self.ctx.clone();
+        let name = name.to_string();
+        let job = job.clone();
+        Box::pin(async move {
+            // Every replica's scheduler fires at the same second; the one that claims the
+            // tick runs it, so scheduled runs stay single across replicas.
+            let Some(tick) = job.tick_at_or_before(Utc::now()) else {
+                tracing::error!(job = %name, "The schedule has no past occurrence; not running.");
+                return;
+            };
+            let holder = format!("{}:{}", hostname(), std::process::id());
+            match ctx.store.claim_tick(&name, tick, &holder).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(job = %name, tick = %tick.to_rfc3339(), "Another replica runs this tick.");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(job = %name, error = %e, "Run not started: the store is unavailable.");
+                    return;
+                }
+            }
+            // Budget modes set through the API since the last run apply to this one.
+            let run_ctx = match crate::startup::refreshed(&ctx).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(job = %name, error = %e, "Run not started: the store is unavailable.");
+                    return;
+                }
+            };
+            let options = RunOptions {
+                source_kinds: job.source_kinds.clone(),
+                stop,
+                ..RunOptions::default()
+            };
+            let started = std::time::Instant::now();
+            match run_once(&run_ctx, &name, &job.steps, Utc::now(), &options).await {
+                Ok(report) => tracing::info!(
+                    job = %name,
+                    run_id = report.run_id,
+                    stages = report.stages.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "Scheduled run finished."
+                ),
+                Err(e) if e.interrupted() => {
+                    tracing::warn!(job = %name, run_id = ?e.run_id, error = %e, "Scheduled run interrupted.")
+                }
+                Err(e) => {
+                    tracing::error!(job = %name, run_id = ?e.run_id, error = %e, "Scheduled run failed.")
+                }
+            }
+        })
+    }
+
+    fn skipped(&self, name: &str, running: &str) -> BoxFuture {
+        let ctx = self.ctx.clone();
+        let name = name.to_string();
+        let running = running.to_string();
+        Box::pin(async move {
+            let now = Utc::now();
+            let detail = json!({ "skipped": format!("the previous run ({running}) was still going") });
+            let recorded = match ctx.store.start_run(&name, now).await {
+                Ok(id) => {
+                    ctx.store
+                        .finish_run(id, now, RunOutcome::Skipped, &detail)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
+                tracing::error!(job = %name, error = %e, "Could not record the skipped run.");
+            }
+        })
+    }
+}
+
+/// This machine's name (the pod's, in Kubernetes), for the claim record.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Step;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tokio::sync::Notify;
+
+    /// A run that takes a lock and holds it until its gate opens or it is stopped; it
+    /// releases the lock however it ends, as `run_once` does.
+    #[derive(Default)]
+    struct Gated {
+        lock: Arc<AtomicBool>,
+        started: Arc<Notify>,
+        gate: Arc<Notify>,
+        /// Whether the stage ignores a polite stop (a long stage) and needs the abort.
+        stubborn: bool,
+        /// Whether the run ignores even the abort (hung in a call that never returns).
+        hung: bool,
+        runs: Arc<AtomicUsize>,
+        skipped: Arc<Mutex<Vec<(String, String)>>>,
+        ended: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl Runner for Gated {
+        fn run(&self, _name: &str, _job: &Job, stop: Stop) -> BoxFuture {
+            let (lock, started, gate) = (self.lock.clone(), self.started.clone(), self.gate.clone());
+            let (stubborn, hung, ended) = (self.stubborn, self.hung, self.ended.clone());
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                assert!(!lock.swap(true, Ordering::SeqCst), "lock already held");
+                started.notify_one();
+                let how = if hung {
+                    std::future::pending::<()>().await;
+                    "never"
+                } else if stubborn {
+                    tokio::select! {
+                        () = gate.notified() => "finished",
+                        () = stop.aborted() => "interrupted",
+                    }
+                } else {
+                    tokio::select! {
+                        () = gate.notified() => "finished",
+                        () = stop.finishing() => "stopped after its stage",
+                    }
+                };
+                lock.store(false, Ordering::SeqCst);
+                ended.lock().unwrap().push(how);
+            })
+        }
+
+        fn skipped(&self, name: &str, running: &str) -> BoxFuture {
+            self.skipped
+                .lock()
+                .unwrap()
+                .push((name.into(), running.into()));
+            Box::pin(async {})
+        }
+    }
+
+    fn jobs() -> Vec<(String, Job)> {
+        ["daily", "ingest-frequent"]
+            .into_iter()
+            .map(|n| {
+                let job = Job {
+                    schedule: "0 * * * * *".into(),
+                    steps: vec![Step::Ingest],
+                    source_kinds: Vec::new(),
+                };
+                (n.to_string(), job)
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overlapping_trigger_is_skipped_and_recorded_not_stacked() {
+        let runner = Gated::default();
+        let (gate, started, skipped, runs) = (
+            runner.gate.clone(),
+            runner.started.clone(),
+            runner.skipped.clone(),
+            runner.runs.clone(),
+        );
+        let daemon = Daemon::new(runner, jobs());
+        assert_eq!(daemon.trigger("daily"), Triggered::Started);
+        started.notified().await;
+        assert_eq!(
+            daemon.trigger("ingest-frequent"),
+            Triggered::Skipped {
+                running: "daily".into()
+            }
+        );
+        assert_eq!(
+            daemon.trigger("daily"),
+            Triggered::Skipped {
+                running: "daily".into()
+            }
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            *skipped.lock().unwrap(),
+            [
+                ("ingest-frequent".to_string(), "daily".to_string()),
+                ("daily".to_string(), "daily".to_string())
+            ]
+        );
+        gate.notify_one();
+        while daemon.busy() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(daemon.trigger("ingest-frequent"), Triggered::Started);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_lets_the_stage_finish_then_refuses_new_runs() {
+        let runner = Gated::default();
+        let (started, lock, ended) = (
+            runner.started.clone(),
+            runner.lock.clone(),
+            runner.ended.clone(),
+        );
+        let daemon = Daemon::new(runner, jobs());
+        daemon.trigger("daily");
+        started.notified().await;
+        assert!(lock.load(Ordering::SeqCst));
+        let begun = tokio::time::Instant::now();
+        assert_eq!(daemon.shutdown(Duration::from_secs(25)).await, Stopped::Finished);
+        // The polite stop needed no waiting on the clock at all.
+        assert_eq!(begun.elapsed(), Duration::ZERO);
+        assert!(!lock.load(Ordering::SeqCst), "the lock is released");
+        assert_eq!(*ended.lock().unwrap(), ["stopped after its stage"]);
+        assert_eq!(daemon.trigger("daily"), Triggered::Refused);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stage_that_outlasts_the_grace_is_interrupted_and_releases_the_lock() {
+        let runner = Gated {
+            stubborn: true,
+            ..Gated::default()
+        };
+        let (started, lock, ended) = (
+            runner.started.clone(),
+            runner.lock.clone(),
+            runner.ended.clone(),
+        );
+        let daemon = Daemon::new(runner, jobs());
+        daemon.trigger("daily");
+        started.notified().await;
+        let begun = tokio::time::Instant::now();
+        let grace = Duration::from_secs(10);
+        assert_eq!(daemon.shutdown(grace).await, Stopped::Interrupted);
+        // Interrupted at four fifths of the grace period, and ended within it.
+        assert_eq!(begun.elapsed(), Duration::from_secs(8));
+        assert!(!lock.load(Ordering::SeqCst));
+        assert_eq!(*ended.lock().unwrap(), ["interrupted"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_ignores_the_abort_is_dropped_at_the_end_of_the_grace() {
+        let runner = Gated {
+            hung: true,
+            ..Gated::default()
+        };
+        let started = runner.started.clone();
+        let daemon = Daemon::new(runner, jobs());
+        daemon.trigger("daily");
+        started.notified().await;
+        let begun = tokio::time::Instant::now();
+        assert_eq!(
+            daemon.shutdown(Duration::from_secs(10)).await,
+            Stopped::Abandoned
+        );
+        assert_eq!(begun.elapsed(), Duration::from_secs(10));
+        assert!(!daemon.busy());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_injected_shutdown_ends_the_scheduler_with_nothing_running() {
+        let runner = Gated::default();
+        let runs = runner.runs.clone();
+        let daemon = Daemon::new(runner, jobs());
+        let stopped = run(daemon.clone(), async {}, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(stopped, Stopped::Idle);
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert_eq!(daemon.trigger("daily"), Triggered::Refused);
+    }
+}
