@@ -346,7 +346,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 false => {
                     let dir = jobs_dir.unwrap_or_else(|| config.daemon.jobs_dir.clone());
                     pipeline::job::load_all(&dir).map_err(|e| {
-                        Failure::usage(format!("{e} (or pass --no-scheduler for an API-only replica)"))
+                        Failure::usage(format!(
+                            "{e} (or pass --no-scheduler for an API-only replica)"
+                        ))
                     })?
                 }
             };
@@ -354,7 +356,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 true => "no scheduler".to_string(),
                 false => format!(
                     "jobs {}",
-                    jobs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    jobs.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             let ctx = connect(config).await?;

@@ -246,7 +246,13 @@ pub fn runs(runs: &[RunRecord]) -> Report {
                 .find_map(|k| run.detail.get(*k))
                 .map(|v| v.get("reason").unwrap_or(v).clone())
                 .unwrap_or(Value::Null);
-            r.rows.push(head.iter().cloned().chain(std::iter::repeat_n(Value::Null, 5)).chain([why]).collect());
+            r.rows.push(
+                head.iter()
+                    .cloned()
+                    .chain(std::iter::repeat_n(Value::Null, 5))
+                    .chain([why])
+                    .collect(),
+            );
             continue;
         }
         for stage in stages {
@@ -254,7 +260,9 @@ pub fn runs(runs: &[RunRecord]) -> Report {
                 .as_object()
                 .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
                 .unwrap_or_default();
-            let seconds = stage["millis"].as_f64().map(|ms| (ms / 100.0).round() / 10.0);
+            let seconds = stage["millis"]
+                .as_f64()
+                .map(|ms| (ms / 100.0).round() / 10.0);
             r.rows.push(
                 head.iter()
                     .cloned()

@@ -224,7 +224,12 @@ async fn evaluations_and_runs_are_read_back_as_written() {
             .await
             .unwrap();
         store
-            .finish_run(run, Utc::now(), RunOutcome::Ok, &serde_json::json!({"budgets": 1}))
+            .finish_run(
+                run,
+                Utc::now(),
+                RunOutcome::Ok,
+                &serde_json::json!({"budgets": 1}),
+            )
             .await
             .unwrap();
 

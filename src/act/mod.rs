@@ -418,7 +418,9 @@ fn failed(operation: Operation, change: ObjectChange, e: &KubeError) -> ActionRe
             format!("{e} (the object changed while costcast patched it; the next run retries)")
         }
         Some(403) => {
-            format!("{e} (costcast's service account may not do this: see deploy/kubernetes/rbac.yaml)")
+            format!(
+                "{e} (costcast's service account may not do this: see deploy/kubernetes/rbac.yaml)"
+            )
         }
         _ => e.to_string(),
     };

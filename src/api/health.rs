@@ -283,7 +283,10 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
                 "source_last_day_timestamp_seconds",
                 "Start (UTC) of the newest day the source has reported costs for",
                 &l,
-                day.date().and_time(chrono::NaiveTime::MIN).and_utc().timestamp() as f64,
+                day.date()
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp() as f64,
             );
         }
         s.gauge(

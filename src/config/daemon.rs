@@ -80,7 +80,10 @@ pub(super) fn validate_daemon(
             format!("{grace} is outside 1..=3600"),
         ));
     }
-    let jobs_dir = raw.jobs_dir.clone().unwrap_or_else(|| PathBuf::from("jobs"));
+    let jobs_dir = raw
+        .jobs_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("jobs"));
     // The default stays relative to the working directory, where `costcast run --job` has
     // always looked; a configured folder is read relative to the file that names it.
     let jobs_dir = match raw.jobs_dir {

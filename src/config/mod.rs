@@ -13,14 +13,14 @@ mod daemon;
 mod sources;
 
 pub use api::{ApiSettings, DEFAULT_LISTEN};
+use api::{RawApi, tokens_from_env, validate_api};
 pub use daemon::{DaemonSettings, LogFormat, TelemetrySettings};
 use daemon::{RawDaemon, RawTelemetry, validate_daemon, validate_telemetry};
-use api::{RawApi, tokens_from_env, validate_api};
 
 pub use sources::{
     CeExpression, CeGroupBy, CeValues, CostColumn, CostExplorerSource, CurSource, FocusSource,
-    Pricing, PrometheusAllocation, PrometheusBasis, PrometheusQueries, PrometheusSource, Source,
-    SOURCE_KINDS, SourceKind, UnitPrices, UnitQuery,
+    Pricing, PrometheusAllocation, PrometheusBasis, PrometheusQueries, PrometheusSource,
+    SOURCE_KINDS, Source, SourceKind, UnitPrices, UnitQuery,
 };
 use sources::{RawSource, validate_source};
 
@@ -426,8 +426,10 @@ impl Config {
         let mut text = toml::to_string_pretty(&self.raw)
             .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));
         if self.raw.database.url.is_none() {
+            // The empty table serde writes would repeat the header added here.
+            let rest = text.replacen("[database]\n\n", "", 1);
             text = format!(
-                "# database.url is the default\n[database]\nurl = {:?}\n\n{text}",
+                "# database.url is the default\n[database]\nurl = {:?}\n\n{rest}",
                 self.database_url.redacted()
             );
         }

@@ -346,7 +346,9 @@ pub async fn restore_object(
         .cluster()
         .await
         .map_err(|e| fail(StageError::Other(e), None))?;
-    let lock = super::take_lock(ctx, &super::Stop::default()).await.map_err(|e| fail(e, None))?;
+    let lock = super::take_lock(ctx, &super::Stop::default())
+        .await
+        .map_err(|e| fail(e, None))?;
     let result = async {
         let run_id = ctx
             .store

@@ -210,7 +210,10 @@ pub async fn run<R: Runner>(
             })
         })
         .map_err(|e| failed(name, &e))?;
-        ids.push((name.clone(), scheduler.add(cron).await.map_err(|e| failed(name, &e))?));
+        ids.push((
+            name.clone(),
+            scheduler.add(cron).await.map_err(|e| failed(name, &e))?,
+        ));
     }
     scheduler
         .start()
@@ -306,7 +309,8 @@ impl Runner for PipelineRunner {
         let running = running.to_string();
         Box::pin(async move {
             let now = Utc::now();
-            let detail = json!({ "skipped": format!("the previous run ({running}) was still going") });
+            let detail =
+                json!({ "skipped": format!("the previous run ({running}) was still going") });
             let recorded = match ctx.store.start_run(&name, now).await {
                 Ok(id) => {
                     ctx.store
@@ -357,7 +361,8 @@ mod tests {
 
     impl Runner for Gated {
         fn run(&self, _name: &str, _job: &Job, stop: Stop) -> BoxFuture {
-            let (lock, started, gate) = (self.lock.clone(), self.started.clone(), self.gate.clone());
+            let (lock, started, gate) =
+                (self.lock.clone(), self.started.clone(), self.gate.clone());
             let (stubborn, hung, ended) = (self.stubborn, self.hung, self.ended.clone());
             self.runs.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
@@ -458,7 +463,10 @@ mod tests {
         started.notified().await;
         assert!(lock.load(Ordering::SeqCst));
         let begun = tokio::time::Instant::now();
-        assert_eq!(daemon.shutdown(Duration::from_secs(25)).await, Stopped::Finished);
+        assert_eq!(
+            daemon.shutdown(Duration::from_secs(25)).await,
+            Stopped::Finished
+        );
         // The polite stop needed no waiting on the clock at all.
         assert_eq!(begun.elapsed(), Duration::ZERO);
         assert!(!lock.load(Ordering::SeqCst), "the lock is released");

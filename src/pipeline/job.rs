@@ -106,9 +106,9 @@ impl Job {
         }
         // Parsed by the scheduler that will run it, so a file `run --job` accepts never
         // fails later inside `serve`.
-        if let Err(e) = tokio_cron_scheduler::Job::new_async(job.schedule.as_str(), |_, _| {
-            Box::pin(async {})
-        }) {
+        if let Err(e) =
+            tokio_cron_scheduler::Job::new_async(job.schedule.as_str(), |_, _| Box::pin(async {}))
+        {
             return Err(JobError::Invalid {
                 path,
                 message: format!("schedule: {:?} is not a cron expression: {e}", job.schedule),
@@ -229,8 +229,14 @@ mod tests {
     fn a_schedule_the_scheduler_rejects_names_the_key() {
         let dir = tempfile::tempdir().unwrap();
         for (text, expect) in [
-            ("schedule = '0 0 25 * * *'\nsteps = ['ingest']\n", "schedule"),
-            ("schedule = '0 0 6 * *'\nsteps = ['ingest']\n", "6 or 7 fields"),
+            (
+                "schedule = '0 0 25 * * *'\nsteps = ['ingest']\n",
+                "schedule",
+            ),
+            (
+                "schedule = '0 0 6 * *'\nsteps = ['ingest']\n",
+                "6 or 7 fields",
+            ),
             ("schedule = '0 0 6 * * *'\nsteps = []\n", "steps"),
             (
                 "schedule = '0 0 6 * * *'\nsteps = ['ingest']\nsource_kinds = ['gcp']\n",

@@ -22,8 +22,8 @@ use tracing::Instrument;
 
 use crate::config::{Config, Pricing, SourceKind};
 use crate::domain::{
-    Accuracy, ActionRecord, Currency, Day, DayRange, Evaluation, ModelChoice, Money,
-    PlannedChange, Scope,
+    Accuracy, ActionRecord, Currency, Day, DayRange, Evaluation, ModelChoice, Money, PlannedChange,
+    Scope,
 };
 use crate::forecast;
 use crate::ingest::{self, FetchInputs, IngestError, SourceHistory};

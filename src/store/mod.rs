@@ -225,7 +225,11 @@ impl RunOutcome {
 
     /// `Ok` when `ok`, else `Failed`.
     pub fn of(ok: bool) -> RunOutcome {
-        if ok { RunOutcome::Ok } else { RunOutcome::Failed }
+        if ok {
+            RunOutcome::Ok
+        } else {
+            RunOutcome::Failed
+        }
     }
 }
 
