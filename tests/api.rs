@@ -387,9 +387,11 @@ async fn the_api_serves_the_demo_data_as_stored_on_both_stores() {
         assert!((value - ml_eval.projection.p_breach).abs() < 1e-4, "{b}");
         for name in [
             "costcast_budget_projected_ratio{budget=\"compute\"}",
-            "costcast_run_last_success{job=\"demo\"} 1",
+            "costcast_run_last_success{job_name=\"demo\"} 1",
             "costcast_stage_last_success{stage=\"ingest\"} 1",
             "costcast_ingest_last_points_written",
+            "costcast_source_last_day_timestamp_seconds{source=\"demo-focus\"}",
+            "costcast_run_last_success_timestamp_seconds{job_name=\"demo\"}",
             "costcast_budget_forecast_error_percent{budget=\"ml-team\"}",
         ] {
             assert!(
@@ -417,6 +419,7 @@ async fn the_openapi_document_lists_every_route_the_server_answers() {
         "/api/v1/anomalies",
         "/api/v1/actions",
         "/api/v1/runs",
+        "/api/v1/accuracy",
         "/api/v1/actions/{id}/restore",
         "/api/v1/budgets/{name}/mode",
         "/healthz",
@@ -458,6 +461,7 @@ fn groups() -> Vec<(&'static str, &'static str, Option<Value>, bool)> {
         ("GET", "/api/v1/anomalies", None, false),
         ("GET", "/api/v1/actions", None, false),
         ("GET", "/api/v1/runs", None, false),
+        ("GET", "/api/v1/accuracy", None, false),
         ("GET", "/metrics", None, false),
         (
             "POST",
@@ -637,6 +641,7 @@ async fn bad_parameters_are_400s_that_name_the_parameter_and_sql_stays_data() {
         ("/api/v1/runs?limit=100000", "limit"),
         ("/api/v1/runs?offset=-1", "offset"),
         ("/api/v1/runs?colour=red", "colour"),
+        ("/api/v1/accuracy?model=Bad%20Model", "model"),
         ("/api/v1/anomalies?to=2025-02-30", "to"),
         ("/api/v1/forecasts", "series"),
         ("/api/v1/forecasts?series=a&budget=b", "budget"),

@@ -199,6 +199,7 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
     let mut stages_seen = std::collections::BTreeSet::new();
     let mut succeeded = std::collections::BTreeSet::new();
     // A skipped run did nothing, so it says nothing about the job's health.
+    // The label is `job_name`: Prometheus owns `job` (the scrape job) and would rename ours.
     for run in runs
         .iter()
         .filter(|r| r.outcome != "running" && r.outcome != "skipped")
@@ -207,12 +208,12 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
             s.gauge(
                 "run_last_success_timestamp_seconds",
                 "When the job's newest successful run finished",
-                &[("job", run.job.as_str())],
+                &[("job_name", run.job.as_str())],
                 run.finished_at.unwrap_or(run.started_at).timestamp() as f64,
             );
         }
         if jobs_seen.insert(run.job.clone()) {
-            let l = [("job", run.job.as_str())];
+            let l = [("job_name", run.job.as_str())];
             s.gauge(
                 "run_last_start_timestamp_seconds",
                 "When the job's newest finished run started",

@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(reports::anomalies))
         .routes(routes!(reports::actions))
         .routes(routes!(reports::runs))
+        .routes(routes!(reports::accuracy))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_read,

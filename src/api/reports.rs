@@ -695,3 +695,128 @@ pub async fn runs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResu
     })
     .into_response())
 }
+
+// ---- accuracy -----------------------------------------------------------------------------------
+
+/// Query parameters of `/api/v1/accuracy`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AccuracyParams {
+    /// Only this model (`auto`, or a model name such as `mstl`).
+    #[param(pattern = r"^[a-z0-9_-]{1,32}$")]
+    model: Option<String>,
+    /// `json` (default) or `csv`.
+    #[param(value_type = Option<FormatParam>, inline)]
+    format: Option<String>,
+}
+
+/// One series' backtest score for one model: how far its forecasts from past origins missed
+/// the held-out days, and how often those days fell inside the intervals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccuracyOut {
+    /// The forecast series.
+    pub series: String,
+    /// The model, or `auto`.
+    pub model: String,
+    /// Backtest windows scored.
+    pub windows: u64,
+    /// Days per window.
+    pub horizon: u64,
+    /// Mean absolute percentage error over days with cost, %.
+    pub mape: Option<f64>,
+    /// Symmetric MAPE, %.
+    pub smape: Option<f64>,
+    /// Mean absolute scaled error against the 7-day seasonal naive forecast.
+    pub mase: Option<f64>,
+    /// |forecast − actual| of each window's total, over the actual total, %.
+    pub total_error: Option<f64>,
+    /// (forecast − actual) / actual of the window totals, %: positive over-forecasts.
+    pub bias: Option<f64>,
+    /// Share of held-out days inside the 80% interval (ideally 0.8).
+    pub coverage80: f64,
+    /// Share of held-out days inside the 95% interval (ideally 0.95).
+    pub coverage95: f64,
+}
+
+/// The newest backtest score of every series and model (from the forecast runs and the weekly
+/// backtest job).
+#[utoipa::path(get, path = "/api/v1/accuracy", tag = "forecasts", params(AccuracyParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Scores by series and model", content(
+            (Vec<AccuracyOut> = "application/json"),
+            (String = "text/csv"))),
+        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+    ))]
+pub async fn accuracy(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
+    let params = Params::new(pairs, &["model", "format"], &[])?;
+    let format = params.format()?;
+    let model = params.get("model");
+    let named = |m: &str| {
+        (1..=32).contains(&m.len())
+            && m.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    };
+    if model.is_some_and(|m| !named(m)) {
+        return Err(ApiError::bad_param(
+            "model",
+            "must be auto or a model name: lowercase letters, digits, _ and -",
+        ));
+    }
+    let items: Vec<AccuracyOut> = state
+        .ctx
+        .store
+        .latest_accuracy()
+        .await?
+        .into_iter()
+        .filter(|a| model.is_none_or(|m| a.model == m))
+        .map(|a| AccuracyOut {
+            series: a.series,
+            model: a.model,
+            windows: a.windows as u64,
+            horizon: a.horizon as u64,
+            mape: a.mape,
+            smape: a.smape,
+            mase: a.mase,
+            total_error: a.total_error,
+            bias: a.bias,
+            coverage80: a.coverage80,
+            coverage95: a.coverage95,
+        })
+        .collect();
+    if format == OutFormat::Csv {
+        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let rows = items.iter().map(|a| {
+            vec![
+                a.series.clone(),
+                a.model.clone(),
+                a.windows.to_string(),
+                a.horizon.to_string(),
+                opt(a.mape),
+                opt(a.smape),
+                opt(a.mase),
+                opt(a.total_error),
+                opt(a.bias),
+                a.coverage80.to_string(),
+                a.coverage95.to_string(),
+            ]
+        });
+        let columns = [
+            "series",
+            "model",
+            "windows",
+            "horizon",
+            "mape",
+            "smape",
+            "mase",
+            "total_error",
+            "bias",
+            "coverage80",
+            "coverage95",
+        ];
+        return Ok(csv_response(to_csv(&columns, rows), "accuracy.csv"));
+    }
+    Ok(Json(items).into_response())
+}
