@@ -1,5 +1,5 @@
 //! The `[daemon]` and `[telemetry]` sections: where `serve` finds its jobs, how long it may take
-//! to stop, and where logs and traces go.
+//! to stop, and how logs are written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,8 +23,6 @@ pub(super) struct RawDaemon {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTelemetry {
     pub(super) log_format: Option<String>,
-    pub(super) otlp_endpoint: Option<String>,
-    service_name: Option<String>,
 }
 
 /// How the scheduler in `costcast serve` runs.
@@ -58,15 +56,11 @@ impl LogFormat {
     }
 }
 
-/// Logs and trace export.
+/// How logs are written.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TelemetrySettings {
     /// The log line format (`--log-format` or `COSTCAST_LOG_FORMAT` win over the file).
     pub log_format: LogFormat,
-    /// An OTLP/HTTP endpoint (e.g. `http://otel-collector:4318`) to send spans to; off when unset.
-    pub otlp_endpoint: Option<String>,
-    /// The `service.name` spans carry.
-    pub service_name: String,
 }
 
 pub(super) fn validate_daemon(
@@ -106,25 +100,29 @@ pub(super) fn validate_telemetry(raw: &RawTelemetry) -> Result<TelemetrySettings
             )
         })?,
     };
-    let otlp_endpoint = raw
-        .otlp_endpoint
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    if let Some(url) = otlp_endpoint
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(invalid(
-            "telemetry.otlp_endpoint",
-            format!("{url:?} must be an http(s) URL such as http://otel-collector:4318"),
-        ));
+    Ok(TelemetrySettings { log_format })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_key_and_a_set_jobs_dir_follows_the_config_file() {
+        let raw: RawDaemon = toml::from_str("shutdown_grace_secs = 0").unwrap();
+        let err = validate_daemon(&raw, Path::new("/etc/costcast"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("daemon.shutdown_grace_secs"), "{err}");
+        let raw: RawTelemetry = toml::from_str("log_format = 'xml'").unwrap();
+        let err = validate_telemetry(&raw).unwrap_err().to_string();
+        assert!(err.contains("telemetry.log_format"), "{err}");
+
+        let raw: RawDaemon = toml::from_str("jobs_dir = 'jobs'").unwrap();
+        let set = validate_daemon(&raw, Path::new("/etc/costcast")).unwrap();
+        assert_eq!(set.jobs_dir, Path::new("/etc/costcast/jobs"));
+        assert_eq!(set.shutdown_grace, Duration::from_secs(25));
+        let default = validate_daemon(&RawDaemon::default(), Path::new("/etc/costcast")).unwrap();
+        assert_eq!(default.jobs_dir, Path::new("jobs"));
     }
-    Ok(TelemetrySettings {
-        log_format,
-        otlp_endpoint: otlp_endpoint.map(str::to_string),
-        service_name: raw
-            .service_name
-            .clone()
-            .unwrap_or_else(|| "costcast".into()),
-    })
 }

@@ -327,9 +327,6 @@ impl Config {
         if let Some(format) = env("COSTCAST_LOG_FORMAT") {
             raw.telemetry.log_format = Some(format);
         }
-        if let Some(endpoint) = env("COSTCAST_OTLP_ENDPOINT") {
-            raw.telemetry.otlp_endpoint = Some(endpoint);
-        }
         for (var, slot) in [
             (
                 "COSTCAST_FORECAST_HORIZON_DAYS",
