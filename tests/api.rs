@@ -368,6 +368,30 @@ async fn the_api_serves_the_demo_data_as_stored_on_both_stores() {
         );
 
         // Runs, and the probes.
+        // Backtest scores: every stored one, filtered by model, and as CSV.
+        let stored = s.ctx.store.latest_accuracy().await.unwrap();
+        assert!(!stored.is_empty(), "{b}");
+        let (_, all) = s.get("/api/v1/accuracy", Some(READ)).await;
+        assert_eq!(all.as_array().unwrap().len(), stored.len(), "{b}");
+        assert_eq!(all[0]["series"], stored[0].series.as_str());
+        assert_eq!(all[0]["coverage80"], stored[0].coverage80);
+        let model = stored[0].model.clone();
+        let (_, one) = s
+            .get(&format!("/api/v1/accuracy?model={model}"), Some(READ))
+            .await;
+        let of_model = stored.iter().filter(|a| a.model == model).count();
+        assert_eq!(one.as_array().unwrap().len(), of_model, "{b}");
+        let (_, none) = s
+            .get("/api/v1/accuracy?model=no-such-model", Some(READ))
+            .await;
+        assert_eq!(none, json!([]));
+        let (_, csv) = s.text("/api/v1/accuracy?format=csv").await;
+        assert!(
+            csv.starts_with("series,model,windows,horizon,mape"),
+            "{csv}"
+        );
+        assert_eq!(csv.lines().count(), stored.len() + 1, "{b}");
+
         let (_, runs) = s.get("/api/v1/runs", Some(READ)).await;
         assert_eq!(runs["items"][0]["job"], "demo", "{b}");
         assert_eq!(runs["items"][0]["outcome"], "ok", "{b}");

@@ -739,6 +739,24 @@ pub struct AccuracyOut {
     pub coverage95: f64,
 }
 
+impl From<crate::domain::Accuracy> for AccuracyOut {
+    fn from(a: crate::domain::Accuracy) -> AccuracyOut {
+        AccuracyOut {
+            series: a.series,
+            model: a.model,
+            windows: a.windows as u64,
+            horizon: a.horizon as u64,
+            mape: a.mape,
+            smape: a.smape,
+            mase: a.mase,
+            total_error: a.total_error,
+            bias: a.bias,
+            coverage80: a.coverage80,
+            coverage95: a.coverage95,
+        }
+    }
+}
+
 /// The newest backtest score of every series and model (from the forecast runs and the weekly
 /// backtest job).
 #[utoipa::path(get, path = "/api/v1/accuracy", tag = "forecasts", params(AccuracyParams),
@@ -765,58 +783,13 @@ pub async fn accuracy(State(state): State<AppState>, Query(pairs): Pairs) -> Api
             "must be auto or a model name: lowercase letters, digits, _ and -",
         ));
     }
-    let items: Vec<AccuracyOut> = state
-        .ctx
-        .store
-        .latest_accuracy()
-        .await?
-        .into_iter()
-        .filter(|a| model.is_none_or(|m| a.model == m))
-        .map(|a| AccuracyOut {
-            series: a.series,
-            model: a.model,
-            windows: a.windows as u64,
-            horizon: a.horizon as u64,
-            mape: a.mape,
-            smape: a.smape,
-            mase: a.mase,
-            total_error: a.total_error,
-            bias: a.bias,
-            coverage80: a.coverage80,
-            coverage95: a.coverage95,
-        })
-        .collect();
+    let mut scores = state.ctx.store.latest_accuracy().await?;
+    scores.retain(|a| model.is_none_or(|m| a.model == m));
     if format == OutFormat::Csv {
-        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
-        let rows = items.iter().map(|a| {
-            vec![
-                a.series.clone(),
-                a.model.clone(),
-                a.windows.to_string(),
-                a.horizon.to_string(),
-                opt(a.mape),
-                opt(a.smape),
-                opt(a.mase),
-                opt(a.total_error),
-                opt(a.bias),
-                a.coverage80.to_string(),
-                a.coverage95.to_string(),
-            ]
-        });
-        let columns = [
-            "series",
-            "model",
-            "windows",
-            "horizon",
-            "mape",
-            "smape",
-            "mase",
-            "total_error",
-            "bias",
-            "coverage80",
-            "coverage95",
-        ];
-        return Ok(csv_response(to_csv(&columns, rows), "accuracy.csv"));
+        // The same columns and rounding as `costcast report accuracy --format csv`.
+        let body = crate::report::accuracy(&scores).render(crate::report::Format::Csv);
+        return Ok(csv_response(body, "accuracy.csv"));
     }
+    let items: Vec<AccuracyOut> = scores.into_iter().map(AccuracyOut::from).collect();
     Ok(Json(items).into_response())
 }
