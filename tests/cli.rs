@@ -395,8 +395,17 @@ fn bad_arguments_exit_2_and_name_the_argument() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let jobs = dir.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 10] = [
         (&["act", "restore"], "--budget <BUDGET>"),
+        (
+            &["--log-format", "xml", "report", "runs"],
+            "\"xml\" is not text or json",
+        ),
+        (
+            &["run", "--job", "nope", "--jobs-dir", jobs],
+            "cannot read job file",
+        ),
         (
             &["act", "restore", "--budget", "nope"],
             "--budget: no budget named \"nope\" is configured or holds changes",
@@ -442,6 +451,13 @@ fn bad_arguments_exit_2_and_name_the_argument() {
             text(&out.stderr)
         );
     }
+    // Refused before anything ran: no run was recorded.
+    let out = costcast(
+        &["--config", config, "report", "runs", "--format", "json"],
+        &[],
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs, serde_json::json!([]), "{}", text(&out.stderr));
 }
 
 #[test]

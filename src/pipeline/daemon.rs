@@ -450,18 +450,26 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_stop_lets_the_stage_finish_then_refuses_new_runs() {
-        let runner = Gated::default();
+    type Ended = Arc<Mutex<Vec<&'static str>>>;
+
+    /// A daemon over `runner` with a `daily` run started: the daemon, the run's lock and how
+    /// its runs ended.
+    async fn daily_started(runner: Gated) -> (Arc<Daemon<Gated>>, Arc<AtomicBool>, Ended) {
         let (started, lock, ended) = (
             runner.started.clone(),
             runner.lock.clone(),
             runner.ended.clone(),
         );
         let daemon = Daemon::new(runner, jobs());
-        daemon.trigger("daily");
+        assert_eq!(daemon.trigger("daily"), Triggered::Started);
         started.notified().await;
         assert!(lock.load(Ordering::SeqCst));
+        (daemon, lock, ended)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_lets_the_stage_finish_then_refuses_new_runs() {
+        let (daemon, lock, ended) = daily_started(Gated::default()).await;
         let begun = tokio::time::Instant::now();
         assert_eq!(
             daemon.shutdown(Duration::from_secs(25)).await,
@@ -476,18 +484,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stage_that_outlasts_the_grace_is_interrupted_and_releases_the_lock() {
-        let runner = Gated {
+        let (daemon, lock, ended) = daily_started(Gated {
             stubborn: true,
             ..Gated::default()
-        };
-        let (started, lock, ended) = (
-            runner.started.clone(),
-            runner.lock.clone(),
-            runner.ended.clone(),
-        );
-        let daemon = Daemon::new(runner, jobs());
-        daemon.trigger("daily");
-        started.notified().await;
+        })
+        .await;
         let begun = tokio::time::Instant::now();
         let grace = Duration::from_secs(10);
         assert_eq!(daemon.shutdown(grace).await, Stopped::Interrupted);
@@ -499,14 +500,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_run_that_ignores_the_abort_is_dropped_at_the_end_of_the_grace() {
-        let runner = Gated {
+        let (daemon, _, _) = daily_started(Gated {
             hung: true,
             ..Gated::default()
-        };
-        let started = runner.started.clone();
-        let daemon = Daemon::new(runner, jobs());
-        daemon.trigger("daily");
-        started.notified().await;
+        })
+        .await;
         let begun = tokio::time::Instant::now();
         assert_eq!(
             daemon.shutdown(Duration::from_secs(10)).await,
