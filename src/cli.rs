@@ -240,7 +240,7 @@ impl Failure {
     fn run(error: impl std::error::Error) -> Failure {
         Failure {
             code: 1,
-            message: chain(&error),
+            message: crate::telemetry::error_chain(&error),
         }
     }
 }
@@ -255,21 +255,6 @@ impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Failure {
         Failure::usage(e.to_string())
     }
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let s = cause.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
@@ -287,8 +272,11 @@ fn load_config(path: Option<&Path>, log_format: Option<LogFormat>) -> Result<Con
         }
     };
     let format = log_format.or(loaded.as_ref().ok().map(|c| c.telemetry.log_format));
-    crate::telemetry::init(format.unwrap_or_default());
-    Ok(loaded?)
+    let otlp = loaded.as_ref().ok().and_then(|c| c.telemetry.otlp.as_ref());
+    let traced = crate::telemetry::init(format.unwrap_or_default(), otlp);
+    let config = loaded?;
+    traced.map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(config)
 }
 
 async fn connect(config: Config) -> Result<Context, Failure> {
@@ -316,7 +304,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Forecast { input: Some(_), .. }
             | Command::Backtest { input: Some(_), .. }
     ) {
-        crate::telemetry::init(cli.log_format.unwrap_or_default());
+        // No config, so no trace export: nothing to fail.
+        let _ = crate::telemetry::init(cli.log_format.unwrap_or_default(), None);
     }
     match cli.command {
         Command::Demo { dir, serve, listen } => {

@@ -11,7 +11,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(costcast::cli::run(cli)) {
+    let result = runtime.block_on(costcast::cli::run(cli));
+    // Outside the runtime's async code, yet before it is dropped: the last export runs on it.
+    costcast::telemetry::shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {failure}");

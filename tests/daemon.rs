@@ -1,5 +1,6 @@
 //! `costcast serve` as a daemon: its scheduler runs jobs on time, skips a run that would overlap
-//! the one in progress, and on SIGTERM stops mid-run without leaving the leader lock held.
+//! the one in progress, and on SIGTERM stops mid-run without leaving the leader lock held, and
+//! with the interrupted run's trace sent to the OTLP collector.
 //! On both stores, against the real binary.
 
 mod common;
@@ -95,26 +96,15 @@ fn wait_exit(mut child: Child, limit: Duration) -> std::process::ExitStatus {
 async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid_run() {
     for db in both_dbs().await {
         let dir = tempfile::tempdir().unwrap();
-        let demo_dir = dir.path().join("demo");
-        let out = Command::new(env!("CARGO_BIN_EXE_costcast"))
-            .args(["demo", "--dir"])
-            .arg(&demo_dir)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        // The demo's config, on a fresh database, with a short grace period, exporting traces.
+        let (endpoint, collector) = otlp_collector::start().await;
+        let config = demo_config(
+            &demo_dir(dir.path()),
+            "serve.toml",
+            &format!(
+                "[daemon]\nshutdown_grace_secs = 4\n[telemetry.otlp]\nendpoint = \"{endpoint}\"\n"
+            ),
         );
-        // The demo's config, on a fresh database, with a short grace period.
-        let config = demo_dir.join("serve.toml");
-        let text = std::fs::read_to_string(demo_dir.join("costcast.toml")).unwrap();
-        std::fs::write(
-            &config,
-            format!("{text}\n[daemon]\nshutdown_grace_secs = 4\n"),
-        )
-        .unwrap();
         let jobs = dir.path().join("jobs");
         std::fs::create_dir(&jobs).unwrap();
         std::fs::write(
@@ -242,6 +232,34 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
         );
         assert!(stages[0]["counts"]["points_written"].as_u64().unwrap() > 10_000);
         assert!(stages[4]["started_at"].as_str().is_some() && stages[4]["error"].is_string());
+
+        // The interrupted run's trace was flushed to the collector on the way out.
+        let (run_span, stage_spans) = collector.run_trace(run.id);
+        assert_eq!(run_span.attributes["job"], "tick");
+        assert_eq!(run_span.attributes["outcome"], "interrupted");
+        assert!(run_span.error && run_span.status_message.starts_with("notify: "));
+        let traced: Vec<(&str, &str, bool)> = stage_spans
+            .iter()
+            .map(|s| {
+                (
+                    s.attributes["step"].as_str(),
+                    s.attributes["outcome"].as_str(),
+                    s.error,
+                )
+            })
+            .collect();
+        assert_eq!(
+            traced,
+            [
+                ("ingest", "ok", false),
+                ("forecast", "ok", false),
+                ("budgets", "ok", false),
+                ("act", "ok", false),
+                ("notify", "interrupted", true)
+            ],
+            "{}",
+            db.backend
+        );
         store.close().await;
     }
 }

@@ -14,7 +14,7 @@ mod sources;
 
 pub use api::{ApiSettings, DEFAULT_LISTEN};
 use api::{RawApi, tokens_from_env, validate_api};
-pub use daemon::{DaemonSettings, LogFormat, TelemetrySettings};
+pub use daemon::{DaemonSettings, LogFormat, OtlpSettings, TelemetrySettings};
 use daemon::{RawDaemon, RawTelemetry, validate_daemon, validate_telemetry};
 
 pub use sources::{
@@ -326,6 +326,12 @@ impl Config {
         }
         if let Some(format) = env("COSTCAST_LOG_FORMAT") {
             raw.telemetry.log_format = Some(format);
+        }
+        if let Some(endpoint) = env("COSTCAST_OTLP_ENDPOINT") {
+            raw.telemetry
+                .otlp
+                .get_or_insert_with(Default::default)
+                .endpoint = Some(endpoint);
         }
         for (var, slot) in [
             (

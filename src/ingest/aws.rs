@@ -158,15 +158,7 @@ where
                 _ => inner.to_string(),
             }
         }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        }
+        other => crate::telemetry::error_chain(other),
     }
 }
 

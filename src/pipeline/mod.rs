@@ -170,7 +170,12 @@ pub async fn run_once(
     now: DateTime<Utc>,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
-    let run_span = tracing::info_span!("run", job, run_id = tracing::field::Empty);
+    let run_span = tracing::info_span!(
+        "run",
+        job,
+        run_id = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
     run_stages(ctx, job, steps, now, options, &run_span)
         .instrument(run_span.clone())
         .await
@@ -214,7 +219,7 @@ async fn run_stages(
             ));
             break;
         }
-        let span = tracing::info_span!("stage", step = %step);
+        let span = tracing::info_span!("stage", step = %step, outcome = tracing::field::Empty);
         let started_at = Utc::now();
         let started = Instant::now();
         let work = async {
@@ -247,6 +252,7 @@ async fn run_stages(
         let (outcome, counts, error) = match result {
             Ok(counts) => {
                 tracing::info!(millis, counts = ?counts, "Stage finished.");
+                crate::telemetry::record_counts(&span, &counts);
                 ("ok", counts, None)
             }
             Err(e) => {
@@ -256,10 +262,12 @@ async fn run_stages(
                 };
                 tracing::error!(millis, error = %e, "Stage {outcome}.");
                 let message = e.to_string();
+                crate::telemetry::record_failure(&span, &message);
                 failure = Some((step, e));
                 (outcome, BTreeMap::new(), Some(message))
             }
         };
+        span.record("outcome", outcome);
         report.stages.push(StageReport {
             step,
             started_at,
@@ -290,6 +298,10 @@ async fn run_stages(
         .finish_run(run_id, Utc::now(), outcome, &detail)
         .await;
     tracing::info!(outcome = outcome.as_str(), "Run finished.");
+    run_span.record("outcome", outcome.as_str());
+    if let Some((step, e)) = &failure {
+        crate::telemetry::record_failure(run_span, &format!("{step}: {e}"));
+    }
     match (failure, recorded) {
         (Some((step, source)), recorded) => {
             if let Err(store_err) = recorded {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_kube;
+pub mod otlp_collector;
 pub mod slack_receiver;
 
 use std::path::{Path, PathBuf};
@@ -187,4 +188,30 @@ pub async fn store_forecast(ctx: &Context) {
         points,
     };
     ctx.store.save_forecasts(run, &[f]).await.unwrap();
+}
+
+/// Writes the demo organisation (config, billing export, SQLite store) into `dir/demo` with the
+/// real binary; returns that folder.
+pub fn demo_dir(dir: &Path) -> PathBuf {
+    let demo = dir.join("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_costcast"))
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("costcast runs");
+    assert!(
+        out.status.success(),
+        "costcast demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    demo
+}
+
+/// The demo's config with `extra` TOML appended, written as `name` beside it.
+pub fn demo_config(demo: &Path, name: &str, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(demo.join("costcast.toml")).expect("demo config");
+    let path = demo.join(name);
+    std::fs::write(&path, format!("{text}\n{extra}")).expect("write config");
+    path
 }
