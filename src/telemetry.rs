@@ -16,7 +16,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -79,7 +79,11 @@ pub fn init(format: LogFormat, otlp: Option<&OtlpSettings>) -> Result<(), Teleme
     let traces = provider.as_ref().map(|export| {
         tracing_opentelemetry::layer()
             .with_tracer(export.provider.tracer("costcast"))
-            .with_filter(Targets::new().with_target("costcast", tracing::Level::INFO))
+            .with_filter(
+                Targets::new()
+                    .with_target("costcast", LevelFilter::INFO)
+                    .with_target("costcast::api", LevelFilter::OFF),
+            )
     });
     let installed = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))

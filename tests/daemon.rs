@@ -233,8 +233,10 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
         assert!(stages[0]["counts"]["points_written"].as_u64().unwrap() > 10_000);
         assert!(stages[4]["started_at"].as_str().is_some() && stages[4]["error"].is_string());
 
-        // The interrupted run's trace was flushed to the collector on the way out.
+        // The interrupted run's trace was flushed to the collector on the way out; the API
+        // requests served meanwhile were not traced.
         let (run_span, stage_spans) = collector.run_trace(run.id);
+        assert!(collector.spans().iter().all(|s| s.name != "request"));
         assert_eq!(run_span.attributes["job"], "tick");
         assert_eq!(run_span.attributes["outcome"], "interrupted");
         assert!(run_span.error && run_span.status_message.starts_with("notify: "));
