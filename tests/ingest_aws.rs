@@ -450,9 +450,7 @@ async fn throttling_stub(throttled: u32) -> (String, Arc<AtomicU32>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_locally(app).await;
     (url, seen)
 }
 

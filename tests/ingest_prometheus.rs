@@ -323,9 +323,7 @@ async fn an_answer_that_is_not_the_prometheus_api_is_refused_and_stores_nothing(
     // A proxy's login page where Prometheus should be.
     let app = axum::Router::new()
         .fallback(|| async { axum::response::Html("<html><body>Please sign in</body></html>") });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_locally(app).await;
     for db in both_dbs().await {
         let good = context(config(&prices_toml(&prometheus_url()), Path::new("/"), &db)).await;
         ingest_source(&good, "k8s", three_days())

@@ -253,14 +253,16 @@ fn scale_of(o: &Value) -> Value {
 impl FakeKube {
     /// Starts a server on a free port.
     pub async fn start() -> FakeKube {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let kube = FakeKube {
-            url: format!("http://{}", listener.local_addr().unwrap()),
-            inner: Arc::default(),
-        };
-        let app = Router::new().fallback(handle).with_state(kube.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        kube
+        let inner: Arc<Mutex<Inner>> = Arc::default();
+        // The handler uses only the shared objects; the URL is known once the port is bound.
+        let app = Router::new().fallback(handle).with_state(FakeKube {
+            url: String::new(),
+            inner: inner.clone(),
+        });
+        FakeKube {
+            url: super::serve_locally(app).await,
+            inner,
+        }
     }
 
     /// Stores an object (its `kind` picks the resource); its resourceVersion is set.

@@ -15,6 +15,14 @@ use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_onc
 use costcast::store::Store;
 use sqlx::Connection;
 
+/// Serves `app` on a free local port; returns its base address, `http://127.0.0.1:PORT`.
+pub async fn serve_locally(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
 /// A database for one test; the SQLite file lives as long as this value.
 pub struct TestDb {
     /// Which backend.

@@ -158,8 +158,5 @@ pub async fn start_answering(status: u16) -> (String, Collector) {
     let app = Router::new()
         .route("/v1/traces", post(traces))
         .with_state(collector.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, collector)
+    (super::serve_locally(app).await, collector)
 }

@@ -48,8 +48,8 @@ pub async fn start(script: Vec<u16>) -> (String, Receiver) {
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, receiver)
+    (
+        format!("{}/hook", super::serve_locally(app).await),
+        receiver,
+    )
 }
