@@ -90,16 +90,9 @@ pub fn init(format: LogFormat, otlp: Option<&OtlpSettings>) -> Result<(), Teleme
         .with(traces)
         .try_init()
         .is_ok();
-    if let Some(export) = provider {
-        match installed {
-            true => {
-                let _ = EXPORT.set(export);
-            }
-            // A subscriber was already in place (a second init): this exporter has no spans.
-            false => {
-                let _ = export.provider.shutdown();
-            }
-        }
+    // Had a subscriber already been in place, this exporter would get no spans: dropped.
+    if let Some(export) = provider.filter(|_| installed) {
+        let _ = EXPORT.set(export);
     }
     match failure {
         Some(e) => Err(e),
