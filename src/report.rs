@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::domain::Accuracy;
 use crate::domain::money::{format_amount, format_whole};
 use crate::domain::{
-    ActionRecord, Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast, UsageMetric,
-    UsagePoint,
+    ActionRecord, Anomaly, Day, Dimension, Evaluation, PlannedChange, SeriesForecast, SeriesShape,
+    UsageMetric, UsagePoint,
 };
 use crate::forecast::backtest::Summary;
 use crate::store::{RunRecord, StoredSeries};
@@ -323,11 +323,23 @@ pub fn forecasts(forecasts: &[SeriesForecast], from: Option<Day>, to: Option<Day
 
 /// A summary of forecasts: one row per series with the horizon total.
 pub fn forecast_totals(forecasts: &[SeriesForecast]) -> Report {
-    let mut r = Report::new(&["series", "model", "from", "to", "days", "total", "note"]);
+    let mut r = Report::new(&[
+        "series",
+        "model",
+        "from",
+        "to",
+        "days",
+        "total",
+        "trend",
+        "seasonality",
+        "change",
+        "note",
+    ]);
     for f in forecasts {
         let (Some(first), Some(last)) = (f.points.first(), f.points.last()) else {
             continue;
         };
+        let shape = &f.shape;
         r.rows.push(vec![
             json!(f.series),
             json!(f.model.as_str()),
@@ -335,10 +347,34 @@ pub fn forecast_totals(forecasts: &[SeriesForecast]) -> Report {
             json!(last.day.to_string()),
             json!(f.points.len()),
             money(f.points.iter().map(|p| p.mean).sum()),
+            match (shape.trend, shape.trend_percent_per_month) {
+                (Some(class), Some(percent)) => {
+                    json!(format!("{} ({percent:+.0}%/mo)", class.as_str()))
+                }
+                _ => Value::Null,
+            },
+            seasonality(shape).map_or(Value::Null, Value::String),
+            shape.change.map_or(Value::Null, |c| json!(c.to_string())),
             f.note.as_ref().map(|n| json!(n)).unwrap_or(Value::Null),
         ]);
     }
     r
+}
+
+/// The seasonality a forecast found, in words: `weekly 0.85, monthly on 1/15, yearly 0.7`.
+pub fn seasonality(shape: &SeriesShape) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(s) = shape.weekly {
+        parts.push(format!("weekly {s:.2}"));
+    }
+    if !shape.month_days.is_empty() {
+        parts.push(format!("monthly on {}", shape.month_days.join("/")));
+    }
+    parts.extend(shape.charges.iter().cloned());
+    if let Some(s) = shape.yearly {
+        parts.push(format!("yearly {s:.2}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Cost totals per group of `group_by` dimensions over the daily `costs`, largest first.

@@ -144,7 +144,17 @@ pub fn forecast(
         source: std::io::Error::other(e),
     };
     writer
-        .write_record(["series_id", "date", "mean", "lo80", "hi80", "lo95", "hi95"])
+        .write_record([
+            "series_id",
+            "date",
+            "mean",
+            "lo80",
+            "hi80",
+            "lo95",
+            "hi95",
+            "sd_level",
+            "sd_noise",
+        ])
         .map_err(write_err)?;
     for f in &forecasts {
         for p in &f.points {
@@ -158,6 +168,8 @@ pub fn forecast(
                     n(p.hi80),
                     n(p.lo95),
                     n(p.hi95),
+                    n(p.sd_level),
+                    n(p.sd_noise),
                 ])
                 .map_err(write_err)?;
         }

@@ -302,7 +302,10 @@ fn forecast_input_writes_45_days_per_series_without_a_database() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(&output).unwrap();
     let lines: Vec<&str> = written.lines().collect();
-    assert_eq!(lines[0], "series_id,date,mean,lo80,hi80,lo95,hi95");
+    assert_eq!(
+        lines[0],
+        "series_id,date,mean,lo80,hi80,lo95,hi95,sd_level,sd_noise"
+    );
     assert_eq!(lines.len(), 1 + 2 * 45);
     assert!(lines[1].starts_with("a,2024-04-30,"), "{}", lines[1]);
 }

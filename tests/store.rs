@@ -137,6 +137,7 @@ async fn the_newest_forecast_of_each_series_is_read_back_exactly() {
         model: ModelKind::MstlEts,
         history_end: d("2024-06-30"),
         note: None,
+        shape: Default::default(),
         points: (1..=3)
             .map(|i| DailyForecast {
                 day: d("2024-06-30").add_days(i),

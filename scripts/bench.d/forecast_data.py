@@ -2,11 +2,13 @@
 """Builds the forecasting benchmark's inputs: train.csv and actual.csv (series_id,date,value).
 
 - synthetic/<id>: gen_series.py series, 730 days of history, the last 30 days held out.
+- bills/<id>: gen_bills.py bills (another generator, other structure), the last 30 days held out.
+- stress/<id>@aAGE: gen_bills.py stress bills, cut AGE days after a step, 30 days held out.
 - <real>@<origin>: the real daily series cut at WINDOWS origins 30 days apart (rolling origin),
   each window's next 30 days held out. Missing days are filled by linear interpolation, for
   every engine alike.
 
-usage: forecast_data.py SERIES.csv REAL_DIR OUT_DIR [WINDOWS]
+usage: forecast_data.py SERIES.csv BILLS.csv STRESS.csv REAL_DIR OUT_DIR [WINDOWS]
 """
 import csv
 import datetime as dt
@@ -38,8 +40,8 @@ def read_real(path):
 
 
 def main():
-    series_csv, real_dir, out_dir = sys.argv[1:4]
-    windows = int(sys.argv[4]) if len(sys.argv) > 4 else 12
+    series_csv, bills_csv, stress_csv, real_dir, out_dir = sys.argv[1:6]
+    windows = int(sys.argv[6]) if len(sys.argv) > 6 else 12
     os.makedirs(out_dir, exist_ok=True)
     synthetic = defaultdict(list)
     for r in csv.DictReader(open(series_csv)):
@@ -56,6 +58,10 @@ def main():
                 train.writerow([name, d, v])
             for d, v in points[-HORIZON:]:
                 actual.writerow([name, d, v])
+        for label, path in (("bills", bills_csv), ("stress", stress_csv)):
+            for r in csv.DictReader(open(path)):
+                out = train if r["split"] == "train" else actual
+                out.writerow([f"{label}/{r['series_id']}", r["date"], r["cost"]])
         for file in sorted(os.listdir(real_dir)):
             if not file.endswith(".csv"):
                 continue

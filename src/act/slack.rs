@@ -9,7 +9,7 @@ use crate::config::Secret;
 use crate::domain::money::format_amount;
 use crate::domain::{
     ActionRecord, Anomaly, Budget, BudgetMode, Evaluation, Operation, Outcome, PlannedChange,
-    Status,
+    SeriesForecast, Status,
 };
 
 /// Why a message could not be delivered.
@@ -59,10 +59,20 @@ pub struct Alert<'a> {
     pub actions: &'a [ActionRecord],
     /// Anomalies found in the budgets' series this period.
     pub anomalies: &'a [Anomaly],
+    /// The budgets' forecasts, for what their series did (a recent change of level).
+    pub forecasts: &'a [SeriesForecast],
     /// The report page, when configured.
     pub report_url: Option<&'a str>,
     /// The run that built the message.
     pub run_id: i64,
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Cuts `lines` to fit one section: whole lines, then a count of those left out.
@@ -148,6 +158,19 @@ fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
         "Spent so far {} {cur}{reported}",
         format_amount(p.actual_to_date)
     ));
+    let series = format!("budget:{}", e.budget);
+    if let Some(change) = a
+        .forecasts
+        .iter()
+        .find(|f| f.series == series)
+        .and_then(|f| f.shape.change)
+    {
+        let likely = match change.holds < 1.0 {
+            true => format!(" ({:.0}% likely to hold)", 100.0 * change.holds),
+            false => String::new(),
+        };
+        lines.push(format!("{}{likely}", capitalise(&change.to_string())));
+    }
     if !e.drivers.is_empty() {
         let drivers: Vec<String> = e
             .drivers
@@ -384,6 +407,7 @@ mod tests {
             changes: &[],
             actions,
             anomalies: &[],
+            forecasts: &[],
             report_url: None,
             run_id: 7,
         })

@@ -36,7 +36,7 @@ pub struct BudgetSummary {
     pub amount: f64,
     /// ISO 4217 code.
     pub currency: String,
-    /// `monthly`, `quarterly`, `weekly` or a custom period.
+    /// `monthly`, `quarterly`, `yearly`, `weekly` or a custom period.
     pub period: String,
     /// The evaluated period's first day.
     #[schema(value_type = Option<String>, format = Date)]

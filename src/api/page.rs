@@ -198,15 +198,16 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     for (b, evaluation) in &all {
         let detail = detail_with(state, b.clone(), evaluation.clone()).await?;
         let budget = state.ctx.config.budgets.iter().find(|x| x.name == b.name);
+        let forecast = state.ctx.store.forecast_of(&budget_series(&b.name)).await?;
         let fan_points = match (evaluation, budget) {
             (Some(e), Some(budget)) => {
                 let period = e.projection.period;
                 let actuals = cube.daily(&budget.scope, period.start(), period.end());
-                let forecast = state.ctx.store.forecast_of(&budget_series(&b.name)).await?;
                 fan(period, &actuals, forecast.as_ref().map(|(f, _)| f))
             }
             _ => Vec::new(),
         };
+        let says = forecast.as_ref().map(|(f, _)| shape_text(&f.shape));
         let series = budget_series(&b.name);
         let marks: Vec<(Day, f64, f64)> = anomalies
             .iter()
@@ -228,7 +229,7 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
             anomalies: &marks,
             actions: &actions,
         });
-        section(&mut body, &detail, &svg);
+        section(&mut body, &detail, says.as_deref(), &svg);
     }
     let title = format!(
         "{} budgets · data through {}",
@@ -240,7 +241,25 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     Ok(shell(&title, &body))
 }
 
-fn section(body: &mut String, d: &BudgetDetail, svg: &str) {
+/// What the forecast found in a budget's series, in one line.
+fn shape_text(shape: &crate::domain::SeriesShape) -> String {
+    let mut parts = Vec::new();
+    if let (Some(trend), Some(percent)) = (shape.trend, shape.trend_percent_per_month) {
+        parts.push(format!("{} ({percent:+.0}% a month)", trend.as_str()));
+    }
+    if let Some(s) = crate::report::seasonality(shape) {
+        parts.push(s);
+    }
+    if let Some(c) = shape.change {
+        parts.push(c.to_string());
+    }
+    match parts.is_empty() {
+        true => "no pattern yet".into(),
+        false => parts.join(" · "),
+    }
+}
+
+fn section(body: &mut String, d: &BudgetDetail, says: Option<&str>, svg: &str) {
     let b = &d.summary;
     let name = enc(&b.name);
     let _ = write!(
@@ -261,6 +280,9 @@ fn section(body: &mut String, d: &BudgetDetail, svg: &str) {
         n = esc(&b.name),
         s = esc(&b.status),
     );
+    if let Some(says) = says {
+        let _ = write!(body, "<p class=\"shape\">Spend is {}</p>", esc(says));
+    }
     let _ = write!(
         body,
         "<h3>Top drivers<a class=\"csv\" href=\"/api/v1/budgets/{name}/drivers?format=csv\">CSV</a></h3>\

@@ -296,8 +296,62 @@ pub struct ForecastResponse {
     pub history_end: Day,
     /// Why the model fell back, if it did.
     pub note: Option<String>,
+    /// What the series does: trend, seasonality and any recent change.
+    pub shape: ShapeDto,
     /// Day by day: mean and the 80% and 95% intervals.
     pub points: Vec<ForecastPoint>,
+}
+
+/// What a series does, as its forecast found it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShapeDto {
+    /// `rising`, `falling`, `stable` or `volatile`; absent under four weeks of history.
+    pub trend: Option<String>,
+    /// The trend over the last 13 weeks, in % a month.
+    pub trend_percent_per_month: Option<f64>,
+    /// Strength (0 to 1) of the weekday cycle, when there is one.
+    pub weekly: Option<f64>,
+    /// Days of the month with a steady charge, e.g. `1`, `15`, `last`.
+    pub month_days: Vec<String>,
+    /// Charges that recur every few months.
+    pub charges: Vec<String>,
+    /// Strength (0 to 1) of the yearly season.
+    pub yearly: Option<f64>,
+    /// A change of level in the last two months.
+    pub change: Option<ChangeDto>,
+}
+
+/// A change of level near the end of the history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeDto {
+    /// The first day at the new level.
+    #[schema(value_type = String, format = Date)]
+    pub day: Day,
+    /// The change, in % of the old level.
+    pub percent: f64,
+    /// The probability the forecast gives it to hold.
+    pub holds: f64,
+    /// In words: `spend rose 48% on 07-10`.
+    pub text: String,
+}
+
+impl From<&crate::domain::SeriesShape> for ShapeDto {
+    fn from(s: &crate::domain::SeriesShape) -> ShapeDto {
+        ShapeDto {
+            trend: s.trend.map(|t| t.as_str().to_string()),
+            trend_percent_per_month: s.trend_percent_per_month,
+            weekly: s.weekly,
+            month_days: s.month_days.clone(),
+            charges: s.charges.clone(),
+            yearly: s.yearly,
+            change: s.change.map(|c| ChangeDto {
+                day: c.day,
+                percent: c.percent,
+                holds: c.holds,
+                text: c.to_string(),
+            }),
+        }
+    }
 }
 
 /// One forecast day.
@@ -379,6 +433,7 @@ pub async fn forecasts(State(state): State<AppState>, Query(pairs): Pairs) -> Ap
         fitted_at,
         history_end: forecast.history_end,
         note: forecast.note,
+        shape: ShapeDto::from(&forecast.shape),
         points,
     })
     .into_response())

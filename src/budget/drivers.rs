@@ -127,6 +127,7 @@ mod tests {
             model: ModelKind::Calendar,
             history_end: d("2024-06-10"),
             note: None,
+            shape: Default::default(),
             points: DayRange::new(d("2024-06-11"), d("2024-06-30"))
                 .unwrap()
                 .days()

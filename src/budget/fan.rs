@@ -105,6 +105,7 @@ mod tests {
             model: ModelKind::MstlEts,
             history_end: d("2024-06-19"),
             note: None,
+            shape: Default::default(),
             points: (1..=5)
                 .map(|h| DailyForecast {
                     day: d("2024-06-19").add_days(h),

@@ -29,10 +29,16 @@ pub fn evaluate(
     as_of: Day,
 ) -> Evaluation {
     let period = budget.period.containing(as_of);
+    // Nothing from `as_of` on is known yet, whatever the store holds: a replay must not see
+    // the days it is replaying.
+    let known_end = as_of.add_days(-1);
+    // A forecast fitted on later days than that (a newer run in the store) is not used either.
+    let forecast = forecast.filter(|f| f.history_end <= known_end);
     let trusted_end = match forecast {
         Some(f) => f.history_end,
-        None => actuals.iter().map(|(d, _)| *d).max().unwrap_or(as_of),
-    };
+        None => actuals.iter().map(|(d, _)| *d).max().unwrap_or(known_end),
+    }
+    .min(known_end);
     let actual_to_date: f64 = actuals
         .iter()
         .filter(|(d, _)| period.contains(*d) && *d <= trusted_end)
@@ -44,7 +50,8 @@ pub fn evaluate(
     if let Some(f) = forecast {
         let mut last = None;
         for day in period.days().filter(|d| *d > trusted_end) {
-            // A horizon shorter than the period repeats its last day rather than assume zero.
+            // The forecast reaches the period's end (the forecast stage sees to it); a stored
+            // forecast that stops short repeats its last day rather than assume zero.
             let point = f.points.iter().find(|p| p.day == day).or(last);
             if let Some(p) = point {
                 mean += p.mean;
@@ -139,6 +146,7 @@ mod tests {
             model: ModelKind::MstlEts,
             history_end: d("2024-06-19"),
             note: None,
+            shape: Default::default(),
             points,
         };
         (actuals, f)

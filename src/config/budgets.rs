@@ -160,6 +160,7 @@ fn validate_period(key: &dyn Fn(&str) -> String, raw: &RawBudget) -> Result<Peri
         "monthly" => Period::Monthly,
         "quarterly" => Period::Quarterly,
         "weekly" => Period::Weekly,
+        "yearly" => Period::Yearly,
         "custom" => {
             let start = raw
                 .period_start
@@ -185,7 +186,7 @@ fn validate_period(key: &dyn Fn(&str) -> String, raw: &RawBudget) -> Result<Peri
             return Err(invalid(
                 key("period"),
                 format!(
-                    "{other:?} is not one of \"monthly\", \"quarterly\", \"weekly\", \"custom\""
+                    "{other:?} is not one of \"monthly\", \"quarterly\", \"yearly\", \"weekly\", \"custom\""
                 ),
             ));
         }
@@ -394,6 +395,7 @@ mod tests {
         };
         assert_eq!(period("").unwrap(), Period::Monthly);
         assert_eq!(period("period='quarterly'").unwrap(), Period::Quarterly);
+        assert_eq!(period("period='yearly'").unwrap(), Period::Yearly);
         assert_eq!(period("period='weekly'").unwrap(), Period::Weekly);
         assert_eq!(
             period("period='custom'\nperiod_start='2024-01-05'\nperiod_days=14").unwrap(),

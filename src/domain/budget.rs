@@ -14,6 +14,8 @@ pub enum Period {
     Quarterly,
     /// Monday to Sunday.
     Weekly,
+    /// A calendar year.
+    Yearly,
     /// `length_days` days from `start`, then the next `length_days`, and so on (before `start`
     /// too, so every day belongs to exactly one period).
     Custom {
@@ -40,6 +42,10 @@ impl Period {
                     .month_end();
                 range(start, end)
             }
+            Period::Yearly => {
+                let start = Day::from_ymd(day.year(), 1, 1).unwrap_or(day);
+                range(start, Day::from_ymd(day.year(), 12, 31).unwrap_or(day))
+            }
             Period::Weekly => {
                 let start = day.add_days(-(day.weekday_index() as i64));
                 range(start, start.add_days(6))
@@ -64,6 +70,7 @@ impl Period {
             Period::Monthly => "monthly".into(),
             Period::Quarterly => "quarterly".into(),
             Period::Weekly => "weekly".into(),
+            Period::Yearly => "yearly".into(),
             Period::Custom { start, length_days } => {
                 format!("every {length_days} days from {start}")
             }

@@ -19,6 +19,11 @@ pub enum ModelKind {
     Prophet,
     /// The last complete week repeated: the fallback for series too short to decompose.
     SeasonalNaive,
+    /// The last seven days' mean, shaped by the recent weekday profile: what a careful person
+    /// with a spreadsheet would project.
+    RunRate,
+    /// `auto`'s weighted blend of the models above, weighted per series by rolling backtest.
+    Blend,
 }
 
 impl ModelKind {
@@ -30,20 +35,26 @@ impl ModelKind {
             ModelKind::Ets => "ets",
             ModelKind::Prophet => "prophet",
             ModelKind::SeasonalNaive => "seasonal-naive",
+            ModelKind::RunRate => "run-rate",
+            ModelKind::Blend => "blend",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<ModelKind> {
-        ModelKind::ALL.into_iter().find(|k| k.as_str() == s)
+        ModelKind::ALL
+            .into_iter()
+            .chain([ModelKind::Blend])
+            .find(|k| k.as_str() == s)
     }
 
-    /// Every model, the default first.
-    pub const ALL: [ModelKind; 5] = [
+    /// Every model that can be chosen alone, the default first (a blend is `auto`'s doing).
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::Calendar,
         ModelKind::MstlEts,
         ModelKind::Ets,
         ModelKind::SeasonalNaive,
+        ModelKind::RunRate,
         ModelKind::Prophet,
     ];
 
@@ -130,6 +141,74 @@ pub struct DailyForecast {
     pub sd_noise: f64,
 }
 
+/// Which way a series is heading over the last three months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrendClass {
+    /// Growing by more than 5% a month.
+    Rising,
+    /// Shrinking by more than 5% a month.
+    Falling,
+    /// Within 5% a month either way.
+    Stable,
+    /// Weeks too far from any trend to name one.
+    Volatile,
+}
+
+impl TrendClass {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendClass::Rising => "rising",
+            TrendClass::Falling => "falling",
+            TrendClass::Stable => "stable",
+            TrendClass::Volatile => "volatile",
+        }
+    }
+}
+
+/// A change of level near the end of the history.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LevelChange {
+    /// The first day at the new level.
+    pub day: Day,
+    /// The change, in % of the old level.
+    pub percent: f64,
+    /// The probability the forecast gives the new level to hold (1 once it is established).
+    pub holds: f64,
+}
+
+impl fmt::Display for LevelChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.percent >= 0.0 { "rose" } else { "fell" };
+        write!(
+            f,
+            "spend {verb} {:.0}% on {}",
+            self.percent.abs(),
+            self.day.date().format("%m-%d")
+        )
+    }
+}
+
+/// What a series does, as its forecast found it: trend, seasonality and any recent change.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SeriesShape {
+    /// Which way it is heading; `None` with under four weeks of history.
+    pub trend: Option<TrendClass>,
+    /// Its trend over the last 13 weeks, in % a month.
+    pub trend_percent_per_month: Option<f64>,
+    /// Strength (0 to 1) of the weekday cycle, when there is one.
+    pub weekly: Option<f64>,
+    /// Days of the month with a steady charge or dip, e.g. `1`, `15`, `last`.
+    pub month_days: Vec<String>,
+    /// Charges that recur every few months, e.g. `every 3 months on the 15th`.
+    pub charges: Vec<String>,
+    /// Strength (0 to 1) of the yearly season, with two years of history.
+    pub yearly: Option<f64>,
+    /// A change of level in the last two months.
+    pub change: Option<LevelChange>,
+}
+
 /// A forecast of one series from the day after its last trusted day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesForecast {
@@ -141,6 +220,8 @@ pub struct SeriesForecast {
     pub history_end: Day,
     /// Why a fallback model was used, if one was.
     pub note: Option<String>,
+    /// What the series does: trend, seasonality, recent change.
+    pub shape: SeriesShape,
     /// One entry a day, in order.
     pub points: Vec<DailyForecast>,
 }

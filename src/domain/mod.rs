@@ -20,7 +20,10 @@ pub use budget::{
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
-pub use forecast::{Accuracy, Anomaly, DailyForecast, ModelChoice, ModelKind, SeriesForecast};
+pub use forecast::{
+    Accuracy, Anomaly, DailyForecast, LevelChange, ModelChoice, ModelKind, SeriesForecast,
+    SeriesShape, TrendClass,
+};
 pub use money::{Currency, Money};
 pub use usage::{UsageMetric, UsagePoint};
 

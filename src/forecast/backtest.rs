@@ -4,26 +4,10 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::model::{Bounds, fit_and_forecast};
+use super::model::Bounds;
 use super::prepare::DailySeries;
 use super::{Target, forecast_target};
-use crate::domain::{Accuracy, Day, ModelChoice, ModelKind};
-
-/// Windows `model = "auto"` backtests each candidate on.
-const SELECTION_WINDOWS: usize = 2;
-/// The longest horizon `auto` scores on: the month a budget cares about.
-const SELECTION_HORIZON: usize = 30;
-/// How much smaller a challenger's backtest error must be for `auto` to leave the calendar
-/// model. Two windows are a small sample: switching on any win made `auto` worse than the
-/// calendar model alone (30-day total error 3.5% against 2.1% on the reference series); at half
-/// it is 2.2%, and on the pedestrian series with regime changes 34% against 41%.
-const SWITCH_MARGIN: f64 = 0.5;
-/// Models `auto` chooses among.
-const CANDIDATES: [ModelKind; 3] = [
-    ModelKind::Calendar,
-    ModelKind::MstlEts,
-    ModelKind::SeasonalNaive,
-];
+use crate::domain::{Accuracy, Day, ModelChoice};
 
 /// The shortest history a backtest window is fitted on: two weeks, so even the seasonal naive
 /// fallback has a week to repeat and a week to measure its spread.
@@ -172,54 +156,6 @@ fn summarise(name: &str, model: String, plan: Plan, scores: &[WindowScore]) -> A
         coverage80: avg(|s| Some(s.coverage80)).unwrap_or(0.0),
         coverage95: avg(|s| Some(s.coverage95)).unwrap_or(0.0),
     }
-}
-
-/// The model `auto` uses for `series`. The calendar model stays unless another candidate's mean
-/// total error over the last windows is under half of its; then the best such candidate is used
-/// (MASE breaks ties). A history too short to hold a window out keeps the calendar model.
-pub fn select(series: &DailySeries, horizon: usize) -> ModelKind {
-    let plan = Plan {
-        horizon: horizon.min(SELECTION_HORIZON),
-        windows: SELECTION_WINDOWS,
-    };
-    let origins = plan.origins(series.values.len(), super::calendar::MIN_DAYS);
-    if origins.is_empty() {
-        return ModelKind::Calendar;
-    }
-    let score = |kind: ModelKind| {
-        let scores: Vec<WindowScore> = origins
-            .iter()
-            .map(|origin| {
-                let train = &series.values[..*origin];
-                let history = DailySeries {
-                    start: series.start,
-                    values: train.to_vec(),
-                };
-                let f = fit_and_forecast(&history, kind, plan.horizon);
-                let actual = &series.values[*origin..origin + plan.horizon];
-                score_window(train, actual, &f.mean, &f.bounds)
-            })
-            .collect();
-        let total = mean(
-            &scores
-                .iter()
-                .filter_map(|s| s.total_error)
-                .collect::<Vec<_>>(),
-        );
-        let mase = mean(&scores.iter().filter_map(|s| s.mase).collect::<Vec<_>>());
-        (
-            total.unwrap_or(f64::INFINITY),
-            mase.unwrap_or(f64::INFINITY),
-        )
-    };
-    let default = score(ModelKind::Calendar);
-    CANDIDATES
-        .into_iter()
-        .filter(|k| *k != ModelKind::Calendar)
-        .map(|kind| (kind, score(kind)))
-        .filter(|(_, s)| s.0 < SWITCH_MARGIN * default.0)
-        .min_by(|a, b| a.1.0.total_cmp(&b.1.0).then(a.1.1.total_cmp(&b.1.1)))
-        .map_or(ModelKind::Calendar, |(kind, _)| kind)
 }
 
 fn mean(values: &[f64]) -> Option<f64> {

@@ -14,9 +14,12 @@
 
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 
+use distrs::Normal;
+
 use super::model::{Bounds, ModelError, ModelForecast, Z80, Z95};
-use super::prepare::{DailySeries, median};
-use crate::domain::{Day, ModelKind};
+use super::periodic::MonthDay;
+use super::prepare::{DailySeries, median, month_days};
+use crate::domain::{Day, LevelChange, ModelKind};
 
 /// Days between trend knots (where the slope may change).
 const KNOT_SPACING: usize = 56;
@@ -27,6 +30,10 @@ const KNOT_TAIL: usize = 91;
 /// trend chases a year-end peak into the forecast (the backtest's 30-day total error was 2.9%
 /// at 0.5 and 2.1% at 0.1 on the reference series); real shifts are level shifts, found below.
 const KNOT_SCALE: f64 = 0.1;
+/// A trend steeper than this (log units over the history, about ×2.7) loosens the knots.
+const STEEP_TREND: f64 = 1.0;
+/// The loosened prior scale of a slope change, as a share of the whole trend.
+const KNOT_SHARE_OF_STEEP: f64 = 0.25;
 /// Sine/cosine pairs of the yearly season: fine enough for a four-week year-end peak.
 const FOURIER_ORDER: usize = 10;
 /// Prior scale of a yearly coefficient.
@@ -46,6 +53,72 @@ const SHIFT_MARGIN: usize = 21;
 const HUBER: f64 = 2.0;
 /// Reweighting passes after the first fit.
 const ROBUST_PASSES: usize = 2;
+/// How much of the trend's daily slope carries on to the next forecast day: growth fades over
+/// weeks instead of compounding (a launch's ramp flattens; a steady trend loses little over a
+/// month).
+const DAMPING: f64 = 0.98;
+/// A shift found this many days before the end or fewer is reported as a recent change.
+const ESTABLISHED_DAYS: usize = 60;
+/// The newest days searched for a change of level the fit has not absorbed.
+const RECENT_DAYS: usize = 21;
+/// A recent change must stand this many standard errors from zero.
+const CHANGE_EVIDENCE: f64 = 3.0;
+/// ... and move the level by at least this much (in logs, about 8%).
+const MIN_CHANGE: f64 = 0.08;
+/// Days of evidence at which a new level is as likely to hold as to revert; each further day
+/// makes reverting less likely.
+const CHANGE_HALF_DAYS: f64 = 0.5;
+
+/// Prior scale of a holiday's effect, in logs: a holiday seen once or twice is believed, but
+/// not beyond what it showed.
+const HOLIDAY_SCALE: f64 = 0.5;
+
+/// Yearly holidays bills dip or peak on, found in the data's own calendar. A Fourier season is
+/// too smooth for a dip of a week, and it needs two years; these need one or two occurrences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holiday {
+    /// 24 December to 1 January: offices close, batch work pauses.
+    YearEnd,
+    /// Thanksgiving (the fourth Thursday of November) to Cyber Monday: promotions peak.
+    Thanksgiving,
+}
+
+impl Holiday {
+    /// Every holiday the model knows.
+    pub const ALL: [Holiday; 2] = [Holiday::YearEnd, Holiday::Thanksgiving];
+
+    /// Whether `day` is any holiday's day.
+    pub fn any(day: Day) -> bool {
+        Holiday::ALL.iter().any(|h| h.contains(day))
+    }
+
+    /// Whether `day` is one of the holiday's days.
+    pub fn contains(self, day: Day) -> bool {
+        match self {
+            Holiday::YearEnd => {
+                (day.month() == 12 && day.day_of_month() >= 24)
+                    || (day.month() == 1 && day.day_of_month() == 1)
+            }
+            Holiday::Thanksgiving => {
+                let Some(first) = Day::from_ymd(day.year(), 11, 1) else {
+                    return false;
+                };
+                // Thursday is weekday index 3 (Monday = 0).
+                let thursday = first.add_days(((3 + 7 - first.weekday_index()) % 7) as i64 + 21);
+                (0..=4).contains(&thursday.days_until(day))
+            }
+        }
+    }
+
+    /// Occurrences the history must hold before the holiday gets a term: a weekday-of-month
+    /// event moves through the dates, so one occurrence could be anything.
+    fn min_seen(self) -> usize {
+        match self {
+            Holiday::YearEnd => 1,
+            Holiday::Thanksgiving => 2,
+        }
+    }
+}
 
 /// One column of the design: how a feature is computed for day `t` (0 = first day).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,17 +132,21 @@ enum Term {
     Shift(usize),
     /// Monday = 0; Sunday is the baseline.
     Weekday(u32),
-    MonthStart,
+    /// A day of the month with a steady effect (a fee on the 1st, the 15th, the last day).
+    MonthDay(MonthDay),
+    /// Days of a yearly holiday.
+    Holiday(Holiday),
     YearlySin(usize),
     YearlyCos(usize),
 }
 
 impl Term {
     /// The prior scale (standard deviation) of the coefficient, or `None` for a free one.
-    fn prior_scale(self) -> Option<f64> {
+    fn prior_scale(self, knot_scale: f64) -> Option<f64> {
         match self {
-            Term::Knot(_) => Some(KNOT_SCALE),
+            Term::Knot(_) => Some(knot_scale),
             Term::YearlySin(_) | Term::YearlyCos(_) => Some(FOURIER_SCALE),
+            Term::Holiday(_) => Some(HOLIDAY_SCALE),
             _ => None,
         }
     }
@@ -80,10 +157,14 @@ struct Design {
     start: Day,
     span: f64,
     terms: Vec<Term>,
+    /// Past this day the trend's slope decays by [`DAMPING`] a day.
+    last: usize,
+    /// The share of the fitted end slope carried past `last` (see [`recent_slope_share`]).
+    slope_share: f64,
 }
 
 impl Design {
-    fn new(start: Day, n: usize) -> Design {
+    fn new(start: Day, n: usize, month_days: &[MonthDay]) -> Design {
         let mut terms = vec![Term::Intercept, Term::Trend];
         let mut knot = KNOT_SPACING;
         while knot + KNOT_TAIL <= n {
@@ -91,7 +172,24 @@ impl Design {
             knot += KNOT_SPACING;
         }
         terms.extend((0..6).map(Term::Weekday));
-        terms.push(Term::MonthStart);
+        terms.push(Term::MonthDay(MonthDay::Day(1)));
+        terms.extend(
+            month_days
+                .iter()
+                .filter(|k| **k != MonthDay::Day(1))
+                .map(|k| Term::MonthDay(*k)),
+        );
+        for holiday in Holiday::ALL {
+            let seen = (0..n)
+                .filter(|t| {
+                    let day = start.add_days(*t as i64);
+                    holiday.contains(day) && !holiday.contains(day.add_days(-1))
+                })
+                .count();
+            if seen >= holiday.min_seen() {
+                terms.push(Term::Holiday(holiday));
+            }
+        }
         if n >= MIN_YEARLY_DAYS {
             for k in 1..=FOURIER_ORDER {
                 terms.push(Term::YearlySin(k));
@@ -102,12 +200,25 @@ impl Design {
             start,
             span: n as f64,
             terms,
+            last: n.saturating_sub(1),
+            slope_share: 1.0,
+        }
+    }
+
+    /// The time the trend is evaluated at: the day itself in the history, and past its end a
+    /// slope that decays by [`DAMPING`] a day, so growth is not compounded without limit.
+    fn trend_time(&self, t: usize) -> f64 {
+        match t.checked_sub(self.last) {
+            None | Some(0) => t as f64,
+            Some(k) => {
+                self.last as f64 + DAMPING * (1.0 - DAMPING.powi(k as i32)) / (1.0 - DAMPING)
+            }
         }
     }
 
     fn row(&self, t: usize, out: &mut [f64]) {
         let day = self.start.add_days(t as i64);
-        let s = t as f64 / self.span;
+        let s = self.trend_time(t) / self.span;
         // Day of year as a fraction of a mean year, so leap years do not shift the season.
         let phase = 2.0 * std::f64::consts::PI * (day.ordinal() as f64 - 1.0) / 365.25;
         let (sin1, cos1) = phase.sin_cos();
@@ -120,7 +231,8 @@ impl Design {
                 Term::Knot(k) => (s - k as f64 / self.span).max(0.0),
                 Term::Shift(k) => f64::from(t >= k),
                 Term::Weekday(w) => f64::from(day.weekday_index() == w),
-                Term::MonthStart => f64::from(day.day_of_month() == 1),
+                Term::MonthDay(key) => f64::from(MonthDay::of(day) == key),
+                Term::Holiday(holiday) => f64::from(holiday.contains(day)),
                 Term::YearlySin(_) => {
                     (sin_k, cos_k) = (sin_k * cos1 + cos_k * sin1, cos_k * cos1 - sin_k * sin1);
                     sin_k
@@ -199,12 +311,20 @@ struct Problem {
     z: Vec<f64>,
     gram: Vec<f64>,
     xtz: Vec<f64>,
+    /// The prior scale of slope changes ([`KNOT_SCALE`], or looser for a steep trend).
+    knot_scale: f64,
 }
 
 impl Problem {
     fn new(x: Rows, z: Vec<f64>) -> Problem {
         let (gram, xtz) = x.gram(&z);
-        Problem { x, z, gram, xtz }
+        Problem {
+            x,
+            z,
+            gram,
+            xtz,
+            knot_scale: KNOT_SCALE,
+        }
     }
 
     /// Adds a level-shift column from day `at`; the Gram matrix grows by suffix sums.
@@ -251,7 +371,9 @@ impl Problem {
                 xtwx[(j, k)] = upper[j * p + k];
                 xtwx[(k, j)] = upper[j * p + k];
             }
-            let prior = terms[j].prior_scale().map_or(1e-9, |s| (sigma / s).powi(2));
+            let prior = terms[j]
+                .prior_scale(self.knot_scale)
+                .map_or(1e-9, |s| (sigma / s).powi(2));
             xtwx[(j, j)] += prior;
         }
         let normal = Cholesky::new(xtwx)?;
@@ -392,7 +514,132 @@ impl Drift {
     }
 }
 
+/// A change of level in the newest days that the fit has not absorbed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecentChange {
+    /// Days since the change (the change's first day is `n - days`).
+    pub days: usize,
+    /// The change, in logs.
+    pub log_size: f64,
+    /// Its standard error, in logs.
+    pub log_se: f64,
+}
+
+impl RecentChange {
+    /// The probability that the new level holds, rising with the days it has held: after
+    /// [`CHANGE_HALF_DAYS`] days even odds, after a week about 93%.
+    pub fn persistence(&self) -> f64 {
+        let days = self.days as f64;
+        days / (days + CHANGE_HALF_DAYS)
+    }
+}
+
+/// The strongest shift in the mean of the newest residuals, if it is material and clear: for each
+/// start in the last [`RECENT_DAYS`] days, the mean residual since then over its standard error.
+fn recent_change(residuals: &[f64], sigma: f64) -> Option<RecentChange> {
+    let n = residuals.len();
+    let mut best: Option<(usize, f64)> = None;
+    let mut sum = 0.0;
+    for days in 1..=RECENT_DAYS.min(n / 4) {
+        sum += residuals[n - days];
+        // One day is an outlier, not a level; the smoother already handled it.
+        if days < 2 {
+            continue;
+        }
+        let statistic = sum.abs() / (days as f64).sqrt() / sigma;
+        if best.is_none_or(|(_, s)| statistic > s) {
+            best = Some((days, statistic));
+        }
+    }
+    let (days, statistic) = best?;
+    let mut tail = residuals[n - days..].to_vec();
+    let log_size = median(&mut tail);
+    (statistic >= CHANGE_EVIDENCE && log_size.abs() >= MIN_CHANGE).then_some(RecentChange {
+        days,
+        log_size,
+        log_se: sigma / (days as f64).sqrt(),
+    })
+}
+
+/// Weeks the recent slope is measured on.
+const SLOPE_WEEKS: usize = 8;
+
+/// How much of the fitted trend's slope at the end of the history the last eight weeks bear
+/// out, from 0 to 1. The trend is fitted on months; a launch whose ramp is flattening, or a
+/// decline that stopped, still has a steep fitted slope at the end. Extrapolating more than the
+/// recent weeks show is what overshoots, so the forecast's slope is the smaller of the two, and
+/// none when they disagree in sign. The recent slope is the Theil-Sen slope of log weekly
+/// means, which a spike week does not move.
+fn recent_slope_share(design: &Design, beta: &DVector<f64>, values: &[f64]) -> f64 {
+    let fitted: f64 = design
+        .terms
+        .iter()
+        .zip(beta.iter())
+        .map(|(term, b)| match term {
+            Term::Trend => *b,
+            Term::Knot(k) if *k <= design.last => *b,
+            _ => 0.0,
+        })
+        .sum::<f64>()
+        / design.span;
+    let weeks: Vec<f64> = values
+        .rchunks_exact(7)
+        .take(SLOPE_WEEKS)
+        .map(|w| w.iter().sum::<f64>() / 7.0)
+        .collect();
+    if weeks.len() < SLOPE_WEEKS || fitted == 0.0 || weeks.iter().any(|w| *w <= 0.0) {
+        return 1.0;
+    }
+    // `weeks` runs newest first: the slope per week is the negated slope against the index.
+    let logs: Vec<f64> = weeks.iter().map(|w| w.ln()).collect();
+    let mut slopes = Vec::new();
+    for i in 0..logs.len() {
+        for j in i + 1..logs.len() {
+            slopes.push((logs[i] - logs[j]) / (j - i) as f64 / 7.0);
+        }
+    }
+    let recent = median(&mut slopes);
+    (recent / fitted).clamp(0.0, 1.0)
+}
+
+/// One scenario of the forecast day: the log mean and the spreads of its level and of the day.
+#[derive(Clone, Copy)]
+struct Scenario {
+    weight: f64,
+    mu: f64,
+    level: f64,
+    spread: f64,
+}
+
+/// The `q` quantile of a mixture of normals, by bisection on its distribution function.
+fn mixture_quantile(scenarios: &[Scenario], q: f64) -> f64 {
+    let cdf = |x: f64| -> f64 {
+        scenarios
+            .iter()
+            .map(|s| s.weight * Normal::cdf(x, s.mu, s.spread.max(1e-9)))
+            .sum()
+    };
+    let (mut lo, mut hi) = scenarios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), s| {
+        (lo.min(s.mu - 8.0 * s.spread), hi.max(s.mu + 8.0 * s.spread))
+    });
+    for _ in 0..50 {
+        let mid = 0.5 * (lo + hi);
+        if cdf(mid) < q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// Forecasts `horizon` days after `series` with the calendar model.
+///
+/// A change of level in the last three weeks is too young for the shift search (which needs
+/// three weeks either side) and the robust fit counts its days as outliers. It is found in the
+/// newest residuals instead, and the forecast becomes a mixture: the new level holds, with a
+/// probability that rises with each day it has held, or the series returns to the fit. The
+/// interval spans both, so P(breach) rises as the evidence does.
 pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
     let y = &series.values;
     let n = y.len();
@@ -412,9 +659,17 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
     let offset = 0.01 * typical;
     let z: Vec<f64> = y.iter().map(|v| (v.max(0.0) + offset).ln()).collect();
 
-    let mut design = Design::new(series.start, n);
+    let mut design = Design::new(series.start, n, &month_days(series));
     let mut problem = Problem::new(design.matrix(n), z);
     let (mut fit, mut weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
+    // A trend that multiplies the bill several times over the history is a launch or a
+    // wind-down, not a steady drift: its slope changes are real, so the knots are loosened in
+    // proportion, or a ramp that is flattening would be fitted as a straight line.
+    let steep = fit.beta[1].abs();
+    if steep > STEEP_TREND {
+        problem.knot_scale = KNOT_SCALE.max(KNOT_SHARE_OF_STEEP * steep);
+        (fit, weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
+    }
     let mut shifts = Vec::new();
     while shifts.len() < MAX_SHIFTS {
         let Some((day, _)) = best_shift(&problem.x, &fit, &weights, &shifts) else {
@@ -426,8 +681,14 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
         (fit, weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
     }
 
+    design.slope_share = recent_slope_share(&design, &fit.beta, &series.values);
     let sigma = fit.sigma;
-    let drift = Drift::of(&fit.residuals, sigma);
+    let change = recent_change(&fit.residuals, sigma);
+    // A recent change explains the newest residuals; the weekly drift would count it twice.
+    let drift = match change {
+        Some(_) => Drift::of(&fit.residuals[..n - RECENT_DAYS.min(n / 4)], sigma),
+        None => Drift::of(&fit.residuals, sigma),
+    };
     let p = design.terms.len();
     let mut row = vec![0.0; p];
     let mut out = ModelForecast::constant(ModelKind::Calendar, 0.0, horizon);
@@ -435,7 +696,6 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
         design.row(n + h, &mut row);
         let xh = DVector::from_column_slice(&row);
         let weeks = (h / 7 + 1) as i32;
-        let mu = xh.dot(&fit.beta) + drift.correction(weeks);
         // The coefficients' uncertainty and the drift are shared by every forecast day: they
         // are the level error.
         let coefficients = sigma
@@ -445,22 +705,92 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
                 .solve_lower_triangular(&xh)
                 .map_or(0.0, |v| v.norm());
         let level = coefficients.hypot(drift.sd(weeks));
-        let mean = ((mu + sigma * sigma / 2.0).exp() - offset).max(0.0);
+        let fitted = xh.dot(&fit.beta);
+        let scenario = |weight: f64, mu: f64, level: f64| Scenario {
+            weight,
+            mu,
+            level,
+            spread: level.hypot(sigma) * OUT_OF_SAMPLE,
+        };
+        let scenarios = match change {
+            None => vec![scenario(1.0, fitted + drift.correction(weeks), level)],
+            Some(c) => {
+                let holds = c.persistence();
+                vec![
+                    scenario(holds, fitted + c.log_size, level.hypot(c.log_se)),
+                    scenario(1.0 - holds, fitted + drift.correction(weeks), level),
+                ]
+            }
+        };
+        let expected = |s: &Scenario| ((s.mu + sigma * sigma / 2.0).exp() - offset).max(0.0);
+        let mean: f64 = scenarios.iter().map(|s| s.weight * expected(s)).sum();
+        // The level's variance: each scenario's own, plus the spread between the scenarios,
+        // which is shared by every day just as a wrong level is.
+        let level_var: f64 = scenarios
+            .iter()
+            .map(|s| s.weight * ((expected(s) * s.level).powi(2) + (expected(s) - mean).powi(2)))
+            .sum();
         out.mean[h] = mean;
-        out.sd_level[h] = mean * level;
+        out.sd_level[h] = level_var.sqrt();
         out.sd_noise[h] = mean * ((sigma * sigma).exp() - 1.0).sqrt();
-        let spread = level.hypot(sigma) * OUT_OF_SAMPLE;
-        let bound = |z: f64| ((mu + z * spread).exp() - offset).max(0.0);
-        out.bounds[h] = Bounds {
-            lo80: bound(-Z80),
-            hi80: bound(Z80),
-            lo95: bound(-Z95),
-            hi95: bound(Z95),
+        let bound = |q: f64| (mixture_quantile(&scenarios, q).exp() - offset).max(0.0);
+        out.bounds[h] = match scenarios.len() {
+            1 => {
+                let s = scenarios[0];
+                let at = |z: f64| ((s.mu + z * s.spread).exp() - offset).max(0.0);
+                Bounds {
+                    lo80: at(-Z80),
+                    hi80: at(Z80),
+                    lo95: at(-Z95),
+                    hi95: at(Z95),
+                }
+            }
+            _ => Bounds {
+                lo80: bound(0.1),
+                hi80: bound(0.9),
+                lo95: bound(0.025),
+                hi95: bound(0.975),
+            },
         };
     }
+    let mut notes: Vec<String> = Vec::new();
     if !shifts.is_empty() {
         let days: Vec<String> = shifts.iter().map(|t| series.day(*t).to_string()).collect();
-        out.note = Some(format!("level shift on {}", days.join(", ")));
+        notes.push(format!("level shift on {}", days.join(", ")));
+    }
+    out.change = match change {
+        Some(c) => Some(LevelChange {
+            day: series.day(n - c.days),
+            percent: 100.0 * (c.log_size.exp() - 1.0),
+            holds: c.persistence(),
+        }),
+        // A shift the search found in the last two months is an established change.
+        None => design
+            .terms
+            .iter()
+            .zip(fit.beta.iter())
+            .filter_map(|(term, beta)| match term {
+                Term::Shift(t) if n - t <= ESTABLISHED_DAYS => Some((*t, *beta)),
+                _ => None,
+            })
+            .max_by_key(|(t, _)| *t)
+            .map(|(t, beta)| LevelChange {
+                day: series.day(t),
+                percent: 100.0 * (beta.exp() - 1.0),
+                holds: 1.0,
+            }),
+    };
+    if let Some(c) = change {
+        notes.push(format!(
+            "spend {} {:.0}% on {} ({:.0}% likely to hold)",
+            if c.log_size >= 0.0 { "rose" } else { "fell" },
+            100.0 * (c.log_size.exp() - 1.0).abs(),
+            series.day(n - c.days),
+            100.0 * c.persistence()
+        ));
+    }
+    if !notes.is_empty() {
+        out.note = Some(notes.join("; "));
     }
     Ok(out)
 }
@@ -509,8 +839,11 @@ mod tests {
     }
 
     fn fit(series: &DailySeries, horizon: usize) -> ModelForecast {
-        let (prepared, _) = prepare("test", series);
-        forecast_usage(&prepared, horizon, ModelChoice::default())
+        forecast_usage(
+            &prepare("test", series).series,
+            horizon,
+            ModelChoice::default(),
+        )
     }
 
     #[test]
@@ -567,7 +900,7 @@ mod tests {
         let (a, b) = (fit(&clean, 30), fit(&spiked, 30));
         let (ta, tb): (f64, f64) = (a.mean.iter().sum(), b.mean.iter().sum());
         assert!((tb - ta).abs() / ta < 0.01, "{tb} vs {ta}");
-        let (_, anomalies) = prepare("test", &spiked);
+        let anomalies = prepare("test", &spiked).anomalies;
         assert_eq!(anomalies.len(), 3, "{anomalies:?}");
     }
 

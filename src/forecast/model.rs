@@ -9,7 +9,7 @@ use augurs::{Fit, Predict};
 
 use super::calendar;
 use super::prepare::{DailySeries, median};
-use crate::domain::ModelKind;
+use crate::domain::{LevelChange, ModelKind};
 
 /// z-score of the 80% central interval.
 pub const Z80: f64 = 1.281_551_565_545;
@@ -80,6 +80,8 @@ pub struct ModelForecast {
     pub sd_level: Vec<f64>,
     /// Standard deviation independent per day.
     pub sd_noise: Vec<f64>,
+    /// A change of level near the end of the history that the model found.
+    pub change: Option<LevelChange>,
 }
 
 impl ModelForecast {
@@ -98,6 +100,7 @@ impl ModelForecast {
             bounds: vec![bounds; horizon],
             sd_level: vec![0.0; horizon],
             sd_noise: vec![0.0; horizon],
+            change: None,
         }
     }
 
@@ -123,6 +126,7 @@ impl ModelForecast {
             bounds,
             sd_level,
             sd_noise,
+            change: None,
         }
     }
 }
@@ -143,6 +147,28 @@ pub struct MstlEts;
 pub struct Ets;
 /// The last week repeated.
 pub struct SeasonalNaive;
+/// The last week's mean, shaped by the weekday profile.
+pub struct RunRate;
+/// `auto`'s blend ([`super::blend`]).
+pub struct Blend;
+
+impl Model for RunRate {
+    fn kind(&self) -> ModelKind {
+        ModelKind::RunRate
+    }
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        Ok(run_rate(&s.values, horizon))
+    }
+}
+
+impl Model for Blend {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Blend
+    }
+    fn forecast(&self, s: &DailySeries, horizon: usize) -> Result<ModelForecast, ModelError> {
+        Ok(super::blend::forecast(s, horizon))
+    }
+}
 
 impl Model for Calendar {
     fn kind(&self) -> ModelKind {
@@ -206,6 +232,8 @@ pub fn model(kind: ModelKind) -> &'static dyn Model {
         ModelKind::MstlEts => &MstlEts,
         ModelKind::Ets => &Ets,
         ModelKind::SeasonalNaive => &SeasonalNaive,
+        ModelKind::RunRate => &RunRate,
+        ModelKind::Blend => &Blend,
         ModelKind::Prophet => &Prophet,
     }
 }
@@ -318,6 +346,62 @@ pub fn seasonal_naive(y: &[f64], horizon: usize) -> ModelForecast {
         &mean,
         vec![0.0; horizon],
         vec![sd / std::f64::consts::SQRT_2; horizon],
+    )
+}
+
+/// Weeks the run rate's weekday profile is measured on.
+const PROFILE_WEEKS: usize = 8;
+
+/// The mean of the last seven days, every day, shaped by how each weekday compared with its
+/// week over the last eight weeks. The level error is how much the next 30 days' mean moved
+/// from the 7 days' before it at earlier origins; the daily noise is the spread of days around
+/// their week's profile.
+pub fn run_rate(y: &[f64], horizon: usize) -> ModelForecast {
+    let n = y.len();
+    if n < 7 {
+        return seasonal_naive(y, horizon);
+    }
+    let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len().max(1) as f64;
+    let level = mean(&y[n - 7..]);
+    let weeks = (n / 7).min(PROFILE_WEEKS);
+    let recent = &y[n - 7 * weeks..];
+    let overall = mean(recent);
+    let profile: Vec<f64> = (0..7)
+        .map(|k| {
+            let days: Vec<f64> = recent.iter().skip(k).step_by(7).copied().collect();
+            match overall > 0.0 {
+                true => mean(&days) / overall,
+                false => 1.0,
+            }
+        })
+        .collect();
+    let forecast: Vec<f64> = (0..horizon)
+        // `recent` starts a whole number of weeks back, so its day k shares a weekday with
+        // forecast day h when h ≡ k (mod 7).
+        .map(|h| level * profile[h % 7])
+        .collect();
+    let moves: Vec<f64> = (1..=12)
+        .filter_map(|k| {
+            let origin = n.checked_sub(30 * k)?;
+            let before = mean(&y[origin.checked_sub(7)?..origin]);
+            (before > 0.0).then(|| mean(&y[origin..origin + 30]) / before - 1.0)
+        })
+        .collect();
+    let level_sd = match moves.len() >= 2 {
+        true => (moves.iter().map(|m| m * m).sum::<f64>() / moves.len() as f64).sqrt(),
+        false => 0.2,
+    };
+    let residuals: Vec<f64> = recent
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v - overall * profile[i % 7])
+        .collect();
+    let noise = robust_sd(&residuals);
+    ModelForecast::normal(
+        ModelKind::RunRate,
+        &forecast,
+        forecast.iter().map(|m| m * level_sd).collect(),
+        vec![noise; horizon],
     )
 }
 

@@ -1,5 +1,9 @@
 //! Turning stored daily amounts into a series a model can fit: gaps filled, outliers smoothed.
 
+use std::collections::BTreeMap;
+
+use super::calendar::Holiday;
+use super::periodic::MonthDay;
 use crate::domain::Day;
 
 /// A dense daily series from `start`, one value a day.
@@ -60,25 +64,25 @@ const OUTLIER_SIGMAS: f64 = 5.0;
 /// series is.
 const MIN_RELATIVE_DEVIATION: f64 = 0.15;
 
-/// Months of history from which a steady month-start effect is recognised.
-const MIN_MONTH_STARTS: usize = 3;
+/// Below this share of the series' typical day, a deviation is immaterial: a day that went from
+/// 0.00 to 0.01 is not an anomaly however rare it is.
+const MIN_MATERIAL_SHARE: f64 = 0.05;
 
-/// Replaces outliers by a robust baseline and returns them.
-///
-/// The baseline of day `t` is the median of the same weekday in the three weeks either side,
-/// so weekday/weekend cycles and level shifts (a service launch) are not flagged, while a
-/// runaway job lasting a few days is. A 1st of the month that is high every month (a fee
-/// billed with usage) is structure, not an anomaly: the baseline of the 1st is scaled by the
-/// median ratio of the 1sts to their baselines. The scale is the median absolute deviation of
-/// the residuals. Hand-written: augurs' outlier module finds outlying *series* in a group, not
-/// outlying days within one series.
-pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
-    let values = &series.values;
+/// Recent months a day-of-month effect is measured on: a fee that started or stopped counts
+/// from when it did.
+const MONTH_DAY_MONTHS: usize = 6;
+
+/// Months of history from which a steady day-of-month effect is recognised.
+const MIN_MONTH_DAYS: usize = 3;
+
+/// Days after an excursion compared with the days before it to tell a spike from a new level.
+const COMEBACK_DAYS: usize = 14;
+
+/// The robust baseline of each day: the median of the same weekday in the three weeks either
+/// side, so weekday/weekend cycles and level shifts older than three weeks are not flagged.
+fn weekly_baseline(values: &[f64]) -> Vec<f64> {
     let n = values.len();
-    if n < 21 {
-        return (values.to_vec(), Vec::new());
-    }
-    let mut baseline: Vec<f64> = (0..n)
+    (0..n)
         .map(|t| {
             let mut window: Vec<f64> = (-3i64..=3)
                 .map(|k| t as i64 + 7 * k)
@@ -87,42 +91,145 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
                 .collect();
             median(&mut window)
         })
-        .collect();
-    let firsts: Vec<usize> = (0..n)
-        .filter(|t| series.day(*t).day_of_month() == 1)
-        .collect();
-    let mut ratios: Vec<f64> = firsts
-        .iter()
-        .filter(|t| baseline[**t] > 0.0)
-        .map(|t| values[*t] / baseline[*t])
-        .collect();
-    if ratios.len() >= MIN_MONTH_STARTS {
-        let month_start = median(&mut ratios);
-        for t in firsts {
-            baseline[t] *= month_start;
+        .collect()
+}
+
+/// The days of the month whose cost is steadily off the weekly baseline (a fee billed with
+/// usage on the 1st, the 15th, the last day), with the median ratio over the recent months.
+fn month_day_effects(series: &DailySeries, baseline: &[f64]) -> Vec<(MonthDay, f64)> {
+    let mut by_key: BTreeMap<MonthDay, Vec<f64>> = BTreeMap::new();
+    for (t, (v, b)) in series.values.iter().zip(baseline).enumerate().rev() {
+        if *b > 0.0 {
+            let ratios = by_key.entry(MonthDay::of(series.day(t))).or_default();
+            if ratios.len() < MONTH_DAY_MONTHS {
+                ratios.push(v / b);
+            }
+        }
+    }
+    by_key
+        .into_iter()
+        .filter(|(_, r)| r.len() >= MIN_MONTH_DAYS)
+        .filter_map(|(key, mut ratios)| {
+            let effect = median(&mut ratios);
+            let off = |r: &f64| (r - 1.0).abs() >= 0.5 * (effect - 1.0).abs();
+            let steady = 3 * ratios.iter().filter(|r| off(r)).count() >= 2 * ratios.len();
+            ((effect - 1.0).abs() >= MIN_RELATIVE_DEVIATION && steady).then_some((key, effect))
+        })
+        .collect()
+}
+
+/// The days of the month with a steady effect in `series` (see [`smooth_outliers`]).
+pub fn month_days(series: &DailySeries) -> Vec<MonthDay> {
+    if series.values.len() < 21 {
+        return Vec::new();
+    }
+    let baseline = weekly_baseline(&series.values);
+    month_day_effects(series, &baseline)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Replaces outliers by a robust baseline and returns them.
+///
+/// The baseline of day `t` is the median of the same weekday in the three weeks either side
+/// ([`weekly_baseline`]). A day of the month that is off every month (a fee billed with usage on
+/// the 1st or the 15th) is structure, not an anomaly: its baseline is scaled by the median ratio
+/// of those days to their baselines. The scale is the median absolute deviation of the
+/// residuals. An anomaly is an excursion that comes back: a run of outlying days after which the
+/// series stays where the run went is a change of level, and one that reaches the end of the
+/// history (two days or more) may be one, which the model weighs; neither is smoothed away.
+/// Hand-written: augurs' outlier module finds outlying *series* in a group, not outlying days
+/// within one series.
+pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
+    let values = &series.values;
+    let n = values.len();
+    if n < 21 {
+        return (values.to_vec(), Vec::new());
+    }
+    let mut baseline = weekly_baseline(values);
+    for (key, effect) in month_day_effects(series, &baseline) {
+        for (t, b) in baseline.iter_mut().enumerate() {
+            if MonthDay::of(series.day(t)) == key {
+                *b *= effect;
+            }
         }
     }
     let mut residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
     let centre = median(&mut residuals.clone());
     let mut deviations: Vec<f64> = residuals.iter_mut().map(|r| (*r - centre).abs()).collect();
     let scale = 1.4826 * median(&mut deviations);
+    let mut positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+    let material = MIN_MATERIAL_SHARE * median(&mut positive);
 
+    let flagged: Vec<bool> = (0..n)
+        .map(|t| {
+            let deviation = (values[t] - baseline[t]).abs();
+            deviation > OUTLIER_SIGMAS * scale
+                && deviation > MIN_RELATIVE_DEVIATION * baseline[t].abs()
+                && deviation > material
+        })
+        .collect();
     let mut smoothed = values.to_vec();
     let mut outliers = Vec::new();
-    for t in 0..n {
-        let deviation = (values[t] - baseline[t]).abs();
-        if deviation > OUTLIER_SIGMAS * scale
-            && deviation > MIN_RELATIVE_DEVIATION * baseline[t].abs()
-        {
-            smoothed[t] = baseline[t];
-            outliers.push(Outlier {
-                index: t,
-                actual: values[t],
-                expected: baseline[t],
-            });
+    let mut t = 0;
+    while t < n {
+        if !flagged[t] {
+            t += 1;
+            continue;
         }
+        let up = values[t] > baseline[t];
+        let mut end = t;
+        while end + 1 < n && flagged[end + 1] && (values[end + 1] > baseline[end + 1]) == up {
+            end += 1;
+        }
+        // Days of a holiday that dip or peak together are the calendar's, which the model fits;
+        // one day alone on a holiday may be a charge or a runaway job like any other.
+        let holiday = end > t && (t..=end).all(|i| Holiday::any(series.day(i)));
+        if !holiday && !is_new_level(values, t, end, up) {
+            for i in t..=end {
+                smoothed[i] = baseline[i];
+                outliers.push(Outlier {
+                    index: i,
+                    actual: values[i],
+                    expected: baseline[i],
+                });
+            }
+        }
+        t = end + 1;
     }
     (smoothed, outliers)
+}
+
+/// Whether the outlying run `first..=last` (upward when `up`) is a change of level rather than
+/// an excursion: it reaches the end of the history and lasted two days or more, or the days
+/// after it stay at least halfway to where it went. Each day is compared with the same weekday
+/// before the run began.
+fn is_new_level(values: &[f64], first: usize, last: usize, up: bool) -> bool {
+    let n = values.len();
+    if last + 1 == n {
+        return last > first;
+    }
+    let before = |t: usize| {
+        let weeks = (t - first) / 7 + 1;
+        t.checked_sub(7 * weeks).map(|i| values[i])
+    };
+    let change = |t: usize| before(t).filter(|b| *b > 0.0).map(|b| values[t] / b - 1.0);
+    let mut during: Vec<f64> = (first..=last).filter_map(change).collect();
+    let mut after: Vec<f64> = (last + 1..n.min(last + 1 + COMEBACK_DAYS))
+        .filter_map(change)
+        .collect();
+    if during.is_empty() {
+        return false;
+    }
+    if after.is_empty() {
+        return last > first;
+    }
+    let (run, stayed) = (median(&mut during), median(&mut after));
+    match up {
+        true => stayed >= 0.5 * run && run > 0.0,
+        false => stayed <= 0.5 * run && run < 0.0,
+    }
 }
 
 /// The median, reordering `values`; zero for an empty slice.

@@ -183,12 +183,14 @@ pub(super) async fn notify_stage(
         .into_iter()
         .filter(|a| chosen.iter().any(|e| a.series == budget_series(&e.budget)))
         .collect::<Vec<_>>();
+    let forecasts = ctx.store.latest_forecasts().await?;
     let message = slack::build_message(&slack::Alert {
         evaluations: &chosen,
         budgets: &ctx.config.budgets,
         changes: &changes,
         actions: &records,
         anomalies: &anomalies,
+        forecasts: &forecasts,
         report_url: ctx.config.notify.report_url.as_deref(),
         run_id,
     });

@@ -123,8 +123,13 @@ pub(super) async fn stage(
         .iter()
         .map(|b| b.period.previous(as_of).start())
         .min();
+    // Nothing from `as_of` on is read, so a replay sees what that day saw.
     let costs = match earliest {
-        Some(from) => ctx.store.daily_costs(Some(from), None).await?,
+        Some(from) => {
+            ctx.store
+                .daily_costs(Some(from), Some(as_of.add_days(-1)))
+                .await?
+        }
         None => Vec::new(),
     };
     let mut evaluations = Vec::new();

@@ -571,15 +571,30 @@ pub async fn load_targets(
     Ok(targets.into_iter().map(|t| (t, history_end)).collect())
 }
 
+/// Days to forecast: `forecast.horizon_days`, or more when a budget's period (a quarter, a
+/// year) ends later, so every budget's projection is forecast to its period's end.
+fn horizon_days(ctx: &Context, targets: &[(forecast::Target, Day)], as_of: Day) -> usize {
+    let history_end = targets.iter().map(|(_, end)| *end).min().unwrap_or(as_of);
+    let to_period_ends = ctx.config.budgets.iter().map(|b| {
+        history_end
+            .days_until(b.period.containing(as_of).end())
+            .max(0) as usize
+    });
+    to_period_ends
+        .chain([ctx.config.forecast.horizon_days as usize])
+        .max()
+        .unwrap_or(0)
+}
+
 /// Days each backtest window of a forecast run covers: the month a budget is judged on.
 pub const BACKTEST_HORIZON: usize = 30;
 
 async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts, StageError> {
     let settings = ctx.config.forecast.clone();
     let targets = load_targets(ctx, as_of).await?;
+    let horizon = horizon_days(ctx, &targets, as_of);
     let (output, accuracy) = tokio::task::spawn_blocking(move || {
-        let output =
-            forecast::forecast_targets(&targets, settings.horizon_days as usize, settings.model);
+        let output = forecast::forecast_targets(&targets, horizon, settings.model);
         let plan = forecast::backtest::Plan {
             horizon: BACKTEST_HORIZON,
             windows: settings.backtest_windows,

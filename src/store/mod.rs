@@ -16,8 +16,8 @@ use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use crate::config::DatabaseUrl;
 use crate::domain::{
     Accuracy, ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange,
-    Dimensions, Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast, Status,
-    UsageMetric, UsagePoint,
+    Dimensions, Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast,
+    SeriesShape, Status, UsageMetric, UsagePoint,
 };
 
 /// A store failure, with the driver's detail folded into a message.
@@ -595,6 +595,14 @@ impl Store {
 
     /// Stores a run's forecasts.
     pub async fn save_forecasts(&self, run_id: i64, forecasts: &[SeriesForecast]) -> Result<()> {
+        let shapes: std::collections::HashMap<&str, String> = forecasts
+            .iter()
+            .map(|f| {
+                let json = serde_json::to_string(&f.shape)
+                    .expect("a shape is strings, numbers and days: it always serialises");
+                (f.series.as_str(), json)
+            })
+            .collect();
         let rows: Vec<(&SeriesForecast, &DailyForecast)> = forecasts
             .iter()
             .flat_map(|f| f.points.iter().map(move |p| (f, p)))
@@ -603,8 +611,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             for chunk in rows.chunks(INSERT_CHUNK_ROWS / 2) {
                 let mut insert = QueryBuilder::new(
-                    "INSERT INTO forecasts (run_id, series, model, history_end, note, day, mean, lo80, hi80, \
-                     lo95, hi95, sd_level, sd_noise) ",
+                    "INSERT INTO forecasts (run_id, series, model, history_end, note, shape, day, mean, lo80, \
+                     hi80, lo95, hi95, sd_level, sd_noise) ",
                 );
                 insert.push_values(chunk, |mut row, (f, p)| {
                     row.push_bind(run_id)
@@ -612,6 +620,7 @@ impl Store {
                         .push_bind(f.model.as_str())
                         .push_bind(f.history_end.date())
                         .push_bind(f.note.clone())
+                        .push_bind(shapes[f.series.as_str()].clone())
                         .push_bind(p.day.date())
                         .push_bind(p.mean)
                         .push_bind(p.lo80)
@@ -630,7 +639,7 @@ impl Store {
 
     /// The newest forecast of every series.
     pub async fn latest_forecasts(&self) -> Result<Vec<SeriesForecast>> {
-        let sql = "SELECT f.series, f.model, f.history_end, f.note, f.day, f.mean, f.lo80, f.hi80, \
+        let sql = "SELECT f.series, f.model, f.history_end, f.note, f.shape, f.day, f.mean, f.lo80, f.hi80, \
                    f.lo95, f.hi95, f.sd_level, f.sd_noise FROM forecasts f JOIN (SELECT series, MAX(run_id) AS run_id \
                    FROM forecasts GROUP BY series) l ON l.series = f.series AND l.run_id = f.run_id \
                    ORDER BY f.series, f.day";
@@ -649,6 +658,7 @@ impl Store {
                                 .ok_or_else(|| StoreError::Corrupt(format!("unknown model {model:?}")))?,
                             history_end: day_of(r.try_get("history_end")?),
                             note: r.try_get("note")?,
+                            shape: shape_of(r.try_get("shape")?)?,
                             points: vec![point],
                         });
                     }
@@ -988,4 +998,13 @@ impl Store {
 /// The canonical JSON of a series' tags: keys sorted, so equal tags give equal text.
 fn tags_json(dims: &Dimensions) -> String {
     serde_json::to_string(&dims.tags).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// A stored forecast shape; forecasts stored before shapes were have the default.
+pub(crate) fn shape_of(json: Option<String>) -> Result<SeriesShape> {
+    match json {
+        None => Ok(SeriesShape::default()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("forecast shape {text:?}: {e}"))),
+    }
 }

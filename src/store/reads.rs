@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{Result, RunRecord, Store, StoreError, day_of};
+use super::{Result, RunRecord, Store, StoreError, day_of, shape_of};
 use crate::domain::{BudgetMode, DailyForecast, Day, ModelKind, SeriesForecast};
 
 impl Store {
@@ -81,7 +81,7 @@ impl Store {
         &self,
         series: &str,
     ) -> Result<Option<(SeriesForecast, DateTime<Utc>)>> {
-        let sql = "SELECT f.model, f.history_end, f.note, f.day, f.mean, f.lo80, f.hi80, f.lo95, \
+        let sql = "SELECT f.model, f.history_end, f.note, f.shape, f.day, f.mean, f.lo80, f.hi80, f.lo95, \
                    f.hi95, f.sd_level, f.sd_noise, r.started_at FROM forecasts f \
                    JOIN runs r ON r.id = f.run_id \
                    WHERE f.series = $1 AND f.run_id = (SELECT MAX(run_id) FROM forecasts WHERE series = $1) \
@@ -100,6 +100,7 @@ impl Store {
                                 .ok_or_else(|| StoreError::Corrupt(format!("unknown model {model:?}")))?,
                             history_end: day_of(r.try_get("history_end")?),
                             note: r.try_get("note")?,
+                            shape: shape_of(r.try_get("shape")?)?,
                             points: vec![point],
                         };
                         out = Some((forecast, r.try_get("started_at")?));

@@ -193,6 +193,7 @@ pub async fn store_forecast(ctx: &Context) {
         model: ModelKind::Calendar,
         history_end: Day::parse("2024-05-31").unwrap(),
         note: None,
+        shape: Default::default(),
         points,
     };
     ctx.store.save_forecasts(run, &[f]).await.unwrap();
