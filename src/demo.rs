@@ -429,11 +429,13 @@ const MONTHLY_FEES: [(&str, &str, &str, &str, &str, f64); 4] = [
 ];
 
 /// Runaway jobs: (line index, days before the end it starts, days it lasts, cost multiple).
-/// The last one is still running on the newest day.
-const RUNAWAYS: [(usize, i64, i64, f64); 4] = [
+/// The one twelve days back came back after two days, an anomaly of this month; the last is
+/// still running on the newest day, so it may be a new level as much as an anomaly.
+const RUNAWAYS: [(usize, i64, i64, f64); 5] = [
     (12, 410, 3, 4.0),
     (14, 260, 2, 5.0),
     (26, 75, 4, 3.5),
+    (5, 12, 2, 4.0),
     (2, 5, 6, 3.2),
 ];
 

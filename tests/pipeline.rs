@@ -248,7 +248,8 @@ fn jump_bill() -> Vec<costcast::domain::CostPoint> {
                 charge_category: "Usage".into(),
                 ..Dimensions::default()
             };
-            let amount = weekday * level * noise.sample(&mut rng).exp();
+            let wobble: f64 = noise.sample(&mut rng);
+            let amount: f64 = weekday * level * wobble.exp();
             costcast::domain::CostPoint {
                 day,
                 dims,
@@ -271,8 +272,8 @@ async fn a_replayed_jump_in_spend_breaches_its_budget_within_days_and_a_roomy_bu
         .filter(|p| june.contains(p.day))
         .map(|p| p.cost.amount)
         .sum();
-    // Tight: 3% under what June really cost, and 30% over what it would have cost without the
-    // jump. Roomy: 8% over what June really cost.
+    // Tight: the month overran it by 9%, and it is 25% over what June would have cost without
+    // the jump. Roomy: 8% over what June really cost.
     let toml = format!(
         r#"
 [[sources]]
@@ -290,7 +291,7 @@ name = "roomy"
 amount = {roomy:.2}
 currency = "USD"
 "#,
-        tight = 0.97 * truth,
+        tight = truth / 1.09,
         roomy = 1.08 * truth,
     );
     for db in both_dbs().await {
@@ -345,10 +346,10 @@ currency = "USD"
             }
         }
         // Billing lags a day and today is never complete: the jump on the 10th is first seen on
-        // the 12th. Three days of it (the 14th) are enough to breach, and no day before it is.
+        // the 12th. Four days of it (the 15th) take P(breach) past 80%, and no day before does.
         assert_eq!(
             first_breach,
-            Some(Day::parse("2025-06-14").unwrap()),
+            Some(Day::parse("2025-06-15").unwrap()),
             "{b}: first breach"
         );
     }

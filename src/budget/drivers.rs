@@ -59,10 +59,13 @@ pub fn drivers(
                 }
                 None => recent_in / RECENT_DAYS as f64 * rest_days.count() as f64,
             };
+            // In cents, as money is shown: a value with a dozen digits after the point would
+            // not read back from the store bit for bit.
+            let cents = |v: f64| (v * 100.0).round() / 100.0;
             Driver {
                 series: name.clone(),
-                projected: to_date + rest,
-                previous: sum(&g.in_scope, &|d| previous.contains(d)),
+                projected: cents(to_date + rest),
+                previous: cents(sum(&g.in_scope, &|d| previous.contains(d))),
             }
         })
         .filter(|d| d.rise() > 0.0)
@@ -151,10 +154,11 @@ mod tests {
         // RDS: 10 days × 2 + 20 days × 30 × 0.5 = 320, against 62 in May.
         assert!((out[0].projected - 320.0).abs() < 1e-9, "{:?}", out[0]);
         assert_eq!(out[0].previous, 62.0);
-        // EC2 has no forecast: 10 days × 20, then its 28-day rate, (18×10 + 10×20)/28 a day.
+        // EC2 has no forecast: 10 days × 20, then its 28-day rate, (18×10 + 10×20)/28 a day,
+        // to the cent.
         let rate = (18.0 * 10.0 + 10.0 * 20.0) / 28.0;
         assert!(
-            (out[1].projected - (200.0 + 20.0 * rate)).abs() < 1e-9,
+            (out[1].projected - (200.0 + 20.0 * rate)).abs() < 0.005,
             "{:?}",
             out[1]
         );

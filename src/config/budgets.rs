@@ -409,8 +409,8 @@ mod tests {
             "budgets[0].period_start: is required for a custom period"
         );
         assert!(
-            error("[[budgets]]\nname='a'\namount=5\nperiod='yearly'")
-                .starts_with("budgets[0].period: \"yearly\" is not one of")
+            error("[[budgets]]\nname='a'\namount=5\nperiod='fortnightly'")
+                .starts_with("budgets[0].period: \"fortnightly\" is not one of")
         );
     }
 

@@ -45,6 +45,17 @@ impl DailySeries {
     }
 }
 
+#[cfg(test)]
+impl DailySeries {
+    /// A series from Monday 2024-01-01, for tests.
+    pub fn from_2024(values: Vec<f64>) -> DailySeries {
+        DailySeries {
+            start: Day::from_ymd(2024, 1, 1).expect("2024-01-01 is a date"),
+            values,
+        }
+    }
+}
+
 /// A value the smoother replaced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outlier {
@@ -254,10 +265,7 @@ mod tests {
     use super::*;
 
     fn series(values: Vec<f64>) -> DailySeries {
-        DailySeries {
-            start: Day::parse("2024-01-01").unwrap(),
-            values,
-        }
+        DailySeries::from_2024(values)
     }
 
     fn weekly(n: usize) -> Vec<f64> {

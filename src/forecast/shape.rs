@@ -173,13 +173,9 @@ fn yearly_strength(values: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Day;
 
     fn series(values: Vec<f64>) -> DailySeries {
-        DailySeries {
-            start: Day::parse("2024-01-01").unwrap(),
-            values,
-        }
+        DailySeries::from_2024(values)
     }
 
     #[test]
