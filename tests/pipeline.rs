@@ -354,3 +354,75 @@ currency = "USD"
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_yearly_budget_is_forecast_to_the_end_of_its_year_on_both_stores() {
+    let points = jump_bill();
+    let toml = r#"
+[[sources]]
+name = "billing"
+kind = "focus"
+path = "replayed.csv"
+
+[forecast]
+horizon_days = 30
+
+[[budgets]]
+name = "year"
+amount = 400000
+currency = "USD"
+period = "yearly"
+"#;
+    let as_of = Day::parse("2025-06-20").unwrap();
+    let now = as_of
+        .date()
+        .and_time(NaiveTime::from_hms_opt(7, 0, 0).unwrap())
+        .and_utc();
+    for db in both_dbs().await {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(config(toml, dir.path(), &db)).await;
+        let whole = costcast::domain::DayRange::new(points[0].day, points[points.len() - 1].day)
+            .unwrap();
+        ctx.store
+            .replace_costs("billing", whole, &points)
+            .await
+            .unwrap();
+        run_once(
+            &ctx,
+            "daily",
+            &[Step::Forecast, Step::Budgets],
+            now,
+            &RunOptions::default(),
+        )
+        .await
+        .expect("the run succeeds");
+        let b = db.backend;
+        // Every forecast reaches 31 December, not just the 30 configured days, so the year's
+        // projection is forecast day by day rather than the 30th day repeated.
+        let forecasts = ctx.store.latest_forecasts().await.unwrap();
+        let year = forecasts.iter().find(|f| f.series == "budget:year").unwrap();
+        assert_eq!(year.history_end, Day::parse("2025-06-18").unwrap(), "{b}");
+        assert_eq!(
+            year.points.last().map(|p| p.day),
+            Day::parse("2025-12-31").ok(),
+            "{b}"
+        );
+        let evaluation = &ctx.store.latest_evaluations().await.unwrap()[0];
+        let period = evaluation.projection.period;
+        assert_eq!(
+            (period.start(), period.end()),
+            (
+                Day::parse("2025-01-01").unwrap(),
+                Day::parse("2025-12-31").unwrap()
+            ),
+            "{b}"
+        );
+        assert_eq!(evaluation.projection.forecast_days, 196, "{b}: 19 June to 31 December");
+        let forecast_sum: f64 = year.points.iter().map(|p| p.mean).sum();
+        assert!(
+            (evaluation.projection.mean - evaluation.projection.actual_to_date - forecast_sum).abs()
+                < 0.01,
+            "{b}: the projection is spend to date plus every forecast day"
+        );
+    }
+}
