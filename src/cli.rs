@@ -423,6 +423,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         name: id.clone(),
                         usage: s.points(),
                         recurring: Vec::new(),
+                        holidays: Default::default(),
                     };
                     (target, s.day(s.values.len() - 1))
                 })

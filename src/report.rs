@@ -117,9 +117,13 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
         "status",
         "mode",
         "forecast_error_pct",
+        "month_planned",
+        "month_projected",
+        "p_over_plan",
     ]);
     for e in evaluations {
         let p = &e.projection;
+        let plan = e.plan.as_ref();
         r.rows.push(vec![
             json!(e.budget),
             json!(p.period.to_string()),
@@ -136,6 +140,9 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
             json!(e.status.as_str()),
             json!(e.mode.as_str()),
             rounded(e.forecast_error, 2),
+            plan.map_or(Value::Null, |c| money(c.planned)),
+            plan.map_or(Value::Null, |c| money(c.projected)),
+            plan.map_or(Value::Null, |c| json!((c.p_over * 1000.0).round() / 1000.0)),
         ]);
     }
     r
@@ -153,11 +160,16 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
         "status",
         "backtest error",
     ]);
+    // Only budgets with a monthly plan have a month to show; the column is left out otherwise.
+    let planned = evaluations.iter().any(|e| e.plan.is_some());
+    if planned {
+        r.columns.push("this month vs plan".into());
+    }
     for e in evaluations {
         let p = &e.projection;
         let cur = e.amount.currency.as_str();
         let whole = |v: f64| format!("{} {cur}", format_whole(v));
-        r.rows.push(vec![
+        let mut row = vec![
             json!(e.budget),
             json!(whole(p.actual_to_date)),
             json!(whole(p.mean)),
@@ -171,7 +183,18 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
             // The forecast's own track record on this scope: 30-day totals missed by this much.
             e.forecast_error
                 .map_or(json!("not yet"), |err| json!(format!("±{err:.1}%"))),
-        ]);
+        ];
+        if planned {
+            row.push(e.plan.as_ref().map_or(json!(""), |c| {
+                json!(format!(
+                    "{} of {} planned · {:.0}% likely over",
+                    format_whole(c.projected),
+                    whole(c.planned),
+                    c.p_over * 100.0
+                ))
+            }));
+        }
+        r.rows.push(row);
     }
     r
 }

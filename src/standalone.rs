@@ -132,6 +132,7 @@ pub fn forecast(
                 name: id.clone(),
                 usage: s.points(),
                 recurring: Vec::new(),
+                holidays: Default::default(),
             };
             let end = s.day(s.values.len() - 1);
             forecast::forecast_target(&target, end, horizon, choice).map(|(f, _)| f)

@@ -381,8 +381,8 @@ period = "yearly"
     for db in both_dbs().await {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(config(toml, dir.path(), &db)).await;
-        let whole = costcast::domain::DayRange::new(points[0].day, points[points.len() - 1].day)
-            .unwrap();
+        let whole =
+            costcast::domain::DayRange::new(points[0].day, points[points.len() - 1].day).unwrap();
         ctx.store
             .replace_costs("billing", whole, &points)
             .await
@@ -400,7 +400,10 @@ period = "yearly"
         // Every forecast reaches 31 December, not just the 30 configured days, so the year's
         // projection is forecast day by day rather than the 30th day repeated.
         let forecasts = ctx.store.latest_forecasts().await.unwrap();
-        let year = forecasts.iter().find(|f| f.series == "budget:year").unwrap();
+        let year = forecasts
+            .iter()
+            .find(|f| f.series == "budget:year")
+            .unwrap();
         assert_eq!(year.history_end, Day::parse("2025-06-18").unwrap(), "{b}");
         assert_eq!(
             year.points.last().map(|p| p.day),
@@ -417,10 +420,14 @@ period = "yearly"
             ),
             "{b}"
         );
-        assert_eq!(evaluation.projection.forecast_days, 196, "{b}: 19 June to 31 December");
+        assert_eq!(
+            evaluation.projection.forecast_days, 196,
+            "{b}: 19 June to 31 December"
+        );
         let forecast_sum: f64 = year.points.iter().map(|p| p.mean).sum();
         assert!(
-            (evaluation.projection.mean - evaluation.projection.actual_to_date - forecast_sum).abs()
+            (evaluation.projection.mean - evaluation.projection.actual_to_date - forecast_sum)
+                .abs()
                 < 0.01,
             "{b}: the projection is spend to date plus every forecast day"
         );

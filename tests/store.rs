@@ -9,8 +9,8 @@ use common::*;
 use costcast::domain::{
     Accuracy, ActionRecord, AlertMark, Anomaly, BudgetMode, BudgetState, CostPoint, Currency,
     DailyForecast, Day, DayRange, Dimensions, Driver, Engaged, Evaluation, FieldChange, ModelKind,
-    Money, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome, Projection, SeriesForecast,
-    Status,
+    Money, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome, PlanCheck, Projection,
+    SeriesForecast, Status,
 };
 use costcast::store::{RunOutcome, Store};
 
@@ -219,6 +219,15 @@ async fn evaluations_and_runs_are_read_back_as_written() {
                 projected: 1200.5,
                 previous: 800.25,
             }],
+            plan: Some(PlanCheck {
+                month: DayRange::month_of(d("2024-06-21")),
+                planned: 2800.0,
+                actual_to_date: 1900.0,
+                projected: 3000.0,
+                lo80: 2917.7,
+                hi80: 3082.3,
+                p_over: 0.99,
+            }),
         };
         store
             .save_evaluations(run, std::slice::from_ref(&evaluation))

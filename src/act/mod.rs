@@ -661,6 +661,7 @@ mod tests {
             period: Period::Monthly,
             mode: BudgetMode::Enforce,
             thresholds: Thresholds::default(),
+            plan: None,
             actions: vec![],
         }
     }
@@ -718,6 +719,7 @@ mod tests {
             period: Period::Monthly,
             mode: BudgetMode::Observe,
             thresholds: Thresholds::default(),
+            plan: None,
             actions: vec![
                 rule(ActionKind::Alert),
                 rule(ActionKind::LowerAutoscalerCaps {

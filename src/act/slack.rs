@@ -158,6 +158,15 @@ fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
         "Spent so far {} {cur}{reported}",
         format_amount(p.actual_to_date)
     ));
+    if let Some(c) = &e.plan {
+        lines.push(format!(
+            "This month: projected {} {cur} against {} {cur} planned for {} (P(over) {:.0}%)",
+            format_amount(c.projected),
+            format_amount(c.planned),
+            c.month,
+            c.p_over * 100.0
+        ));
+    }
     let series = format!("budget:{}", e.budget);
     if let Some(change) = a
         .forecasts
@@ -392,6 +401,7 @@ mod tests {
             mode: BudgetMode::Enforce,
             forecast_error: None,
             steps: 2,
+            plan: None,
             drivers: vec![Driver {
                 series: "service=EC2|team=ml".into(),
                 projected: 90.0,

@@ -69,6 +69,28 @@ pub struct BudgetSummary {
     pub forecast_error_pct: Option<f64>,
     /// Objects costcast holds changed for it.
     pub held_objects: usize,
+    /// The current month against its planned amount, for a budget with a monthly plan.
+    pub plan: Option<PlanOut>,
+}
+
+/// The current month of a planned quarterly or yearly budget.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlanOut {
+    /// The month's first day.
+    #[schema(value_type = String, format = Date)]
+    pub month_start: Day,
+    /// Its planned amount.
+    pub planned: f64,
+    /// Its reported spend so far.
+    pub spent_to_date: f64,
+    /// Its projected total (mean).
+    pub projected: f64,
+    /// 80% interval of that total, low.
+    pub projected_lo80: f64,
+    /// 80% interval of that total, high.
+    pub projected_hi80: f64,
+    /// Probability the month's total exceeds its planned amount.
+    pub p_over: f64,
 }
 
 fn summary(budget: &Budget, evaluation: Option<&Evaluation>, held: usize) -> BudgetSummary {
@@ -99,6 +121,15 @@ fn summary(budget: &Budget, evaluation: Option<&Evaluation>, held: usize) -> Bud
             .and_then(|e| e.forecast_error)
             .map(|v| (v * 10.0).round() / 10.0),
         held_objects: held,
+        plan: e.and_then(|e| e.plan.as_ref()).map(|c| PlanOut {
+            month_start: c.month.start(),
+            planned: cents(c.planned),
+            spent_to_date: cents(c.actual_to_date),
+            projected: cents(c.projected),
+            projected_lo80: cents(c.lo80),
+            projected_hi80: cents(c.hi80),
+            p_over: (c.p_over * 1e4).round() / 1e4,
+        }),
     }
 }
 

@@ -183,6 +183,20 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         );
     }
     body.push_str("</tbody></table>");
+    for (b, _) in &all {
+        if let Some(plan) = &b.plan {
+            let _ = write!(
+                body,
+                "<p class=\"plan\">{}: this month projected {} of {} {} planned \
+                 (P(over) {})</p>",
+                esc(&b.name),
+                format_whole(plan.projected),
+                format_whole(plan.planned),
+                esc(&b.currency),
+                pct(Some(plan.p_over)),
+            );
+        }
+    }
     body.push_str(
         "<p class=\"legend\"><span><i style=\"background:#1b2a3a\"></i>spend to date</span>\
          <span><i style=\"background:#1b2a3a;opacity:.5\"></i>forecast mean</span>\

@@ -126,6 +126,7 @@ mod tests {
             period: Period::Monthly,
             mode: BudgetMode::Observe,
             thresholds: Thresholds::default(),
+            plan: None,
             actions: vec![],
         };
         let e = super::super::evaluate(&budget, &actuals, Some(&forecast), d("2024-06-21"));

@@ -12,7 +12,9 @@ pub use drivers::{GroupCosts, MAX_DRIVERS, drivers};
 pub use fan::{FanPoint, fan};
 pub use state::advance;
 
-use crate::domain::{Budget, Day, Evaluation, Projection, SeriesForecast, Status};
+use crate::domain::{
+    Budget, Day, DayRange, Evaluation, PlanCheck, Projection, SeriesForecast, Status,
+};
 use crate::forecast::model::Z80;
 
 /// Evaluates `budget` as of `as_of`.
@@ -21,7 +23,8 @@ use crate::forecast::model::Z80;
 /// forecast's last trusted day and the forecast after it, so days billing has not reported
 /// yet are filled by the forecast rather than read as zero. The period total's spread adds the
 /// forecast's level error linearly over the days (a wrong level is wrong every day) and its
-/// daily noise in quadrature.
+/// daily noise in quadrature. A budget with a monthly plan also checks the current month
+/// against its planned amount, and its status follows whichever is likelier to be exceeded.
 pub fn evaluate(
     budget: &Budget,
     actuals: &[(Day, f64)],
@@ -39,58 +42,44 @@ pub fn evaluate(
         None => actuals.iter().map(|(d, _)| *d).max().unwrap_or(known_end),
     }
     .min(known_end);
-    let actual_to_date: f64 = actuals
-        .iter()
-        .filter(|(d, _)| period.contains(*d) && *d <= trusted_end)
-        .map(|(_, v)| v)
-        .sum();
-    let reported_through = (trusted_end >= period.start()).then(|| trusted_end.min(period.end()));
-
-    let (mut mean, mut level, mut noise_var, mut forecast_days) = (actual_to_date, 0.0, 0.0, 0);
-    if let Some(f) = forecast {
-        let mut last = None;
-        for day in period.days().filter(|d| *d > trusted_end) {
-            // The forecast reaches the period's end (the forecast stage sees to it); a stored
-            // forecast that stops short repeats its last day rather than assume zero.
-            let point = f.points.iter().find(|p| p.day == day).or(last);
-            if let Some(p) = point {
-                mean += p.mean;
-                level += p.sd_level;
-                noise_var += p.sd_noise * p.sd_noise;
-                forecast_days += 1;
-                last = Some(p);
-            }
-        }
-    }
-    let sd = (level * level + noise_var).sqrt();
+    let total = Total::over(period, actuals, forecast, trusted_end);
     let amount = budget.amount.amount;
-    let p_breach = if sd > 0.0 {
-        1.0 - Normal::cdf(amount, mean, sd)
-    } else if mean > amount {
-        1.0
-    } else {
-        0.0
-    };
-    let status = if p_breach >= budget.thresholds.breach {
+    let p_breach = total.p_over(amount);
+    let plan = budget.plan.as_ref().and_then(|plan| {
+        let month = DayRange::month_of(as_of);
+        let planned = plan.for_month(period.start(), as_of)?;
+        let t = Total::over(month, actuals, forecast, trusted_end);
+        Some(PlanCheck {
+            month,
+            planned,
+            actual_to_date: t.actual_to_date,
+            projected: t.mean,
+            lo80: t.lo80(),
+            hi80: t.hi80(),
+            p_over: t.p_over(planned),
+        })
+    });
+    let p_worst = plan.as_ref().map_or(p_breach, |c| c.p_over.max(p_breach));
+    let status = if p_worst >= budget.thresholds.breach {
         Status::Breach
-    } else if p_breach >= budget.thresholds.warn {
+    } else if p_worst >= budget.thresholds.warn {
         Status::Warn
     } else {
         Status::Ok
     };
+    let reported_through = (trusted_end >= period.start()).then(|| trusted_end.min(period.end()));
     Evaluation {
         budget: budget.name.clone(),
         as_of,
         amount: budget.amount.clone(),
         projection: Projection {
             period,
-            actual_to_date,
+            actual_to_date: total.actual_to_date,
             reported_through,
-            forecast_days,
-            mean,
-            // What is already spent is spent: the total cannot fall below it.
-            lo80: (mean - Z80 * sd).max(actual_to_date),
-            hi80: mean + Z80 * sd,
+            forecast_days: total.forecast_days,
+            mean: total.mean,
+            lo80: total.lo80(),
+            hi80: total.hi80(),
             p_breach,
         },
         status,
@@ -98,6 +87,72 @@ pub fn evaluate(
         forecast_error: None,
         steps: 0,
         drivers: Vec::new(),
+        plan,
+    }
+}
+
+/// The projected total of a range of days: what is reported, plus the forecast for the rest.
+struct Total {
+    actual_to_date: f64,
+    forecast_days: usize,
+    mean: f64,
+    sd: f64,
+}
+
+impl Total {
+    fn over(
+        range: DayRange,
+        actuals: &[(Day, f64)],
+        forecast: Option<&SeriesForecast>,
+        trusted_end: Day,
+    ) -> Total {
+        let actual_to_date: f64 = actuals
+            .iter()
+            .filter(|(d, _)| range.contains(*d) && *d <= trusted_end)
+            .map(|(_, v)| v)
+            .sum();
+        let (mut mean, mut level, mut noise_var, mut forecast_days) = (actual_to_date, 0.0, 0.0, 0);
+        if let Some(f) = forecast {
+            let mut last = None;
+            for day in range.days().filter(|d| *d > trusted_end) {
+                // The forecast reaches the period's end (the forecast stage sees to it); a
+                // stored forecast that stops short repeats its last day rather than assume zero.
+                let point = f.points.iter().find(|p| p.day == day).or(last);
+                if let Some(p) = point {
+                    mean += p.mean;
+                    level += p.sd_level;
+                    noise_var += p.sd_noise * p.sd_noise;
+                    forecast_days += 1;
+                    last = Some(p);
+                }
+            }
+        }
+        Total {
+            actual_to_date,
+            forecast_days,
+            mean,
+            sd: (level * level + noise_var).sqrt(),
+        }
+    }
+
+    /// The probability the total exceeds `amount`.
+    fn p_over(&self, amount: f64) -> f64 {
+        if self.sd > 0.0 {
+            1.0 - Normal::cdf(amount, self.mean, self.sd)
+        } else if self.mean > amount {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// What is already spent is spent: the total cannot fall below it.
+    fn lo80(&self) -> f64 {
+        (self.mean - Z80 * self.sd).max(self.actual_to_date)
+    }
+
+    fn hi80(&self) -> f64 {
+        self.mean + Z80 * self.sd
     }
 }
 
@@ -105,7 +160,8 @@ pub fn evaluate(
 mod tests {
     use super::*;
     use crate::domain::{
-        BudgetMode, Currency, DailyForecast, ModelKind, Money, Period, Scope, Thresholds,
+        BudgetMode, Currency, DailyForecast, ModelKind, Money, MonthlyPlan, Period, Scope,
+        Thresholds,
     };
 
     fn d(s: &str) -> Day {
@@ -120,6 +176,7 @@ mod tests {
             period: Period::Monthly,
             mode: BudgetMode::Observe,
             thresholds: Thresholds::default(),
+            plan: None,
             actions: vec![],
         }
     }
@@ -150,6 +207,46 @@ mod tests {
             points,
         };
         (actuals, f)
+    }
+
+    #[test]
+    fn a_planned_month_over_its_share_breaches_a_year_that_is_not() {
+        let (actuals, f) = june();
+        let mut year = budget(100_000.0);
+        year.period = Period::Yearly;
+        let mut plan = vec![8000.0; 12];
+        // June plans 2,500; it is on course for 3,000 (1,900 spent plus 11 days of 100).
+        plan[5] = 2500.0;
+        year.plan = Some(MonthlyPlan::new(Period::Yearly, plan.clone()).unwrap());
+        let e = evaluate(&year, &actuals, Some(&f), d("2024-06-21"));
+        let c = e.plan.clone().expect("a planned budget checks its month");
+        assert_eq!(c.month, DayRange::month_of(d("2024-06-01")));
+        assert_eq!((c.planned, c.actual_to_date), (2500.0, 1900.0));
+        assert!((c.projected - 3000.0).abs() < 1e-9);
+        assert!(c.p_over > 0.99, "{}", c.p_over);
+        assert!(
+            e.projection.p_breach < 0.01,
+            "the year is far from its amount"
+        );
+        assert_eq!(e.status, Status::Breach, "the month drives the status");
+
+        plan[5] = 4000.0;
+        year.plan = Some(MonthlyPlan::new(Period::Yearly, plan).unwrap());
+        let e = evaluate(&year, &actuals, Some(&f), d("2024-06-21"));
+        assert!(e.plan.is_some_and(|c| c.p_over < 0.01));
+        assert_eq!(e.status, Status::Ok);
+    }
+
+    #[test]
+    fn a_plan_finds_each_months_amount_from_the_period_start() {
+        let plan = MonthlyPlan::new(Period::Quarterly, vec![1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(plan.for_month(d("2024-04-01"), d("2024-06-30")), Some(3.0));
+        assert_eq!(plan.for_month(d("2024-04-01"), d("2024-04-01")), Some(1.0));
+        assert_eq!(plan.for_month(d("2024-04-01"), d("2024-07-01")), None);
+        assert_eq!(plan.for_month(d("2024-04-01"), d("2024-03-31")), None);
+        assert_eq!(plan.total(), 6.0);
+        assert!(MonthlyPlan::new(Period::Yearly, vec![1.0; 11]).is_err());
+        assert!(MonthlyPlan::new(Period::Quarterly, vec![1.0, f64::NAN, 1.0]).is_err());
     }
 
     #[test]

@@ -97,6 +97,7 @@ mod tests {
             period: Period::Monthly,
             mode: BudgetMode::Observe,
             thresholds: Thresholds::default(),
+            plan: None,
             actions: (0..ladder)
                 .map(|_| ActionRule {
                     kind: ActionKind::Alert,
@@ -135,6 +136,7 @@ mod tests {
             mode: BudgetMode::Observe,
             forecast_error: None,
             steps: 0,
+            plan: None,
             drivers: vec![],
         }
     }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, OneOrMany, invalid, parse_scope};
 use crate::domain::{
-    ActionKind, ActionRule, Budget, BudgetMode, CapLimit, Currency, Day, Money, Period, Thresholds,
+    ActionKind, ActionRule, Budget, BudgetMode, CapLimit, Currency, Day, Money, MonthlyPlan,
+    Period, Thresholds,
 };
 
 /// Namespaces costcast never changes unless `act.protected_namespaces` says otherwise.
@@ -18,7 +19,9 @@ pub const DEFAULT_PROTECTED_NAMESPACES: [&str; 3] =
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBudget {
     name: String,
-    amount: f64,
+    amount: Option<f64>,
+    /// One amount per month of a quarterly or yearly period.
+    monthly_plan: Option<Vec<f64>>,
     currency: Option<String>,
     period: Option<String>,
     period_start: Option<String>,
@@ -240,17 +243,18 @@ pub(super) fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, Confi
     if raw.name.trim().is_empty() {
         return Err(invalid(key("name"), "must not be empty"));
     }
-    if !(raw.amount.is_finite() && raw.amount > 0.0) {
-        return Err(invalid(
-            key("amount"),
-            format!("must be > 0, got {}", raw.amount),
-        ));
-    }
     let currency = match &raw.currency {
         None => Currency::usd(),
         Some(c) => Currency::parse(c).map_err(|e| invalid(key("currency"), e.to_string()))?,
     };
     let period = validate_period(&key, raw)?;
+    let plan = raw
+        .monthly_plan
+        .clone()
+        .map(|amounts| MonthlyPlan::new(period, amounts))
+        .transpose()
+        .map_err(|e| invalid(key("monthly_plan"), e.to_string()))?;
+    let amount = validate_amount(&key, raw.amount, plan.as_ref())?;
     let mode_name = raw.mode.as_deref().unwrap_or("observe");
     let mode = BudgetMode::parse(mode_name).ok_or_else(|| {
         invalid(
@@ -275,13 +279,43 @@ pub(super) fn validate_budget(i: usize, raw: &RawBudget) -> Result<Budget, Confi
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Budget {
         name: raw.name.clone(),
-        amount: Money::new(raw.amount, currency),
+        amount: Money::new(amount, currency),
         scope,
         period,
         mode,
         thresholds,
         actions,
+        plan,
     })
+}
+
+/// The period's amount: as given, or the plan's total. A plan may keep a reserve below the
+/// amount but never plan more than it.
+fn validate_amount(
+    key: &dyn Fn(&str) -> String,
+    amount: Option<f64>,
+    plan: Option<&MonthlyPlan>,
+) -> Result<f64, ConfigError> {
+    let amount = match (amount, plan) {
+        (Some(a), _) => a,
+        (None, Some(plan)) => plan.total(),
+        (None, None) => return Err(invalid(key("amount"), "is required (or a monthly_plan)")),
+    };
+    if !(amount.is_finite() && amount > 0.0) {
+        return Err(invalid(key("amount"), format!("must be > 0, got {amount}")));
+    }
+    if let Some(plan) = plan
+        && plan.total() > amount + 0.005
+    {
+        return Err(invalid(
+            key("monthly_plan"),
+            format!(
+                "plans {} in all, more than the amount {amount}",
+                plan.total()
+            ),
+        ));
+    }
+    Ok(amount)
 }
 
 fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError> {

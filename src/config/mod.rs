@@ -29,7 +29,10 @@ use budgets::{
     RawAct, RawBudget, RawKubernetes, validate_act, validate_budget, validate_kubernetes,
 };
 
-use crate::domain::{Budget, Dimension, ModelChoice, ModelKind, Scope};
+use crate::domain::{
+    Budget, Builtin, Day, Dimension, Event, HolidayCalendar, Holidays, ModelChoice, ModelKind,
+    Scope,
+};
 
 /// The database used when neither the config file nor the environment names one.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://costcast.db";
@@ -192,6 +195,18 @@ struct RawForecast {
     top_series: Option<i64>,
     model: Option<String>,
     backtest_windows: Option<i64>,
+    holidays: Option<Vec<String>>,
+    #[serde(default)]
+    events: Vec<RawEvent>,
+}
+
+/// A recurring event the forecast may fit, listed by its dates.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    name: String,
+    days: Vec<String>,
+    length_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -232,6 +247,8 @@ pub struct ForecastSettings {
     pub model: ModelChoice,
     /// 30-day windows each forecast run backtests every series on (0: no backtest).
     pub backtest_windows: usize,
+    /// The holidays and events the forecast may fit.
+    pub holidays: Holidays,
 }
 
 /// Where alerts go.
@@ -505,7 +522,64 @@ fn validate_forecast(raw: &RawForecast) -> Result<ForecastSettings, ConfigError>
         top_series: top_series as usize,
         model,
         backtest_windows: backtest_windows as usize,
+        holidays: validate_holidays(raw)?,
     })
+}
+
+/// The built-in holidays chosen (both unless listed) and the events, every error naming its key.
+fn validate_holidays(raw: &RawForecast) -> Result<Holidays, ConfigError> {
+    let builtins = match &raw.holidays {
+        None => Builtin::ALL.to_vec(),
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                Builtin::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = Builtin::ALL.iter().map(|b| b.as_str()).collect();
+                    invalid(
+                        format!("forecast.holidays[{i}]"),
+                        format!("{name:?} is not one of {}", known.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let events = raw
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let key = |k: &str| format!("forecast.events[{i}].{k}");
+            if e.name.trim().is_empty() {
+                return Err(invalid(key("name"), "must not be empty"));
+            }
+            if e.days.is_empty() {
+                return Err(invalid(key("days"), "must list at least one day"));
+            }
+            let starts = e
+                .days
+                .iter()
+                .enumerate()
+                .map(|(j, d)| {
+                    Day::parse(d)
+                        .map_err(|err| invalid(key(&format!("days[{j}]")), err.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let length_days = e.length_days.unwrap_or(1);
+            if !(1..=31).contains(&length_days) {
+                return Err(invalid(
+                    key("length_days"),
+                    format!("{length_days} is outside 1..=31"),
+                ));
+            }
+            Ok(Event {
+                name: e.name.clone(),
+                starts,
+                length_days: length_days as u32,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Holidays::new(HolidayCalendar::new(builtins, events)))
 }
 
 /// The model names, comma-separated, for messages.
@@ -564,6 +638,74 @@ mod tests {
         let err = load("[[budgets]]\nname='a'\namount=5\n[[budgets]]\nname='b'\namount=-1\n")
             .unwrap_err();
         assert_eq!(err.to_string(), "budgets[1].amount: must be > 0, got -1");
+    }
+
+    #[test]
+    fn a_monthly_plan_sets_the_amount_and_must_fit_its_period() {
+        let plan = (1..=12).map(|m| (m * 100).to_string()).collect::<Vec<_>>();
+        let c = load(&format!(
+            "[[budgets]]\nname='y'\nperiod='yearly'\nmonthly_plan=[{}]\n",
+            plan.join(",")
+        ))
+        .unwrap();
+        assert_eq!(c.budgets[0].amount.amount, 7800.0, "the plan's total");
+        let err =
+            load("[[budgets]]\nname='q'\nperiod='quarterly'\nmonthly_plan=[1, 2]\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "budgets[0].monthly_plan: needs 3 amounts (one per month of a quarterly period), got 2"
+        );
+        let err = load("[[budgets]]\nname='m'\nmonthly_plan=[1]\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("budgets[0].monthly_plan: only a quarterly or yearly"),
+            "{err}"
+        );
+        let err =
+            load("[[budgets]]\nname='q'\nperiod='quarterly'\namount=5\nmonthly_plan=[1, 2, 3]\n")
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "budgets[0].monthly_plan: plans 6 in all, more than the amount 5"
+        );
+        let err = load("[[budgets]]\nname='a'\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "budgets[0].amount: is required (or a monthly_plan)"
+        );
+    }
+
+    #[test]
+    fn holidays_and_events_are_read_with_their_keys() {
+        let c = load("").unwrap();
+        assert_eq!(*c.forecast.holidays, HolidayCalendar::default());
+        let c = load(
+            "[forecast]\nholidays = ['year-end']\n[[forecast.events]]\nname = 'sale'\n\
+             days = ['2025-11-11', '2026-11-11']\nlength_days = 2\n",
+        )
+        .unwrap();
+        let expected = HolidayCalendar::new(
+            vec![Builtin::YearEnd],
+            vec![Event {
+                name: "sale".into(),
+                starts: vec![
+                    Day::parse("2025-11-11").unwrap(),
+                    Day::parse("2026-11-11").unwrap(),
+                ],
+                length_days: 2,
+            }],
+        );
+        assert_eq!(*c.forecast.holidays, expected);
+        let err = load("[forecast]\nholidays = ['diwali']\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "forecast.holidays[0]: \"diwali\" is not one of year-end, thanksgiving"
+        );
+        let err = load("[[forecast.events]]\nname = 'x'\ndays = ['2025-13-01']\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("forecast.events[0].days[0]: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod budget;
 mod day;
 mod dimensions;
 mod forecast;
+mod holidays;
 pub mod money;
 mod usage;
 
@@ -16,7 +17,8 @@ pub use action::{
 };
 pub use budget::{
     ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
-    Evaluation, Period, PlannedChange, Projection, Status, Thresholds,
+    Evaluation, MonthlyPlan, Period, PlanCheck, PlanError, PlannedChange, Projection, Status,
+    Thresholds,
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
@@ -24,6 +26,7 @@ pub use forecast::{
     Accuracy, Anomaly, DailyForecast, LevelChange, ModelChoice, ModelKind, SeriesForecast,
     SeriesShape, TrendClass,
 };
+pub use holidays::{Builtin, Event, Holiday, HolidayCalendar, Holidays};
 pub use money::{Currency, Money};
 pub use usage::{UsageMetric, UsagePoint};
 

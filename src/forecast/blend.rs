@@ -64,6 +64,7 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
                     let history = DailySeries {
                         start: series.start,
                         values: series.values[..*origin].to_vec(),
+                        holidays: series.holidays.clone(),
                     };
                     fit_and_forecast(&history, kind, n - origin)
                 })

@@ -19,7 +19,7 @@ use distrs::Normal;
 use super::model::{Bounds, ModelError, ModelForecast, Z80, Z95};
 use super::periodic::MonthDay;
 use super::prepare::{DailySeries, median, month_days};
-use crate::domain::{Day, LevelChange, ModelKind};
+use crate::domain::{Day, Holiday, Holidays, LevelChange, ModelKind};
 
 /// Days between trend knots (where the slope may change).
 const KNOT_SPACING: usize = 56;
@@ -73,53 +73,6 @@ const CHANGE_HALF_DAYS: f64 = 0.5;
 /// not beyond what it showed.
 const HOLIDAY_SCALE: f64 = 0.5;
 
-/// Yearly holidays bills dip or peak on, found in the data's own calendar. A Fourier season is
-/// too smooth for a dip of a week, and it needs two years; these need one or two occurrences.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holiday {
-    /// 24 December to 1 January: offices close, batch work pauses.
-    YearEnd,
-    /// Thanksgiving (the fourth Thursday of November) to Cyber Monday: promotions peak.
-    Thanksgiving,
-}
-
-impl Holiday {
-    /// Every holiday the model knows.
-    pub const ALL: [Holiday; 2] = [Holiday::YearEnd, Holiday::Thanksgiving];
-
-    /// Whether `day` is any holiday's day.
-    pub fn any(day: Day) -> bool {
-        Holiday::ALL.iter().any(|h| h.contains(day))
-    }
-
-    /// Whether `day` is one of the holiday's days.
-    pub fn contains(self, day: Day) -> bool {
-        match self {
-            Holiday::YearEnd => {
-                (day.month() == 12 && day.day_of_month() >= 24)
-                    || (day.month() == 1 && day.day_of_month() == 1)
-            }
-            Holiday::Thanksgiving => {
-                let Some(first) = Day::from_ymd(day.year(), 11, 1) else {
-                    return false;
-                };
-                // Thursday is weekday index 3 (Monday = 0).
-                let thursday = first.add_days(((3 + 7 - first.weekday_index()) % 7) as i64 + 21);
-                (0..=4).contains(&thursday.days_until(day))
-            }
-        }
-    }
-
-    /// Occurrences the history must hold before the holiday gets a term: a weekday-of-month
-    /// event moves through the dates, so one occurrence could be anything.
-    fn min_seen(self) -> usize {
-        match self {
-            Holiday::YearEnd => 1,
-            Holiday::Thanksgiving => 2,
-        }
-    }
-}
-
 /// One column of the design: how a feature is computed for day `t` (0 = first day).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Term {
@@ -134,7 +87,7 @@ enum Term {
     Weekday(u32),
     /// A day of the month with a steady effect (a fee on the 1st, the 15th, the last day).
     MonthDay(MonthDay),
-    /// Days of a yearly holiday.
+    /// Days of a holiday of the series' calendar.
     Holiday(Holiday),
     YearlySin(usize),
     YearlyCos(usize),
@@ -155,6 +108,7 @@ impl Term {
 /// The design: the terms and the calendar they are evaluated on.
 struct Design {
     start: Day,
+    holidays: Holidays,
     span: f64,
     terms: Vec<Term>,
     /// Past this day the trend's slope decays by [`DAMPING`] a day.
@@ -164,7 +118,7 @@ struct Design {
 }
 
 impl Design {
-    fn new(start: Day, n: usize, month_days: &[MonthDay]) -> Design {
+    fn new(start: Day, n: usize, month_days: &[MonthDay], holidays: &Holidays) -> Design {
         let mut terms = vec![Term::Intercept, Term::Trend];
         let mut knot = KNOT_SPACING;
         while knot + KNOT_TAIL <= n {
@@ -179,14 +133,14 @@ impl Design {
                 .filter(|k| **k != MonthDay::Day(1))
                 .map(|k| Term::MonthDay(*k)),
         );
-        for holiday in Holiday::ALL {
+        for holiday in holidays.all() {
             let seen = (0..n)
                 .filter(|t| {
                     let day = start.add_days(*t as i64);
-                    holiday.contains(day) && !holiday.contains(day.add_days(-1))
+                    holidays.contains(holiday, day) && !holidays.contains(holiday, day.add_days(-1))
                 })
                 .count();
-            if seen >= holiday.min_seen() {
+            if seen >= holidays.min_seen(holiday) {
                 terms.push(Term::Holiday(holiday));
             }
         }
@@ -198,6 +152,7 @@ impl Design {
         }
         Design {
             start,
+            holidays: holidays.clone(),
             span: n as f64,
             terms,
             last: n.saturating_sub(1),
@@ -232,7 +187,7 @@ impl Design {
                 Term::Shift(k) => f64::from(t >= k),
                 Term::Weekday(w) => f64::from(day.weekday_index() == w),
                 Term::MonthDay(key) => f64::from(MonthDay::of(day) == key),
-                Term::Holiday(holiday) => f64::from(holiday.contains(day)),
+                Term::Holiday(holiday) => f64::from(self.holidays.contains(holiday, day)),
                 Term::YearlySin(_) => {
                     (sin_k, cos_k) = (sin_k * cos1 + cos_k * sin1, cos_k * cos1 - sin_k * sin1);
                     sin_k
@@ -659,7 +614,7 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
     let offset = 0.01 * typical;
     let z: Vec<f64> = y.iter().map(|v| (v.max(0.0) + offset).ln()).collect();
 
-    let mut design = Design::new(series.start, n, &month_days(series));
+    let mut design = Design::new(series.start, n, &month_days(series), &series.holidays);
     let mut problem = Problem::new(design.matrix(n), z);
     let (mut fit, mut weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
     // A trend that multiplies the bill several times over the history is a launch or a
@@ -824,7 +779,11 @@ mod tests {
                 1000.0 * (1.0 + 0.0005 * t as f64) * weekly * first * normal.sample(&mut rng).exp()
             })
             .collect();
-        DailySeries { start, values }
+        DailySeries {
+            start,
+            values,
+            holidays: Default::default(),
+        }
     }
 
     fn truth(series: &DailySeries, t: usize, month_start: f64) -> f64 {
@@ -940,6 +899,7 @@ mod tests {
                     name: format!("s{i}"),
                     usage: s.points(),
                     recurring: vec![],
+                    holidays: Default::default(),
                 };
                 (target, end)
             })

@@ -98,6 +98,7 @@ pub fn prepare(name: &str, series: &DailySeries) -> Prepared {
         series: DailySeries {
             start: series.start,
             values: smoothed,
+            holidays: series.holidays.clone(),
         },
         anomalies,
         charges,
@@ -124,7 +125,8 @@ pub fn forecast_target(
     horizon: usize,
     choice: ModelChoice,
 ) -> Option<(SeriesForecast, Vec<Anomaly>)> {
-    let usage = DailySeries::from_points(&target.usage, history_end);
+    let usage = DailySeries::from_points(&target.usage, history_end)
+        .map(|s| s.with_holidays(&target.holidays));
     let recurring = recurring_forecast(&target.recurring, history_end, horizon);
     if usage.is_none() && recurring.is_none() {
         return None;
@@ -339,6 +341,7 @@ mod tests {
                     })
                     .collect(),
                 recurring: vec![(d("2024-12-01"), 50.0), (d("2025-01-01"), 50.0)],
+                holidays: Default::default(),
             })
             .map(|t| (t, start.add_days(399)))
             .collect();
@@ -374,6 +377,7 @@ mod tests {
             name: "t".into(),
             usage,
             recurring: vec![],
+            holidays: Default::default(),
         };
         let (f, _) =
             forecast_target(&target, start.add_days(119), 45, ModelChoice::default()).unwrap();
@@ -393,6 +397,7 @@ mod structure_tests {
     use rand_distr::{Distribution, Normal};
 
     use super::*;
+    use crate::domain::{Event, HolidayCalendar, Holidays};
 
     /// `days` days from `start` of `shape(t, day)` with 4% log-normal noise.
     fn bill(start: &str, days: usize, shape: impl Fn(usize, Day) -> f64) -> (Target, Day) {
@@ -412,6 +417,7 @@ mod structure_tests {
             name: "t".into(),
             usage,
             recurring: vec![],
+            holidays: Default::default(),
         };
         (target, start.add_days(days as i64 - 1))
     }
@@ -578,5 +584,51 @@ mod structure_tests {
         };
         let (dip, before) = (mean(24, 31), mean(11, 20));
         assert!(dip < 0.6 * before, "{dip:.0} vs {before:.0}");
+    }
+
+    #[test]
+    fn a_listed_event_recurs_on_its_next_dates_and_an_unlisted_one_does_not() {
+        // A two-day sale that moves through July (as Prime Day does) doubles spend; it is
+        // listed with its dates for 2024, 2025 and the coming 2026. Cut on 2026-07-01 after two
+        // sales seen, the 2026 sale is forecast within 25% of double; without the listing a
+        // date that moves is not forecast. (A sale on a fixed date is learned without a
+        // listing, as a yearly charge.)
+        let starts = ["2024-07-16", "2025-07-08", "2026-07-14"]
+            .map(|d| Day::parse(d).unwrap())
+            .to_vec();
+        let on_sale = |day: Day| starts.iter().any(|s| (0..2).contains(&s.days_until(day)));
+        let (mut target, end) = bill("2024-01-01", 913, |_, day| {
+            1000.0 * if on_sale(day) { 2.0 } else { 1.0 }
+        });
+        assert_eq!(end, Day::parse("2026-07-01").unwrap());
+        let on = |f: &SeriesForecast, day: &str| {
+            let day = Day::parse(day).unwrap();
+            f.points
+                .iter()
+                .find(|p| p.day == day)
+                .map(|p| p.mean)
+                .unwrap()
+        };
+        let plain = forecast(&target, end, 20);
+        assert!(
+            on(&plain, "2026-07-14") < 1300.0,
+            "{}",
+            on(&plain, "2026-07-14")
+        );
+        target.holidays = Holidays::new(HolidayCalendar::new(
+            vec![],
+            vec![Event {
+                name: "sale".into(),
+                starts: starts.clone(),
+                length_days: 2,
+            }],
+        ));
+        let listed = forecast(&target, end, 20);
+        for day in ["2026-07-14", "2026-07-15"] {
+            let v = on(&listed, day);
+            assert!((v - 2000.0).abs() < 500.0, "{day}: {v:.0}");
+        }
+        let after = on(&listed, "2026-07-16");
+        assert!((after - 1000.0).abs() < 200.0, "{after:.0}");
     }
 }

@@ -413,6 +413,7 @@ mod tests {
         DailySeries {
             start: crate::domain::Day::parse("2024-01-01").unwrap(),
             values,
+            holidays: Default::default(),
         }
     }
 

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::calendar::Holiday;
 use super::periodic::MonthDay;
-use crate::domain::Day;
+use crate::domain::{Day, Holidays};
 
 /// A dense daily series from `start`, one value a day.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +12,8 @@ pub struct DailySeries {
     pub start: Day,
     /// One value a day.
     pub values: Vec<f64>,
+    /// The holidays the model may fit.
+    pub holidays: Holidays,
 }
 
 impl DailySeries {
@@ -41,7 +42,19 @@ impl DailySeries {
                 values[start.days_until(*day) as usize] += amount;
             }
         }
-        Some(DailySeries { start, values })
+        Some(DailySeries {
+            start,
+            values,
+            holidays: Holidays::default(),
+        })
+    }
+
+    /// The same series with the holidays of `calendar`.
+    pub fn with_holidays(self, holidays: &Holidays) -> DailySeries {
+        DailySeries {
+            holidays: holidays.clone(),
+            ..self
+        }
     }
 }
 
@@ -52,6 +65,7 @@ impl DailySeries {
         DailySeries {
             start: Day::from_ymd(2024, 1, 1).expect("2024-01-01 is a date"),
             values,
+            holidays: Holidays::default(),
         }
     }
 }
@@ -196,7 +210,7 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
         }
         // Days of a holiday that dip or peak together are the calendar's, which the model fits;
         // one day alone on a holiday may be a charge or a runaway job like any other.
-        let holiday = end > t && (t..=end).all(|i| Holiday::any(series.day(i)));
+        let holiday = end > t && (t..=end).all(|i| series.holidays.any(series.day(i)));
         if !holiday && !is_new_level(values, t, end, up) {
             for i in t..=end {
                 smoothed[i] = baseline[i];

@@ -68,7 +68,15 @@ mod tests {
         let values: Vec<f64> = (0..120)
             .map(|t| if t % 7 >= 5 { 60.0 } else { 100.0 })
             .collect();
-        let f = forecast(&DailySeries { start, values }, 14).unwrap();
+        let f = forecast(
+            &DailySeries {
+                start,
+                values,
+                holidays: Default::default(),
+            },
+            14,
+        )
+        .unwrap();
         // Day 120 is a Tuesday (a weekday), day 124 a Saturday.
         assert!((f.mean[0] - 100.0).abs() < 10.0, "{:?}", f.mean);
         assert!((f.mean[4] - 60.0).abs() < 10.0, "{:?}", f.mean);

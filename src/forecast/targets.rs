@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::RECURRING_CATEGORIES;
-use crate::domain::{Budget, Day, Dimension, Dimensions};
+use crate::domain::{Budget, Day, Dimension, Dimensions, Holidays};
 
 /// A series to forecast: daily usage and recurring charges, summed over its member series.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -16,6 +16,8 @@ pub struct Target {
     pub usage: Vec<(Day, f64)>,
     /// Daily recurring charges (Purchase, Tax).
     pub recurring: Vec<(Day, f64)>,
+    /// The holidays its forecast may fit.
+    pub holidays: Holidays,
 }
 
 /// The forecast series name of a budget's scope.
@@ -48,6 +50,7 @@ pub fn build_targets(
     budgets: &[Budget],
     grain: &[Dimension],
     top_series: usize,
+    holidays: &Holidays,
 ) -> Vec<Target> {
     let last_day = costs.iter().map(|c| c.1).max();
     let rank_from = last_day.map(|d| d.add_days(-RANKING_DAYS));
@@ -109,6 +112,7 @@ pub fn build_targets(
             name,
             usage: usage.into_iter().collect(),
             recurring: recurring.into_iter().collect(),
+            holidays: holidays.clone(),
         })
         .collect()
 }
@@ -150,10 +154,11 @@ mod tests {
             period: Period::Monthly,
             mode: BudgetMode::Observe,
             thresholds: Thresholds::default(),
+            plan: None,
             actions: vec![],
         };
         let grain = vec![Dimension::Service, Dimension::Tag("team".into())];
-        let targets = build_targets(&series, &costs, &[budget], &grain, 2);
+        let targets = build_targets(&series, &costs, &[budget], &grain, 2, &Holidays::default());
         let by_name: HashMap<&str, &Target> =
             targets.iter().map(|t| (t.name.as_str(), t)).collect();
         let ml = by_name["budget:ml"];

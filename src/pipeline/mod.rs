@@ -567,6 +567,7 @@ pub async fn load_targets(
         &ctx.config.budgets,
         &settings.grain,
         settings.top_series,
+        &settings.holidays,
     );
     Ok(targets.into_iter().map(|t| (t, history_end)).collect())
 }

@@ -777,8 +777,8 @@ impl Store {
     pub async fn save_evaluations(&self, run_id: i64, evaluations: &[Evaluation]) -> Result<()> {
         let sql = "INSERT INTO budget_evaluations (run_id, budget, as_of, period_start, period_end, \
                    amount, currency, actual_to_date, reported_through, forecast_days, projected, lo80, \
-                   hi80, p_breach, status, mode, forecast_error, steps, drivers) VALUES ($1, $2, $3, $4, $5, \
-                   $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+                   hi80, p_breach, status, mode, forecast_error, steps, drivers, plan) VALUES ($1, $2, $3, $4, \
+                   $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for e in evaluations {
@@ -803,6 +803,10 @@ impl Store {
                     .bind(e.forecast_error)
                     .bind(e.steps as i32)
                     .bind(serde_json::to_string(&e.drivers).unwrap_or_else(|_| "[]".into()))
+                    .bind(e.plan.as_ref().map(|c| {
+                        serde_json::to_string(c)
+                            .expect("a plan check is numbers and days: it always serialises")
+                    }))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -856,6 +860,7 @@ impl Store {
                     let forecast_days: i32 = r.try_get("forecast_days")?;
                     let steps: i32 = r.try_get("steps")?;
                     let drivers: String = r.try_get("drivers")?;
+                    let plan: Option<String> = r.try_get("plan")?;
                     let period = DayRange::new(
                         day_of(r.try_get("period_start")?),
                         day_of(r.try_get("period_end")?),
@@ -884,6 +889,10 @@ impl Store {
                         steps: steps.max(0) as u32,
                         drivers: serde_json::from_str(&drivers)
                             .map_err(|e| corrupt(&format!("drivers: {e}")))?,
+                        plan: plan
+                            .map(|p| serde_json::from_str(&p))
+                            .transpose()
+                            .map_err(|e| corrupt(&format!("plan: {e}")))?,
                     })
                 })
                 .collect()
