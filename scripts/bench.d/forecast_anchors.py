@@ -11,8 +11,9 @@ Engines, one core each (n_jobs=1), as a user would call them:
                          intervals
   seasonal-naive         statsforecast SeasonalNaive(season_length=7)
   run-rate               the mean of the last 7 days, every day; interval from the last 28 days
-  lightgbm               mlforecast, one LightGBM model over all series of a set (lags 7, 14, 28,
-                         rolling means, calendar features, log1p target), conformal intervals
+  lightgbm               mlforecast, one LightGBM model over all series of a set and cut (lags 7,
+                         14, 28, rolling means, calendar features, log1p target), conformal
+                         intervals
   prophet                Prophet() with defaults (80% interval only)
 Forecasts are clipped at zero, as anyone forecasting cost would do; it only helps the engines.
 
@@ -136,8 +137,12 @@ def lightgbm_engine(df):
 
     log1p = FunctionTransformer(func=np.log1p, inverse_func=np.expm1)
     out = []
-    # One global model per set, as a user would train one per kind of series.
-    df = df.assign(set=df["unique_id"].str.split("[/@]", regex=True).str[0])
+    # One global model per set, as a user would train one per kind of series. Cuts of one
+    # series (a real series' rolling windows, a stress bill's ages) go to different models:
+    # a later cut holds an earlier cut's held-out days, which a shared model would learn.
+    set_of = df["unique_id"].str.split("/", regex=False).str[0].str.split("@", regex=False).str[0]
+    cut_of = df["unique_id"].str.extract(r"@(.*)$", expand=False).fillna("")
+    df = df.assign(set=set_of + "@" + cut_of)
     for _, part in df.groupby("set", sort=False):
         part = part.drop(columns="set")
         short = part.groupby("unique_id")["y"].transform("size") < 3 * HORIZON + 28
