@@ -33,6 +33,8 @@ const ERROR_FLOOR: f64 = 0.01;
 const PRIOR_DAYS: f64 = 15.0;
 /// Windows' worth of weight the uncalibrated level error keeps.
 const PRIOR_WINDOWS: f64 = 2.0;
+/// Days whose total the mixture sets and whose shape the calendar model gives.
+const SHAPE_DAYS: usize = 7;
 /// The share of held-out days the 80% interval should hold.
 const TARGET_COVERAGE: f64 = 0.8;
 
@@ -171,7 +173,42 @@ fn total_error(forecast: &[f64], actual: &[f64]) -> f64 {
 
 /// The weighted mixture of forecasts: the mean, quantile-averaged bounds, and a level error
 /// that holds each model's own and the spread between the models (shared by every day).
+///
+/// When the calendar model takes part, the mixture sets each week's total and the calendar
+/// model the days inside it: the simple models know the recent level but not a listed event, a
+/// holiday or a billing day of the month, which a day-by-day average would dilute.
 fn combine(parts: &[(f64, ModelForecast)], horizon: usize) -> ModelForecast {
+    let mut out = mix(parts, horizon);
+    let Some((_, shape)) = parts
+        .iter()
+        .find(|(w, f)| *w > 0.0 && f.model == ModelKind::Calendar)
+    else {
+        return out;
+    };
+    for week in (0..horizon).step_by(SHAPE_DAYS) {
+        let days = week..(week + SHAPE_DAYS).min(horizon);
+        let (mixed, shaped): (f64, f64) = (
+            out.mean[days.clone()].iter().sum(),
+            shape.mean[days.clone()].iter().sum(),
+        );
+        if shaped <= 0.0 {
+            continue;
+        }
+        for h in days {
+            let to = shape.mean[h] * mixed / shaped;
+            let shift = to - out.mean[h];
+            out.mean[h] = to;
+            let b = &mut out.bounds[h];
+            b.lo80 = (b.lo80 + shift).clamp(0.0, to);
+            b.hi80 = (b.hi80 + shift).max(to);
+            b.lo95 = (b.lo95 + shift).clamp(0.0, b.lo80);
+            b.hi95 = (b.hi95 + shift).max(b.hi80);
+        }
+    }
+    out
+}
+
+fn mix(parts: &[(f64, ModelForecast)], horizon: usize) -> ModelForecast {
     let mut out = ModelForecast::constant(ModelKind::Blend, 0.0, horizon);
     for h in 0..horizon {
         let mean: f64 = parts.iter().map(|(w, f)| w * f.mean[h]).sum();
