@@ -129,9 +129,17 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
             combine(&parts, n - origins[o])
         })
         .collect();
+    // A window that began before a level change the final fit has found missed that change;
+    // the fit now forecasts it (as a mixture of holding and reverting), so the miss says
+    // nothing about the intervals and would widen them twice.
+    let change = finals.iter().find_map(|(_, f)| f.change);
+    let known_from = change.map_or(0, |c| {
+        usize::try_from(series.start.days_until(c.day)).unwrap_or(0)
+    });
     let scored: Vec<(&ModelForecast, &[f64])> = backtests
         .iter()
         .zip(&origins)
+        .filter(|(_, origin)| **origin >= known_from)
         .map(|(f, origin)| (f, actual(*origin)))
         .collect();
     calibrate(&mut out, &scored);
@@ -144,7 +152,7 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
         _ => ModelKind::Blend,
     };
     out.note = main.and_then(|f| f.note.clone());
-    out.change = finals.iter().find_map(|(_, f)| f.change);
+    out.change = change;
     if finals.len() > 1 {
         let parts: Vec<String> = finals
             .iter()
