@@ -94,6 +94,10 @@ pub enum Command {
         /// auto, or a model (with --input; the store uses forecast.model).
         #[arg(long, default_value = "calendar", requires = "input")]
         model: String,
+        /// 30-day windows of each series' own history whose missed totals widen its level
+        /// error, as a forecast run does with forecast.backtest_windows (with --input).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=24), requires = "input")]
+        backtest_windows: u8,
     },
     /// Score models by rolling-origin backtest: fit up to an origin, forecast, compare.
     Backtest {
@@ -370,8 +374,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             horizon,
             output,
             model,
+            backtest_windows,
         } => {
             let horizon = check_horizon(horizon)?;
+            let windows = usize::from(backtest_windows);
             let choice = parse_models(std::slice::from_ref(&model))?[0];
             let series = standalone::read_series(&input).map_err(Failure::run)?;
             let done = match &output {
@@ -382,9 +388,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                             format!("{}: {e}", path.display()),
                         ))
                     })?;
-                    standalone::forecast(&series, horizon, choice, &mut file)
+                    standalone::forecast(&series, horizon, choice, windows, &mut file)
                 }
-                None => standalone::forecast(&series, horizon, choice, &mut std::io::stdout()),
+                None => {
+                    standalone::forecast(&series, horizon, choice, windows, &mut std::io::stdout())
+                }
             }
             .map_err(Failure::run)?;
             let count = done.series;

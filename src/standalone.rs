@@ -117,27 +117,46 @@ pub struct Forecasted {
 }
 
 /// Forecasts each series `horizon` days past its last date with `choice` and writes the
-/// forecast CSV to `output`.
+/// forecast CSV to `output`. With `backtest_windows` > 0 each forecast's level error is pooled
+/// with the 30-day totals that many windows of its own history missed, as a forecast run does.
 pub fn forecast(
     series: &Series,
     horizon: usize,
     choice: ModelChoice,
+    backtest_windows: usize,
     output: &mut dyn Write,
 ) -> Result<Forecasted, StandaloneError> {
     let started = std::time::Instant::now();
-    let forecasts: Vec<SeriesForecast> = series
-        .par_iter()
-        .filter_map(|(id, s)| {
+    let targets: Vec<(Target, Day)> = series
+        .iter()
+        .map(|(id, s)| {
             let target = Target {
                 name: id.clone(),
                 usage: s.points(),
                 recurring: Vec::new(),
                 holidays: Default::default(),
             };
-            let end = s.day(s.values.len() - 1);
-            forecast::forecast_target(&target, end, horizon, choice).map(|(f, _)| f)
+            (target, s.day(s.values.len() - 1))
         })
         .collect();
+    let mut forecasts: Vec<SeriesForecast> = targets
+        .par_iter()
+        .filter_map(|(target, end)| {
+            forecast::forecast_target(target, *end, horizon, choice).map(|(f, _)| f)
+        })
+        .collect();
+    if backtest_windows > 0 {
+        let plan = forecast::backtest::Plan {
+            horizon: crate::pipeline::BACKTEST_HORIZON,
+            windows: backtest_windows,
+        };
+        let accuracy = forecast::backtest::run(&targets, &[choice], plan);
+        for f in &mut forecasts {
+            if let Some(a) = accuracy.iter().find(|a| a.series == f.series) {
+                forecast::calibrate_level(f, a);
+            }
+        }
+    }
     let fit_seconds = started.elapsed().as_secs_f64();
     let mut writer = csv::Writer::from_writer(output);
     let write_err = |e: csv::Error| StandaloneError::Io {

@@ -25,6 +25,9 @@ import statistics
 import sys
 from collections import defaultdict
 
+# costcast as the bench runs it: the calendar model, auto, and calendar with its level error
+# pooled with three backtest windows as a forecast run does.
+OURS = ("costcast", "costcast-auto", "costcast-as-run")
 ANCHORS = [
     "statsforecast-mstl",
     "statsforecast-autoets",
@@ -143,7 +146,7 @@ def main():
         }.get(name, f"{n} rolling windows of 30 days")
         print(f"\n{name} ({what})")
         print(header)
-        first = [e for e in ("costcast", "costcast-auto") if e in table]
+        first = [e for e in OURS if e in table]
         for engine in first + [e for e in table if e not in first]:
             r = table[engine]
             ms = f"{r['ms']:.2f}" if r["ms"] is not None else "—"
@@ -169,15 +172,15 @@ def main():
                 line += f"; vs best simple: total err median {c['total_median'] / simple[best_simple]['total_median']:.2f}× ({best_simple})"
             print(line)
     if by_age:
-        engines_here = [e for e in ("costcast", "costcast-auto") if e in engines] + [
-            e for e in engines if e not in ("costcast", "costcast-auto")
+        engines_here = [e for e in OURS if e in engines] + [
+            e for e in engines if e not in OURS
         ]
         print("\nstress: median 30-day-total error % by days since the step at the cut")
         print(f"{'method':<22} " + " ".join(f"{a:>6}" for a in sorted(by_age)))
         for e in engines_here:
             print(f"{e:<22} " + " ".join(f"{by_age[a].get(e, float('nan')):>6.2f}" for a in sorted(by_age)))
         if "statsforecast-autoets" in engines:
-            for mine in [e for e in ("costcast", "costcast-auto") if e in engines]:
+            for mine in [e for e in OURS if e in engines]:
                 ratios = [
                     f"day {a}: {by_age[a][mine] / by_age[a]['statsforecast-autoets']:.2f}×"
                     for a in sorted(by_age)
