@@ -145,18 +145,7 @@ pub fn forecast(
             forecast::forecast_target(target, *end, horizon, choice).map(|(f, _)| f)
         })
         .collect();
-    if backtest_windows > 0 {
-        let plan = forecast::backtest::Plan {
-            horizon: crate::pipeline::BACKTEST_HORIZON,
-            windows: backtest_windows,
-        };
-        let accuracy = forecast::backtest::run(&targets, &[choice], plan);
-        for f in &mut forecasts {
-            if let Some(a) = accuracy.iter().find(|a| a.series == f.series) {
-                forecast::calibrate_level(f, a);
-            }
-        }
-    }
+    forecast::calibrate_by_backtest(&targets, &mut forecasts, choice, backtest_windows);
     let fit_seconds = started.elapsed().as_secs_f64();
     let mut writer = csv::Writer::from_writer(output);
     let write_err = |e: csv::Error| StandaloneError::Io {

@@ -25,6 +25,9 @@ struct WindowScore {
     coverage95: f64,
 }
 
+/// Days each backtest window covers: the month a budget is judged on.
+pub const WINDOW_DAYS: usize = 30;
+
 /// Backtest settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {

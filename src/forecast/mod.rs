@@ -38,6 +38,30 @@ pub struct Output {
     pub anomalies: Vec<Anomaly>,
 }
 
+/// Backtests every target on `windows` 30-day windows of its own history with `choice` and
+/// pools each of `forecasts`' level error with the totals those windows missed. The scores.
+pub fn calibrate_by_backtest(
+    targets: &[(Target, Day)],
+    forecasts: &mut [SeriesForecast],
+    choice: ModelChoice,
+    windows: usize,
+) -> Vec<Accuracy> {
+    if windows == 0 {
+        return Vec::new();
+    }
+    let plan = backtest::Plan {
+        horizon: backtest::WINDOW_DAYS,
+        windows,
+    };
+    let accuracy = backtest::run(targets, &[choice], plan);
+    for f in forecasts {
+        if let Some(a) = accuracy.iter().find(|a| a.series == f.series) {
+            calibrate_level(f, a);
+        }
+    }
+    accuracy
+}
+
 /// Forecasts every target `horizon_days` past its last trusted day.
 pub fn forecast_targets(
     targets: &[(Target, Day)],

@@ -588,28 +588,20 @@ fn horizon_days(ctx: &Context, targets: &[(forecast::Target, Day)], as_of: Day) 
 }
 
 /// Days each backtest window of a forecast run covers: the month a budget is judged on.
-pub const BACKTEST_HORIZON: usize = 30;
+pub const BACKTEST_HORIZON: usize = forecast::backtest::WINDOW_DAYS;
 
 async fn forecast_stage(ctx: &Context, run_id: i64, as_of: Day) -> Result<Counts, StageError> {
     let settings = ctx.config.forecast.clone();
     let targets = load_targets(ctx, as_of).await?;
     let horizon = horizon_days(ctx, &targets, as_of);
     let (output, accuracy) = tokio::task::spawn_blocking(move || {
-        let output = forecast::forecast_targets(&targets, horizon, settings.model);
-        let plan = forecast::backtest::Plan {
-            horizon: BACKTEST_HORIZON,
-            windows: settings.backtest_windows,
-        };
-        let accuracy = match settings.backtest_windows {
-            0 => Vec::new(),
-            _ => forecast::backtest::run(&targets, &[settings.model], plan),
-        };
-        let mut output = output;
-        for f in &mut output.forecasts {
-            if let Some(a) = accuracy.iter().find(|a| a.series == f.series) {
-                forecast::calibrate_level(f, a);
-            }
-        }
+        let mut output = forecast::forecast_targets(&targets, horizon, settings.model);
+        let accuracy = forecast::calibrate_by_backtest(
+            &targets,
+            &mut output.forecasts,
+            settings.model,
+            settings.backtest_windows,
+        );
         (output, accuracy)
     })
     .await
