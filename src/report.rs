@@ -394,6 +394,7 @@ pub fn seasonality(shape: &SeriesShape) -> Option<String> {
         parts.push(format!("monthly on {}", shape.month_days.join("/")));
     }
     parts.extend(shape.charges.iter().cloned());
+    parts.extend(shape.events.iter().cloned());
     if let Some(s) = shape.yearly {
         parts.push(format!("yearly {s:.2}"));
     }

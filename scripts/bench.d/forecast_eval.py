@@ -117,6 +117,7 @@ def main():
         timings[t["engine"]] = t["ms_per_series"]
     rows = defaultdict(dict)
     by_age = defaultdict(dict)
+    coverage_by_age = defaultdict(dict)
     for engine, path in engines.items():
         forecasts = load(path)
         per_set, per_age = defaultdict(list), defaultdict(list)
@@ -131,6 +132,7 @@ def main():
             rows[name][engine] = summarise(scores, timings.get(engine))
         for a, scores in per_age.items():
             by_age[a][engine] = statistics.median(s["total"] for s in scores if s["total"] is not None)
+            coverage_by_age[a][engine] = statistics.fmean(s["tcov80"] for s in scores)
     header = (
         f"{'method':<22} {'ms/series/core':>14} {'MASE mean':>9} {'MASE med':>9} {'total err med %':>15} "
         f"{'total err p90 %':>15} {'bias med %':>10} {'80% cov days':>12} {'80% cov totals':>14}"
@@ -186,6 +188,10 @@ def main():
                     for a in sorted(by_age)
                 ]
                 print(f"{mine} / AutoETS: " + ", ".join(ratios))
+        print("\nstress: 80% coverage of 30-day totals by days since the step at the cut")
+        print(f"{'method':<22} " + " ".join(f"{a:>6}" for a in sorted(coverage_by_age)))
+        for e in [e for e in OURS if e in engines]:
+            print(f"{e:<22} " + " ".join(f"{coverage_by_age[a][e]:>6.2f}" for a in sorted(coverage_by_age)))
     if "costcast" in timings:
         speed = [
             f"{timings[e] / timings['costcast']:.0f}× faster than {e}"

@@ -315,6 +315,8 @@ pub struct ShapeDto {
     pub month_days: Vec<String>,
     /// Charges that recur every few months.
     pub charges: Vec<String>,
+    /// Yearly peaks or dips on a weekday of a month.
+    pub events: Vec<String>,
     /// Strength (0 to 1) of the yearly season.
     pub yearly: Option<f64>,
     /// A change of level in the last two months.
@@ -343,6 +345,7 @@ impl From<&crate::domain::SeriesShape> for ShapeDto {
             weekly: s.weekly,
             month_days: s.month_days.clone(),
             charges: s.charges.clone(),
+            events: s.events.clone(),
             yearly: s.yearly,
             change: s.change.map(|c| ChangeDto {
                 day: c.day,

@@ -203,6 +203,10 @@ pub struct SeriesShape {
     pub month_days: Vec<String>,
     /// Charges that recur every few months, e.g. `every 3 months on the 15th`.
     pub charges: Vec<String>,
+    /// Yearly peaks or dips on a weekday of a month, e.g.
+    /// `yearly +150% on 1 day after the 4th Thu of November`.
+    #[serde(default)]
+    pub events: Vec<String>,
     /// Strength (0 to 1) of the yearly season, with two years of history.
     pub yearly: Option<f64>,
     /// A change of level in the last two months.

@@ -17,7 +17,7 @@ use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use distrs::Normal;
 
 use super::model::{Bounds, ModelError, ModelForecast, Z80, Z95};
-use super::periodic::MonthDay;
+use super::periodic::{MonthDay, MonthlyDay};
 use super::prepare::{DailySeries, median, month_days};
 use crate::domain::{Day, Holiday, Holidays, LevelChange, ModelKind};
 
@@ -85,8 +85,9 @@ enum Term {
     Shift(usize),
     /// Monday = 0; Sunday is the baseline.
     Weekday(u32),
-    /// A day of the month with a steady effect (a fee on the 1st, the 15th, the last day).
-    MonthDay(MonthDay),
+    /// A day of the month with a steady effect (a fee on the 1st, the 15th, the last day, a
+    /// run on the second Tuesday).
+    MonthDay(MonthlyDay),
     /// Days of a holiday of the series' calendar.
     Holiday(Holiday),
     YearlySin(usize),
@@ -118,7 +119,7 @@ struct Design {
 }
 
 impl Design {
-    fn new(start: Day, n: usize, month_days: &[MonthDay], holidays: &Holidays) -> Design {
+    fn new(start: Day, n: usize, month_days: &[MonthlyDay], holidays: &Holidays) -> Design {
         let mut terms = vec![Term::Intercept, Term::Trend];
         let mut knot = KNOT_SPACING;
         while knot + KNOT_TAIL <= n {
@@ -126,11 +127,12 @@ impl Design {
             knot += KNOT_SPACING;
         }
         terms.extend((0..6).map(Term::Weekday));
-        terms.push(Term::MonthDay(MonthDay::Day(1)));
+        let first = MonthlyDay::Date(MonthDay::Day(1));
+        terms.push(Term::MonthDay(first));
         terms.extend(
             month_days
                 .iter()
-                .filter(|k| **k != MonthDay::Day(1))
+                .filter(|k| **k != first)
                 .map(|k| Term::MonthDay(*k)),
         );
         for holiday in holidays.all() {
@@ -186,7 +188,7 @@ impl Design {
                 Term::Knot(k) => (s - k as f64 / self.span).max(0.0),
                 Term::Shift(k) => f64::from(t >= k),
                 Term::Weekday(w) => f64::from(day.weekday_index() == w),
-                Term::MonthDay(key) => f64::from(MonthDay::of(day) == key),
+                Term::MonthDay(key) => f64::from(key.contains(day)),
                 Term::Holiday(holiday) => f64::from(self.holidays.contains(holiday, day)),
                 Term::YearlySin(_) => {
                     (sin_k, cos_k) = (sin_k * cos1 + cos_k * sin1, cos_k * cos1 - sin_k * sin1);

@@ -16,6 +16,7 @@ pub mod prepare;
 mod prophet;
 pub mod shape;
 pub mod targets;
+pub mod weekdays;
 
 use rayon::prelude::*;
 
@@ -91,6 +92,8 @@ pub struct Prepared {
     pub anomalies: Vec<Anomaly>,
     /// Charges learned from outlying days that recur on a calendar.
     pub charges: Vec<periodic::Charge>,
+    /// Yearly peaks and dips on a weekday of a month, learned from outlying days.
+    pub events: Vec<weekdays::YearlyEvent>,
 }
 
 /// Prepares the usage series `series` of target `name` for fitting.
@@ -107,7 +110,16 @@ pub fn prepare(name: &str, series: &DailySeries) -> Prepared {
         .into_iter()
         .filter(|c| c.every_months > 1)
         .collect();
-    let recurring = |day: Day| charges.iter().any(|c| c.days.contains(&day));
+    let ratios: Vec<(Day, f64)> = outliers
+        .iter()
+        .filter(|o| o.expected > 0.0)
+        .map(|o| (series.day(o.index), o.actual / o.expected))
+        .collect();
+    let events = weekdays::learn(&ratios, end);
+    let recurring = |day: Day| {
+        charges.iter().any(|c| c.days.contains(&day))
+            || events.iter().any(|e| e.days.contains(&day))
+    };
     let anomalies = outliers
         .iter()
         .filter(|o| !recurring(series.day(o.index)))
@@ -126,6 +138,7 @@ pub fn prepare(name: &str, series: &DailySeries) -> Prepared {
         },
         anomalies,
         charges,
+        events,
     }
 }
 
@@ -159,8 +172,14 @@ pub fn forecast_target(
         Some(series) => {
             let prepared = prepare(&target.name, series);
             let charges = periodic::forecast(&prepared.charges, history_end, horizon);
-            let fit = forecast_usage(&prepared.series, horizon, choice);
-            let shape = shape::describe(&prepared.series, &prepared.charges, fit.change);
+            let mut fit = forecast_usage(&prepared.series, horizon, choice);
+            fit.scale_days(&weekdays::factors(&prepared.events, history_end, horizon));
+            let shape = shape::describe(
+                &prepared.series,
+                &prepared.charges,
+                &prepared.events,
+                fit.change,
+            );
             (fit, prepared.anomalies, charges, shape)
         }
         None => {
@@ -608,6 +627,84 @@ mod structure_tests {
         };
         let (dip, before) = (mean(24, 31), mean(11, 20));
         assert!(dip < 0.6 * before, "{dip:.0} vs {before:.0}");
+    }
+
+    #[test]
+    fn a_run_on_the_second_tuesday_lands_on_its_day() {
+        // A monthly batch run triples the second Tuesday's spend. It moves through the dates
+        // (the 8th to the 14th), so no day-of-month term holds it. Cut after ten months, the
+        // next two second Tuesdays are within 25% of 3,000 and the other Tuesdays within 15%
+        // of 1,000.
+        let second_tuesday =
+            |day: Day| day.weekday_index() == 1 && (8..=14).contains(&day.day_of_month());
+        let (target, end) = bill("2025-01-01", 300, |_, day| {
+            1000.0 * weekday(day) * if second_tuesday(day) { 3.0 } else { 1.0 }
+        });
+        let f = forecast(&target, end, 60);
+        let tuesdays: Vec<_> = f
+            .points
+            .iter()
+            .filter(|p| p.day.weekday_index() == 1)
+            .collect();
+        let runs = tuesdays.iter().filter(|p| second_tuesday(p.day)).count();
+        assert_eq!(runs, 2, "the horizon holds two second Tuesdays");
+        for p in tuesdays {
+            let truth = if second_tuesday(p.day) {
+                3000.0
+            } else {
+                1000.0
+            };
+            let tolerance = if truth > 1000.0 { 0.25 } else { 0.15 };
+            assert!(
+                (p.mean - truth).abs() / truth < tolerance,
+                "{}: {:.0} vs {truth:.0}",
+                p.day,
+                p.mean
+            );
+        }
+        assert!(
+            f.shape.month_days.contains(&"2nd Tue".to_string()),
+            "{:?}",
+            f.shape
+        );
+    }
+
+    #[test]
+    fn a_peak_the_day_after_the_fourth_thursday_of_november_recurs() {
+        // Spend is 2.5× on Black Friday, the day after the fourth Thursday of November: the
+        // 29th in 2024 (a fifth Friday) and the 28th in 2025. Cut on 2026-11-10, the forecast
+        // of 27 November 2026 is within 25% of 2,500 and the Thursday before within 15% of
+        // 1,000; neither past peak is reported as an anomaly.
+        let black_friday =
+            ["2024-11-29", "2025-11-28", "2026-11-27"].map(|d| Day::parse(d).unwrap());
+        let (target, end) = bill("2024-01-01", 1045, |_, day| {
+            1000.0
+                * if black_friday.contains(&day) {
+                    2.5
+                } else {
+                    1.0
+                }
+        });
+        assert_eq!(end, Day::parse("2026-11-10").unwrap());
+        let (f, anomalies) = forecast_target(&target, end, 30, ModelChoice::default()).unwrap();
+        let on = |day: Day| f.points.iter().find(|p| p.day == day).unwrap().mean;
+        let peak = on(black_friday[2]);
+        let before = on(black_friday[2].add_days(-1));
+        assert!((peak - 2500.0).abs() / 2500.0 < 0.25, "peak {peak:.0}");
+        assert!(
+            (before - 1000.0).abs() / 1000.0 < 0.15,
+            "day before {before:.0}"
+        );
+        assert!(
+            anomalies.iter().all(|a| !black_friday.contains(&a.day)),
+            "{anomalies:?}"
+        );
+        assert_eq!(f.shape.events.len(), 1, "{:?}", f.shape.events);
+        assert!(
+            f.shape.events[0].ends_with("% on 1 day after the 4th Thu of November"),
+            "{:?}",
+            f.shape.events
+        );
     }
 
     #[test]

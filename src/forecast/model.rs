@@ -104,6 +104,26 @@ impl ModelForecast {
         }
     }
 
+    /// Multiplies each day (mean, bounds and spreads) by its factor: a yearly peak or dip the
+    /// usage model was fitted without.
+    pub fn scale_days(&mut self, factors: &[f64]) {
+        for (h, f) in factors.iter().enumerate().filter(|(_, f)| **f != 1.0) {
+            let (Some(m), Some(b)) = (self.mean.get_mut(h), self.bounds.get_mut(h)) else {
+                continue;
+            };
+            *m *= f;
+            for bound in [&mut b.lo80, &mut b.hi80, &mut b.lo95, &mut b.hi95] {
+                *bound *= f;
+            }
+            for sd in [self.sd_level.get_mut(h), self.sd_noise.get_mut(h)]
+                .into_iter()
+                .flatten()
+            {
+                *sd *= f;
+            }
+        }
+    }
+
     /// A forecast with normal errors around `mean`, clipped at zero.
     fn normal(model: ModelKind, mean: &[f64], sd_level: Vec<f64>, sd_noise: Vec<f64>) -> Self {
         let bounds = mean

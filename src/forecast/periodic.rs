@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Months};
 
+use super::weekdays::WeekdayOfMonth;
 use crate::domain::Day;
 
 /// Where in its month a charge falls: the last day is its own key, because a charge billed on
@@ -29,6 +30,41 @@ impl MonthDay {
             MonthDay::Last
         } else {
             MonthDay::Day(day.day_of_month())
+        }
+    }
+}
+
+/// A day of the month usage may be steadily off on: a date (a fee on the 15th) or a weekday
+/// of the month (a batch run on the second Tuesday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MonthlyDay {
+    /// A date of the month, or its last day.
+    Date(MonthDay),
+    /// A weekday of the month.
+    Weekday(WeekdayOfMonth),
+}
+
+impl MonthlyDay {
+    /// Every key `day` has: its date and its weekdays of the month.
+    pub fn keys(day: Day) -> impl Iterator<Item = MonthlyDay> {
+        std::iter::once(MonthlyDay::Date(MonthDay::of(day)))
+            .chain(WeekdayOfMonth::keys(day).map(MonthlyDay::Weekday))
+    }
+
+    /// Whether `day` has this key.
+    pub fn contains(self, day: Day) -> bool {
+        match self {
+            MonthlyDay::Date(key) => MonthDay::of(day) == key,
+            MonthlyDay::Weekday(key) => key.contains(day),
+        }
+    }
+
+    /// Its name in reports: `1`, `15`, `last`, `2nd Tue`.
+    pub fn name(self) -> String {
+        match self {
+            MonthlyDay::Date(MonthDay::Day(d)) => d.to_string(),
+            MonthlyDay::Date(MonthDay::Last) => "last".into(),
+            MonthlyDay::Weekday(key) => key.name(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::periodic::MonthDay;
+use super::periodic::MonthlyDay;
 use crate::domain::{Day, Holidays};
 
 /// A dense daily series from `start`, one value a day.
@@ -120,18 +120,21 @@ fn weekly_baseline(values: &[f64]) -> Vec<f64> {
 }
 
 /// The days of the month whose cost is steadily off the weekly baseline (a fee billed with
-/// usage on the 1st, the 15th, the last day), with the median ratio over the recent months.
-fn month_day_effects(series: &DailySeries, baseline: &[f64]) -> Vec<(MonthDay, f64)> {
-    let mut by_key: BTreeMap<MonthDay, Vec<f64>> = BTreeMap::new();
+/// usage on the 1st, the 15th, the last day; a batch run on the second Tuesday), with the
+/// median ratio over the recent months.
+fn month_day_effects(series: &DailySeries, baseline: &[f64]) -> Vec<(MonthlyDay, f64)> {
+    let mut by_key: BTreeMap<MonthlyDay, Vec<f64>> = BTreeMap::new();
     for (t, (v, b)) in series.values.iter().zip(baseline).enumerate().rev() {
         if *b > 0.0 {
-            let ratios = by_key.entry(MonthDay::of(series.day(t))).or_default();
-            if ratios.len() < MONTH_DAY_MONTHS {
-                ratios.push(v / b);
+            for key in MonthlyDay::keys(series.day(t)) {
+                let ratios = by_key.entry(key).or_default();
+                if ratios.len() < MONTH_DAY_MONTHS {
+                    ratios.push(v / b);
+                }
             }
         }
     }
-    by_key
+    let effects: Vec<(MonthlyDay, f64)> = by_key
         .into_iter()
         .filter(|(_, r)| r.len() >= MIN_MONTH_DAYS)
         .filter_map(|(key, mut ratios)| {
@@ -140,11 +143,29 @@ fn month_day_effects(series: &DailySeries, baseline: &[f64]) -> Vec<(MonthDay, f
             let steady = 3 * ratios.iter().filter(|r| off(r)).count() >= 2 * ratios.len();
             ((effect - 1.0).abs() >= MIN_RELATIVE_DEVIATION && steady).then_some((key, effect))
         })
+        .collect();
+    // The fourth and the last of a weekday are the same day in most months: when both look
+    // steady, only the stronger is a term, so the fit never holds two copies of one column.
+    let stronger = |a: f64, b: f64| (a - 1.0).abs() > (b - 1.0).abs();
+    effects
+        .iter()
+        .filter(|(key, effect)| {
+            let MonthlyDay::Weekday(w) = key else {
+                return true;
+            };
+            !effects.iter().any(|(other, e)| match other {
+                MonthlyDay::Weekday(o) => {
+                    o.weekday == w.weekday && o.week != w.week && stronger(*e, *effect)
+                }
+                MonthlyDay::Date(_) => false,
+            })
+        })
+        .copied()
         .collect()
 }
 
 /// The days of the month with a steady effect in `series` (see [`smooth_outliers`]).
-pub fn month_days(series: &DailySeries) -> Vec<MonthDay> {
+pub fn month_days(series: &DailySeries) -> Vec<MonthlyDay> {
     if series.values.len() < 21 {
         return Vec::new();
     }
@@ -175,7 +196,7 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
     let mut baseline = weekly_baseline(values);
     for (key, effect) in month_day_effects(series, &baseline) {
         for (t, b) in baseline.iter_mut().enumerate() {
-            if MonthDay::of(series.day(t)) == key {
+            if key.contains(series.day(t)) {
                 *b *= effect;
             }
         }

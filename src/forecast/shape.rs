@@ -5,6 +5,7 @@
 
 use super::periodic::{Charge, MonthDay};
 use super::prepare::{DailySeries, median, month_days};
+use super::weekdays::YearlyEvent;
 use crate::domain::{LevelChange, SeriesShape, TrendClass};
 
 /// Weeks the trend is measured over.
@@ -18,10 +19,12 @@ const MIN_WEEKLY: f64 = 0.3;
 /// A yearly correlation weaker than this is not reported.
 const MIN_YEARLY: f64 = 0.5;
 
-/// The shape of `series`, with the charges learned from it and the model's recent change.
+/// The shape of `series`, with the charges and yearly events learned from it and the model's
+/// recent change.
 pub fn describe(
     series: &DailySeries,
     charges: &[Charge],
+    events: &[YearlyEvent],
     change: Option<LevelChange>,
 ) -> SeriesShape {
     let (trend, trend_percent_per_month) = trend(&series.values).unzip();
@@ -29,20 +32,20 @@ pub fn describe(
         trend,
         trend_percent_per_month,
         weekly: weekly_strength(&series.values).filter(|s| *s >= MIN_WEEKLY),
-        month_days: month_days(series).into_iter().map(key_name).collect(),
+        month_days: month_days(series).into_iter().map(|k| k.name()).collect(),
         charges: charges
             .iter()
             .map(|c| format!("every {} months on {}", c.every_months, day_name(c.key)))
             .collect(),
+        events: events
+            .iter()
+            .map(|e| {
+                let percent = 100.0 * (e.ratio - 1.0);
+                format!("yearly {percent:+.0}% on {}", e.rule.name())
+            })
+            .collect(),
         yearly: yearly_strength(&series.values).filter(|s| *s >= MIN_YEARLY),
         change,
-    }
-}
-
-fn key_name(key: MonthDay) -> String {
-    match key {
-        MonthDay::Day(d) => d.to_string(),
-        MonthDay::Last => "last".into(),
     }
 }
 
@@ -186,7 +189,7 @@ mod tests {
                 100.0 * (1.0 + 0.004 * t as f64) * weekend
             })
             .collect();
-        let shape = describe(&series(values), &[], None);
+        let shape = describe(&series(values), &[], &[], None);
         assert_eq!(shape.trend, Some(TrendClass::Rising));
         let percent = shape.trend_percent_per_month.unwrap();
         assert!((5.0..15.0).contains(&percent), "{percent}");
@@ -196,14 +199,14 @@ mod tests {
 
     #[test]
     fn a_flat_bill_is_stable_with_no_cycle_and_a_wild_one_is_volatile() {
-        let flat = describe(&series(vec![50.0; 120]), &[], None);
+        let flat = describe(&series(vec![50.0; 120]), &[], &[], None);
         assert_eq!(flat.trend, Some(TrendClass::Stable));
         assert_eq!(flat.weekly, None);
         let wild: Vec<f64> = (0..120)
             .map(|t| if (t / 7) % 2 == 0 { 10.0 } else { 100.0 })
             .collect();
         assert_eq!(
-            describe(&series(wild), &[], None).trend,
+            describe(&series(wild), &[], &[], None).trend,
             Some(TrendClass::Volatile)
         );
     }
