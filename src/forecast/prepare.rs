@@ -100,6 +100,9 @@ const MONTH_DAY_MONTHS: usize = 6;
 /// Months of history from which a steady day-of-month effect is recognised.
 const MIN_MONTH_DAYS: usize = 3;
 
+/// The newest days, whose outliers are clipped rather than replaced (see [`smooth_outliers`]).
+const UNSETTLED_DAYS: usize = 21;
+
 /// Days after an excursion compared with the days before it to tell a spike from a new level.
 const COMEBACK_DAYS: usize = 14;
 
@@ -234,7 +237,16 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
         let holiday = end > t && (t..=end).all(|i| series.holidays.any(series.day(i)));
         if !holiday && !is_new_level(values, t, end, up) {
             for i in t..=end {
-                smoothed[i] = baseline[i];
+                // Whether an excursion of the newest weeks came back is not settled, and their
+                // baseline is the level before any change that began in them: such a day is
+                // clipped to the edge of the usual, which keeps its direction as evidence.
+                let limit = (OUTLIER_SIGMAS * scale)
+                    .max(MIN_RELATIVE_DEVIATION * baseline[i].abs())
+                    .max(material);
+                smoothed[i] = match i + UNSETTLED_DAYS >= n {
+                    true => values[i].clamp(baseline[i] - limit, baseline[i] + limit),
+                    false => baseline[i],
+                };
                 outliers.push(Outlier {
                     index: i,
                     actual: values[i],
