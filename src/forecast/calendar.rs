@@ -460,9 +460,16 @@ fn recent_shift(problem: &Problem, terms: &[Term], fit: &Fit, weights: &[f64]) -
     let n = weights.len();
     let newest = n.saturating_sub(RECENT_DAYS.min(n / 4));
     let mut weights = weights.to_vec();
-    weights[newest..].fill(1.0);
-    let fit = problem.solve(&weights, terms, fit.sigma)?;
-    let gains = ShiftGains::new(&problem.x, &fit, &weights);
+    let refit;
+    let fit = match weights[newest..].iter().all(|w| *w == 1.0) {
+        true => fit,
+        false => {
+            weights[newest..].fill(1.0);
+            refit = problem.solve(&weights, terms, fit.sigma)?;
+            &refit
+        }
+    };
+    let gains = ShiftGains::new(&problem.x, fit, &weights);
     // A level carries most of its days, the newest included; a spike that is passing carries
     // the mean alone, or has already come back.
     let level_like = |t: usize| {
@@ -483,7 +490,7 @@ fn recent_shift(problem: &Problem, terms: &[Term], fit: &Fit, weights: &[f64]) -
     // better. (A bend just before a step mimics the step, so those are not tried.)
     let bend = (at.saturating_sub(RECENT_DAYS + 7)..at.saturating_sub(7))
         .step_by(3)
-        .map(|k| bend_gain(problem, &fit, &weights, k))
+        .map(|k| bend_gain(problem, fit, &weights, k))
         .fold(0.0, f64::max);
     (bend < gain).then_some(at)
 }
