@@ -3,8 +3,9 @@
 //!
 //! Each target series is split into usage and recurring charges (FOCUS `ChargeCategory`
 //! Purchase and Tax: support plans, commitment fees, tax). Usage is smoothed and fitted with
-//! MSTL; recurring charges repeat on the same day of the month, so a fee on the 1st is neither
-//! smeared into the trend nor flagged as an anomaly every month.
+//! the configured model (the calendar regression by default); recurring charges repeat on the
+//! same day of the month, so a fee on the 1st is neither smeared into the trend nor flagged as
+//! an anomaly every month.
 
 pub mod backtest;
 pub mod blend;
