@@ -952,6 +952,40 @@ mod tests {
     }
 
     #[test]
+    fn a_spike_that_is_passing_is_not_a_change_but_a_step_is() {
+        // Three days at 2× that ended two days before the cut: the newest days are back, so it
+        // is no change of level, and the 30-day total stays within 3% of the clean history's.
+        // The same three days followed by two more at 2× is a step, followed within 10%.
+        let clean = bill(300, 1.0, 0.05, 5);
+        let total = |f: &ModelForecast| f.mean.iter().sum::<f64>();
+        let base = total(&fit(&clean, 30));
+        let mut passing = clean.clone();
+        for v in &mut passing.values[295..298] {
+            *v *= 2.0;
+        }
+        let f = fit(&passing, 30);
+        assert!(f.change.is_none(), "{:?}", f.note);
+        assert!(
+            (total(&f) - base).abs() / base < 0.03,
+            "{} vs {base}",
+            total(&f)
+        );
+        let mut step = clean.clone();
+        for v in &mut step.values[295..] {
+            *v *= 2.0;
+        }
+        let f = fit(&step, 30);
+        let change = f.change.expect("a step five days old is a change");
+        assert!((change.percent - 100.0).abs() < 20.0, "{change:?}");
+        assert!(
+            (total(&f) - 2.0 * base).abs() / (2.0 * base) < 0.10,
+            "{} vs {}",
+            total(&f),
+            2.0 * base
+        );
+    }
+
+    #[test]
     fn a_level_shift_is_followed() {
         // A Savings Plan halves the bill 60 days before the end: the forecast total is within
         // 4% of the new level's, and the note names the day.
