@@ -211,13 +211,14 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
     let mut positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
     let material = MIN_MATERIAL_SHARE * median(&mut positive);
 
+    // How far from its baseline day `t` may be and still be usual: an outlier is further.
+    let usual = |t: usize| {
+        (OUTLIER_SIGMAS * scale)
+            .max(MIN_RELATIVE_DEVIATION * baseline[t].abs())
+            .max(material)
+    };
     let flagged: Vec<bool> = (0..n)
-        .map(|t| {
-            let deviation = (values[t] - baseline[t]).abs();
-            deviation > OUTLIER_SIGMAS * scale
-                && deviation > MIN_RELATIVE_DEVIATION * baseline[t].abs()
-                && deviation > material
-        })
+        .map(|t| (values[t] - baseline[t]).abs() > usual(t))
         .collect();
     let mut smoothed = values.to_vec();
     let mut outliers = Vec::new();
@@ -240,11 +241,8 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
                 // Whether an excursion of the newest weeks came back is not settled, and their
                 // baseline is the level before any change that began in them: such a day is
                 // clipped to the edge of the usual, which keeps its direction as evidence.
-                let limit = (OUTLIER_SIGMAS * scale)
-                    .max(MIN_RELATIVE_DEVIATION * baseline[i].abs())
-                    .max(material);
                 smoothed[i] = match i + UNSETTLED_DAYS >= n {
-                    true => values[i].clamp(baseline[i] - limit, baseline[i] + limit),
+                    true => values[i].clamp(baseline[i] - usual(i), baseline[i] + usual(i)),
                     false => baseline[i],
                 };
                 outliers.push(Outlier {
