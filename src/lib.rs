@@ -19,14 +19,17 @@
 //! - [`act`]: makes the cluster match each budget's ladder (kube-rs, recording originals on
 //!   the objects) and restores it; Slack alerts.
 //! - [`pipeline`]: the stage order (`run_once`), the leader lock, restore, and job files.
-//! - [`report`]: tables, CSV and JSON of what the store holds.
-//! - [`api`]: the report API and page (`costcast serve`), reading the store; [`serving`]
-//!   starts it from the command line.
-//! - [`demo`]: the deterministic demo organisation.
-//! - [`startup`], [`telemetry`], [`cli`]: wiring.
+//! - [`report`]: tables, CSV and JSON of what the store holds, and each report read from it.
+//! - [`api`]: the report API and page (`costcast serve`), reading the store.
+//! - [`app`]: what every command, the server and the tests build once: the store, the HTTP
+//!   client, the Kubernetes API (connected on first use) and the clock; serving.
+//! - [`cli`]: the command line, one file per command, printing what the stages return.
+//! - [`demo`]: the deterministic demo organisation and the explanation of its run.
+//! - [`telemetry`]: logs and traces.
 
 pub mod act;
 pub mod api;
+pub mod app;
 pub mod budget;
 pub mod cli;
 pub mod config;
@@ -36,8 +39,6 @@ pub mod forecast;
 pub mod ingest;
 pub mod pipeline;
 pub mod report;
-pub mod serving;
 pub mod standalone;
-pub mod startup;
 pub mod store;
 pub mod telemetry;

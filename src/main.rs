@@ -1,9 +1,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use costcast::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    let cli = costcast::cli::Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match cli::values::usage_message(&e) {
+            Some(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -11,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(costcast::cli::run(cli));
+    let result = runtime.block_on(cli::run(cli));
     // Outside the runtime's async code, yet before it is dropped: the last export runs on it.
     costcast::telemetry::shutdown();
     match result {

@@ -116,6 +116,24 @@ pub struct Forecasted {
     pub fit_seconds: f64,
 }
 
+/// Each series as a forecast target ending on its last day: no recurring charges or holidays
+/// beyond what its own history shows.
+pub fn targets(series: &Series) -> Vec<(Target, Day)> {
+    series
+        .iter()
+        .filter_map(|(id, s)| {
+            let last = s.values.len().checked_sub(1)?;
+            let target = Target {
+                name: id.clone(),
+                usage: s.points(),
+                recurring: Vec::new(),
+                holidays: Default::default(),
+            };
+            Some((target, s.day(last)))
+        })
+        .collect()
+}
+
 /// Forecasts each series `horizon` days past its last date with `choice` and writes the
 /// forecast CSV to `output`. With `backtest_windows` > 0 each forecast's level error is pooled
 /// with the 30-day totals that many windows of its own history missed, as a forecast run does.
@@ -127,18 +145,7 @@ pub fn forecast(
     output: &mut dyn Write,
 ) -> Result<Forecasted, StandaloneError> {
     let started = std::time::Instant::now();
-    let targets: Vec<(Target, Day)> = series
-        .iter()
-        .map(|(id, s)| {
-            let target = Target {
-                name: id.clone(),
-                usage: s.points(),
-                recurring: Vec::new(),
-                holidays: Default::default(),
-            };
-            (target, s.day(s.values.len() - 1))
-        })
-        .collect();
+    let targets = targets(series);
     let mut forecasts: Vec<SeriesForecast> = targets
         .par_iter()
         .filter_map(|(target, end)| {

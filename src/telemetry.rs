@@ -46,19 +46,23 @@ struct Export {
 
 static EXPORT: OnceLock<Export> = OnceLock::new();
 
-/// Installs the subscriber once; later calls do nothing. `RUST_LOG` overrides the default level
-/// of the log lines (info for costcast and for each HTTP response served, warn for other
-/// libraries); it does not change what is exported, which is costcast's own spans at info.
+/// Installs the subscriber once; later calls do nothing. `level` is costcast's own log level
+/// (and each HTTP response served is logged at info); other libraries log at warn. `RUST_LOG`
+/// overrides both; it does not change what is exported, which is costcast's own spans at info.
 ///
 /// Must be called inside the tokio runtime when `otlp` is set: exports run on it.
-pub fn init(format: LogFormat, otlp: Option<&OtlpSettings>) -> Result<(), TelemetryError> {
+pub fn init(
+    format: LogFormat,
+    otlp: Option<&OtlpSettings>,
+    level: LevelFilter,
+) -> Result<(), TelemetryError> {
     let (provider, failure) = match otlp.map(exporter) {
         None => (None, None),
         Some(Ok(export)) => (Some(export), None),
         Some(Err(e)) => (None, Some(e)),
     };
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,costcast=info,tower_http=info"));
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,costcast={level},tower_http=info")));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);

@@ -7,8 +7,9 @@ mod common;
 use chrono::{DateTime, NaiveTime, Utc};
 use common::fake_kube::FakeKube;
 use common::*;
+use costcast::app::App;
 use costcast::domain::{Day, ObjectKind, Operation, Outcome, Status};
-use costcast::pipeline::{Context, RunOptions, RunReport, Step, run_once};
+use costcast::pipeline::{RunOptions, RunReport, Step, run_once};
 use serde_json::{Value, json};
 
 fn day(s: &str) -> Day {
@@ -152,13 +153,13 @@ fn snapshot(kube: &FakeKube) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn ctx_with(db: &TestDb, amount: f64, mode: &str, kube: &FakeKube, extra: &str) -> Context {
+async fn ctx_with(db: &TestDb, amount: f64, mode: &str, kube: &FakeKube, extra: &str) -> App {
     let dir = std::env::temp_dir();
     context(config(&budget_toml(amount, mode, kube, extra), &dir, db)).await
 }
 
 /// One daily run of budgets → act → notify as of `d`.
-async fn daily(ctx: &Context, d: &str) -> RunReport {
+async fn daily(ctx: &App, d: &str) -> RunReport {
     run_once(
         ctx,
         "daily",
@@ -171,7 +172,7 @@ async fn daily(ctx: &Context, d: &str) -> RunReport {
 }
 
 /// A budget in breach on each of `days` (one daily run each): the ladder is `days.len()` steps up.
-async fn breached(db: &TestDb, kube: &FakeKube, extra: &str, days: &[&str]) -> Context {
+async fn breached(db: &TestDb, kube: &FakeKube, extra: &str, days: &[&str]) -> App {
     let ctx = ctx_with(db, BREACH, "enforce", kube, extra).await;
     store_forecast(&ctx).await;
     for d in days {
@@ -181,7 +182,7 @@ async fn breached(db: &TestDb, kube: &FakeKube, extra: &str, days: &[&str]) -> C
 }
 
 /// Three days of breach evaluated but not acted on: step 3 is due at the next act.
-async fn evaluated_to_step_3(db: &TestDb, kube: &FakeKube) -> Context {
+async fn evaluated_to_step_3(db: &TestDb, kube: &FakeKube) -> App {
     let ctx = ctx_with(db, BREACH, "enforce", kube, "").await;
     store_forecast(&ctx).await;
     for d in ["2024-06-10", "2024-06-11", "2024-06-12"] {

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use chrono::{NaiveTime, Utc};
 use common::fake_kube::FakeKube;
 use common::*;
+use costcast::app::App;
 use costcast::config::Config;
 use costcast::domain::Day;
-use costcast::pipeline::{Context, RunOptions, Step, run_once};
+use costcast::pipeline::{RunOptions, Step, run_once};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -48,7 +49,7 @@ fn env_for(
 /// A running server and what it serves.
 struct Server {
     base: String,
-    ctx: Arc<Context>,
+    ctx: Arc<App>,
     http: reqwest::Client,
     dir: tempfile::TempDir,
 }
@@ -113,7 +114,7 @@ impl Server {
     }
 }
 
-async fn start(ctx: Context, dir: tempfile::TempDir) -> Server {
+async fn start(ctx: App, dir: tempfile::TempDir) -> Server {
     let ctx = Arc::new(ctx);
     let state = costcast::api::state(ctx.clone())
         .await
@@ -157,7 +158,7 @@ async fn demo_server(db: &TestDb, extra: &'static [(&'static str, &'static str)]
 /// Sum of stored costs from `from` to `to` of series whose dimensions pass `keep`, independent
 /// of the API's cube.
 async fn stored_sum(
-    ctx: &Context,
+    ctx: &App,
     from: Day,
     to: Day,
     keep: impl Fn(&costcast::domain::Dimensions) -> bool,

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use chrono::Timelike;
 use common::*;
+use costcast::domain::RunOutcome;
 use costcast::pipeline::LEADER_LOCK;
 use costcast::store::{RunRecord, Store};
 
@@ -125,7 +126,7 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
             .unwrap();
         let runs = runs_of(&store, "tick").await;
         let run = runs.last().expect("the scheduled run is recorded");
-        assert_eq!(run.outcome, "running", "{}", db.backend);
+        assert_eq!(run.outcome, RunOutcome::Running, "{}", db.backend);
         // On time: it started within a second and a half of an even second (the schedule).
         let offset =
             (run.started_at.second() % 2) as f64 + f64::from(run.started_at.nanosecond()) / 1e9;
@@ -157,7 +158,7 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
         let mut skipped = Vec::new();
         for _ in 0..100 {
             skipped = runs_of(&store, "tick").await;
-            skipped.retain(|r| r.outcome == "skipped");
+            skipped.retain(|r| r.outcome == RunOutcome::Skipped);
             if !skipped.is_empty() {
                 break;
             }
@@ -169,8 +170,10 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
             db.backend
         );
         assert!(
-            skipped[0].detail["skipped"]
-                .as_str()
+            skipped[0]
+                .detail
+                .skipped
+                .as_deref()
                 .is_some_and(|s| s.contains("still going")),
             "{:?}",
             skipped[0].detail
@@ -179,7 +182,7 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
             runs_of(&store, "tick")
                 .await
                 .iter()
-                .filter(|r| r.outcome == "running")
+                .filter(|r| r.outcome == RunOutcome::Running)
                 .count(),
             1,
             "{}: runs are never stacked",
@@ -207,16 +210,25 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
         );
         lock.unwrap().release(&store).await.unwrap();
         let runs = runs_of(&store, "tick").await;
-        assert!(runs.iter().all(|r| r.outcome != "running"), "{runs:?}");
+        assert!(
+            runs.iter().all(|r| r.outcome != RunOutcome::Running),
+            "{runs:?}"
+        );
         let interrupted = runs
             .iter()
             .find(|r| r.id == run.id)
             .expect("the run is still recorded");
-        assert_eq!(interrupted.outcome, "interrupted", "{}", db.backend);
-        let stages = interrupted.detail["stages"].as_array().unwrap();
-        let outcomes: Vec<(&str, &str)> = stages
+        assert_eq!(
+            interrupted.outcome,
+            RunOutcome::Interrupted,
+            "{}",
+            db.backend
+        );
+        let outcomes: Vec<(&str, &str)> = interrupted
+            .detail
+            .stages
             .iter()
-            .map(|s| (s["step"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+            .map(|s| (s.step.as_str(), s.outcome.as_str()))
             .collect();
         assert_eq!(
             outcomes,
@@ -230,8 +242,9 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
             "{}",
             db.backend
         );
-        assert!(stages[0]["counts"]["points_written"].as_u64().unwrap() > 10_000);
-        assert!(stages[4]["started_at"].as_str().is_some() && stages[4]["error"].is_string());
+        let stages = &interrupted.detail.stages;
+        assert!(stages[0].counts["points_written"] > 10_000);
+        assert!(stages[4].started_at <= stages[4].finished_at && stages[4].error.is_some());
 
         // The interrupted run's trace was flushed to the collector on the way out; the API
         // requests served meanwhile were not traced.

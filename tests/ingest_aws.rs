@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
+use costcast::app::App;
 use costcast::domain::{Day, DayRange};
-use costcast::pipeline::{Context, RunError, RunOptions, RunReport};
+use costcast::pipeline::{RunError, RunOptions, RunReport};
 use serde_json::{Value, json};
 
 fn moto_url() -> String {
@@ -79,11 +80,7 @@ fn at(day: &str) -> DateTime<Utc> {
 }
 
 /// Ingests as of 07:00 on `now`, over `range` or the incremental window.
-async fn ingest_at(
-    ctx: &Context,
-    now: &str,
-    range: Option<DayRange>,
-) -> Result<RunReport, RunError> {
+async fn ingest_at(ctx: &App, now: &str, range: Option<DayRange>) -> Result<RunReport, RunError> {
     let options = RunOptions {
         range,
         ..RunOptions::default()
@@ -121,7 +118,7 @@ fn page(days: &[PageDay<'_>], token: Option<&str>) -> Value {
     body
 }
 
-async fn estimated_days(ctx: &Context) -> Vec<String> {
+async fn estimated_days(ctx: &App) -> Vec<String> {
     let (_, days) = ctx.store.source_history("aws").await.unwrap();
     days.iter().map(Day::to_string).collect()
 }

@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use costcast::domain::RunOutcome;
 use polars::prelude::*;
 
 fn source_toml(path: &str, cost_column: &str) -> String {
@@ -245,7 +246,8 @@ async fn refused_without_loss(bad: String, expected_fragments: &[&str]) {
         );
         let runs = ctx.store.runs(1).await.unwrap();
         assert_eq!(
-            runs[0].outcome, "failed",
+            runs[0].outcome,
+            RunOutcome::Failed,
             "{}: the failed run is recorded",
             db.backend
         );

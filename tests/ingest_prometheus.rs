@@ -8,10 +8,11 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use common::*;
+use costcast::app::App;
 use costcast::domain::{
     CostPoint, Currency, Day, DayRange, Dimensions, Money, UsageMetric, UsagePoint,
 };
-use costcast::pipeline::{Context, RunError, RunOptions, RunReport};
+use costcast::pipeline::{RunError, RunOptions, RunReport};
 
 fn prometheus_url() -> String {
     std::env::var("COSTCAST_TEST_PROMETHEUS_URL").unwrap_or_else(|_| {
@@ -34,7 +35,7 @@ fn three_days() -> Option<DayRange> {
 
 /// Ingests one source as of the morning after the data ends.
 async fn ingest_source(
-    ctx: &Context,
+    ctx: &App,
     source: &str,
     range: Option<DayRange>,
 ) -> Result<RunReport, RunError> {
@@ -88,7 +89,7 @@ fn cost_by_namespace(points: &[(Dimensions, Day, f64)], day: &str) -> BTreeMap<S
     out
 }
 
-async fn stored_costs(ctx: &Context, source: &str) -> Vec<(Dimensions, Day, f64)> {
+async fn stored_costs(ctx: &App, source: &str) -> Vec<(Dimensions, Day, f64)> {
     let series: BTreeMap<i64, Dimensions> = ctx
         .store
         .series()

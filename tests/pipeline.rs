@@ -5,6 +5,7 @@ mod common;
 use chrono::{NaiveTime, Utc};
 use common::*;
 use costcast::config::Config;
+use costcast::domain::RunOutcome;
 use costcast::domain::{ActionKind, BudgetMode, Day, Status};
 use costcast::pipeline::{RunOptions, Step, run_once};
 
@@ -141,10 +142,11 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
         );
 
         let runs = ctx.store.runs(5).await.unwrap();
-        assert_eq!(runs[0].outcome, "ok", "{b}");
-        assert_eq!(runs[0].detail["stages"].as_array().unwrap().len(), 5);
+        assert_eq!(runs[0].outcome, RunOutcome::Ok, "{b}");
+        assert_eq!(runs[0].detail.stages.len(), 5);
         assert_eq!(
-            runs[0].detail["as_of"], "2025-11-20",
+            runs[0].detail.as_of.map(|d| d.to_string()).as_deref(),
+            Some("2025-11-20"),
             "{b}: a replayed day is recorded as such"
         );
         ctx.store.close().await;
@@ -173,7 +175,10 @@ async fn each_stage_runs_alone_from_what_the_previous_one_stored() {
     }
     let runs = ctx.store.runs(10).await.unwrap();
     assert_eq!(runs.len(), 6);
-    assert_eq!(runs.iter().filter(|r| r.outcome == "ok").count(), 5);
+    assert_eq!(
+        runs.iter().filter(|r| r.outcome == RunOutcome::Ok).count(),
+        5
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

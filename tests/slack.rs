@@ -16,7 +16,7 @@ async fn a_server_error_is_retried_and_the_payload_arrives_intact() {
     let (url, receiver) = start(vec![503]).await;
     let payload = json!({"text": "hello", "blocks": []});
     let attempts = slack::send(
-        &costcast::startup::http_client(),
+        &costcast::app::http_client().expect("the HTTP client builds"),
         &Secret::new(url),
         &payload,
     )
@@ -34,7 +34,7 @@ async fn a_rate_limited_message_waits_for_retry_after_and_is_delivered() {
     let (url, receiver) = start(vec![429]).await;
     let started = std::time::Instant::now();
     let attempts = slack::send(
-        &costcast::startup::http_client(),
+        &costcast::app::http_client().expect("the HTTP client builds"),
         &Secret::new(url),
         &json!({"text": "x"}),
     )
@@ -51,7 +51,7 @@ async fn a_rate_limited_message_waits_for_retry_after_and_is_delivered() {
 async fn a_rejected_message_is_not_retried_and_the_error_hides_the_webhook() {
     let (url, receiver) = start(vec![400]).await;
     let err = slack::send(
-        &costcast::startup::http_client(),
+        &costcast::app::http_client().expect("the HTTP client builds"),
         &Secret::new(url.clone()),
         &json!({"text": "x"}),
     )

@@ -233,13 +233,13 @@ async fn evaluations_and_runs_are_read_back_as_written() {
             .save_evaluations(run, std::slice::from_ref(&evaluation))
             .await
             .unwrap();
+        let detail = costcast::domain::RunDetail {
+            as_of: Some(d("2024-06-20")),
+            restored: Some(1),
+            ..Default::default()
+        };
         store
-            .finish_run(
-                run,
-                Utc::now(),
-                RunOutcome::Ok,
-                &serde_json::json!({"budgets": 1}),
-            )
+            .finish_run(run, Utc::now(), RunOutcome::Ok, &detail)
             .await
             .unwrap();
 
@@ -257,7 +257,7 @@ async fn evaluations_and_runs_are_read_back_as_written() {
             "{}",
             db.backend
         );
-        assert_eq!(runs[0].detail["budgets"], 1);
+        assert_eq!(runs[0].detail, detail, "{}", db.backend);
         assert!(runs[0].finished_at.is_some());
         store.close().await;
     }
@@ -520,7 +520,7 @@ async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
                 .unwrap();
             if i < 4 {
                 store
-                    .finish_run(run, Utc::now(), RunOutcome::Ok, &serde_json::json!({}))
+                    .finish_run(run, Utc::now(), RunOutcome::Ok, &Default::default())
                     .await
                     .unwrap();
             }
@@ -533,7 +533,7 @@ async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
             .map(|r| r.job.as_str())
             .collect();
         assert_eq!(jobs, ["job4", "job3", "job2", "job1"], "{b}");
-        assert_eq!(first[0].outcome, "running", "{b}");
+        assert_eq!(first[0].outcome, RunOutcome::Running, "{b}");
         assert_eq!(store.data_generation().await.unwrap(), first[1].id, "{b}");
 
         // A mode set twice keeps the second.

@@ -10,6 +10,7 @@ use std::process::Output;
 
 use common::*;
 use costcast::config::DatabaseUrl;
+use costcast::domain::RunOutcome;
 use costcast::store::{RunRecord, Store};
 
 /// `costcast run --job daily` on `config` and `db`, with `envs` set and no stray OTLP settings.
@@ -98,9 +99,9 @@ async fn a_run_reaches_the_configured_collector_as_one_trace_of_its_stages() {
                 .all(|s| s.attributes["outcome"] == "ok" && !s.error)
         );
         // A stage's counts are attributes, equal to what the run recorded.
-        let recorded = &run.detail["stages"];
+        let recorded = &run.detail.stages;
         for (i, stage) in stages.iter().enumerate() {
-            let counts = recorded[i]["counts"].as_object().unwrap();
+            let counts = &recorded[i].counts;
             assert!(!counts.is_empty(), "{}", stage.attributes["step"]);
             for (name, value) in counts {
                 assert_eq!(
@@ -111,7 +112,7 @@ async fn a_run_reaches_the_configured_collector_as_one_trace_of_its_stages() {
                 );
             }
         }
-        assert!(recorded[0]["counts"]["points_written"].as_u64().unwrap() > 10_000);
+        assert!(recorded[0].counts["points_written"] > 10_000);
         // Work inside a stage nests under it: the one source read during ingest.
         let sources: Vec<_> = collector
             .spans()
@@ -141,7 +142,7 @@ async fn nothing_is_exported_unless_configured() {
     )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(runs(&db).await[0].outcome, "ok");
+    assert_eq!(runs(&db).await[0].outcome, RunOutcome::Ok);
     assert_eq!(collector.requests(), 0);
 
     // COSTCAST_OTLP_ENDPOINT does turn it on, like the config key.
@@ -174,7 +175,7 @@ async fn a_collector_that_is_down_or_refuses_costs_the_traces_not_the_run() {
         let err = stderr(&out);
         assert!(out.status.success(), "{endpoint}: {err}");
         let stored = runs(&db).await;
-        assert_eq!(stored[0].outcome, "ok", "{endpoint}");
+        assert_eq!(stored[0].outcome, RunOutcome::Ok, "{endpoint}");
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("ml-team"),
             "the report is printed"

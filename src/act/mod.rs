@@ -388,7 +388,7 @@ fn markers(change: Option<&ObjectChange>, resource_version: Option<&str>) -> Val
     let (label, annotation) = match change {
         Some(c) => (
             json!("true"),
-            json!(serde_json::to_string(c).unwrap_or_default()),
+            json!(serde_json::to_string(c).expect("an ObjectChange serialises")),
         ),
         None => (Value::Null, Value::Null),
     };

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -544,7 +543,7 @@ pub async fn set_mode(
     state
         .ctx
         .store
-        .set_budget_mode(&name, mode, Utc::now())
+        .set_budget_mode(&name, mode, state.ctx.clock.now())
         .await?;
     tracing::info!(budget = %name, mode = mode.as_str(), previous = previous.as_str(), "Budget mode set through the API.");
     Ok(Json(ModeResponse {
@@ -580,7 +579,7 @@ pub async fn restore(
         return Err(ApiError::not_found(format!("no action {id}")));
     };
     let target = entry.record.change.target.clone();
-    let restored = crate::pipeline::restore_object(&state.ctx, &target, Utc::now())
+    let restored = crate::pipeline::restore_object(&state.ctx, &target, state.ctx.clock.now())
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, object = %target, "Restore through the API failed.");

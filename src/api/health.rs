@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -21,6 +20,7 @@ use super::AppState;
 use super::error::{ApiResult, ErrorBody};
 use super::params::Params;
 use super::reports::Pairs;
+use crate::domain::{RunOutcome, Step};
 
 /// `/healthz`'s answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,8 +63,9 @@ pub struct LastRun {
     pub id: i64,
     /// Job.
     pub job: String,
-    /// `running`, `ok` or `failed`.
-    pub outcome: String,
+    /// How it ended: `running` (or died), `ok`, `failed`, `interrupted` or `skipped`.
+    #[schema(value_type = String)]
+    pub outcome: RunOutcome,
     /// Seconds since it started.
     pub age_seconds: i64,
     /// Older than `api.stale_run_hours`: the daily job may not be running.
@@ -92,7 +93,7 @@ pub async fn readyz(State(state): State<AppState>, Query(pairs): Pairs) -> ApiRe
     }
     let stale_after = state.ctx.config.api.stale_run_hours as i64 * 3600;
     let last_run = store.runs_page(1, 0).await?.into_iter().next().map(|r| {
-        let age = (Utc::now() - r.started_at).num_seconds().max(0);
+        let age = (state.ctx.clock.now() - r.started_at).num_seconds().max(0);
         LastRun {
             id: r.id,
             job: r.job,
@@ -196,15 +197,15 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
     }
     let runs = state.ctx.store.runs_page(200, 0).await?;
     let mut jobs_seen = std::collections::BTreeSet::new();
-    let mut stages_seen = std::collections::BTreeSet::new();
+    let mut stages_seen = std::collections::HashSet::new();
     let mut succeeded = std::collections::BTreeSet::new();
     // A skipped run did nothing, so it says nothing about the job's health.
     // The label is `job_name`: Prometheus owns `job` (the scrape job) and would rename ours.
     for run in runs
         .iter()
-        .filter(|r| r.outcome != "running" && r.outcome != "skipped")
+        .filter(|r| !matches!(r.outcome, RunOutcome::Running | RunOutcome::Skipped))
     {
-        if run.outcome == "ok" && succeeded.insert(run.job.clone()) {
+        if run.outcome == RunOutcome::Ok && succeeded.insert(run.job.clone()) {
             s.gauge(
                 "run_last_success_timestamp_seconds",
                 "When the job's newest successful run finished",
@@ -224,24 +225,15 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
                 "run_last_success",
                 "1 if the job's newest finished run succeeded",
                 &l,
-                f64::from(u8::from(run.outcome == "ok")),
+                f64::from(u8::from(run.outcome == RunOutcome::Ok)),
             );
         }
-        let stages = run
-            .detail
-            .get("stages")
-            .and_then(|v| v.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for stage in stages {
-            let Some(name) = stage.get("step").and_then(|v| v.as_str()) else {
-                continue;
-            };
-            if !stages_seen.insert(name.to_string()) {
+        for stage in &run.detail.stages {
+            if !stages_seen.insert(stage.step) {
                 continue;
             }
-            let l = [("stage", name)];
-            let ok = stage.get("error").is_none_or(|e| e.is_null());
+            let l = [("stage", stage.step.as_str())];
+            let ok = stage.error.is_none();
             s.gauge(
                 "stage_last_timestamp_seconds",
                 "When the newest run of the stage started",
@@ -254,24 +246,20 @@ pub async fn metrics(State(state): State<AppState>, Query(pairs): Pairs) -> ApiR
                 &l,
                 f64::from(u8::from(ok)),
             );
-            if let Some(ms) = stage.get("millis").and_then(|v| v.as_f64()) {
-                s.gauge(
-                    "stage_last_duration_seconds",
-                    "How long the newest run of the stage took",
-                    &l,
-                    ms / 1000.0,
-                );
-            }
-            if name == "ingest"
-                && let Some(n) = stage
-                    .pointer("/counts/points_written")
-                    .and_then(|v| v.as_f64())
+            s.gauge(
+                "stage_last_duration_seconds",
+                "How long the newest run of the stage took",
+                &l,
+                stage.millis as f64 / 1000.0,
+            );
+            if stage.step == Step::Ingest
+                && let Some(&n) = stage.counts.get("points_written")
             {
                 s.gauge(
                     "ingest_last_points_written",
                     "Daily cost points the newest ingest wrote",
                     &[],
-                    n,
+                    n as f64,
                 );
             }
         }

@@ -32,14 +32,14 @@ pub use auth::{Scope, Tokens};
 pub use cube::{CostCube, CostQuery, CostTable, CubeBuilder, Granularity};
 pub use error::{ApiError, ErrorBody};
 
-use crate::pipeline::Context;
+use crate::app::App;
 use crate::store::StoreError;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     /// Config, store and clients.
-    pub ctx: Arc<Context>,
+    pub ctx: Arc<App>,
     /// The configured tokens.
     pub tokens: Arc<Tokens>,
     /// The stored costs in memory, swapped whole when a newer run finishes.
@@ -61,7 +61,7 @@ impl AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Loads the stored costs into a cube tagged with the store's current generation.
-pub async fn load_cube(ctx: &Context) -> Result<CostCube, StoreError> {
+pub async fn load_cube(ctx: &App) -> Result<CostCube, StoreError> {
     let generation = ctx.store.data_generation().await?;
     let series = ctx.store.series().await?;
     let span = ctx.store.cost_span().await?;
@@ -107,7 +107,7 @@ pub async fn refresh_cube(state: AppState) {
 }
 
 /// The state for `ctx`, with the costs loaded.
-pub async fn state(ctx: Arc<Context>) -> Result<AppState, StoreError> {
+pub async fn state(ctx: Arc<App>) -> Result<AppState, StoreError> {
     let cube = load_cube(&ctx).await?;
     Ok(AppState {
         tokens: Arc::new(Tokens::new(&ctx.config.api)),

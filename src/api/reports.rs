@@ -11,7 +11,7 @@ use super::cube::{CostCube, CostQuery, Granularity};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::params::{OutFormat, Params};
 use super::{AppState, cents, csv_response, to_csv};
-use crate::domain::{Day, Dimension, Scope};
+use crate::domain::{Day, Dimension, RunDetail, RunOutcome, Scope};
 use crate::forecast::targets::budget_series;
 use crate::store::{LoggedAction, RunRecord};
 
@@ -199,7 +199,9 @@ pub async fn costs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiRes
         &["filter"],
     )?;
     let cube = state.cube();
-    let last = cube.last_day().unwrap_or_else(Day::today_utc);
+    let last = cube
+        .last_day()
+        .unwrap_or_else(|| Day::from_date(state.ctx.clock.now().date_naive()));
     let (from, to) = params.range((last.add_days(-29), last))?;
     let group_by = parse_group_by(&params, &cube)?;
     let granularity_name = params.choice("granularity", &["day", "week", "month"], "day")?;
@@ -509,7 +511,10 @@ pub struct AnomalyOut {
     ))]
 pub async fn anomalies(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
     let params = Params::new(pairs, &["from", "to", "format", "limit", "offset"], &[])?;
-    let last = state.cube().last_day().unwrap_or_else(Day::today_utc);
+    let last = state
+        .cube()
+        .last_day()
+        .unwrap_or_else(|| Day::from_date(state.ctx.clock.now().date_naive()));
     let (from, to) = params.range((last.add_days(-364), last))?;
     let format = params.format()?;
     let page = params.page(DEFAULT_PAGE, MAX_PAGE)?;
@@ -609,7 +614,7 @@ impl From<LoggedAction> for ActionOut {
             outcome: r.outcome.as_str().to_string(),
             description,
             detail: r.detail,
-            fields: serde_json::to_value(&c.fields).unwrap_or_default(),
+            fields: serde_json::to_value(&c.fields).expect("changed fields serialise"),
         }
     }
 }
@@ -692,11 +697,12 @@ pub struct RunOut {
     /// End, once finished.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// `running`, `ok` or `failed`.
-    pub outcome: String,
+    /// How it ended: `running` (or died), `ok`, `failed`, `interrupted` or `skipped`.
+    #[schema(value_type = String)]
+    pub outcome: RunOutcome,
     /// Per stage: counts, duration and error.
     #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
+    pub detail: RunDetail,
 }
 
 impl From<RunRecord> for RunOut {
@@ -741,7 +747,7 @@ pub async fn runs(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResu
                 r.job.clone(),
                 r.started_at.to_rfc3339(),
                 r.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                r.outcome.clone(),
+                r.outcome.to_string(),
             ]
         });
         let columns = ["id", "job", "started_at", "finished_at", "outcome"];

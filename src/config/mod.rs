@@ -384,6 +384,7 @@ impl Config {
                 "must start with sqlite:, postgres:// or postgresql://",
             ));
         }
+        let database_url = resolve_sqlite(database_url, base_dir);
         Ok(Config {
             database_url,
             forecast,
@@ -455,6 +456,27 @@ pub(crate) fn parse_scope(
     Ok(scope)
 }
 
+/// A relative SQLite path resolved against `base_dir` (the config file's folder), as source
+/// paths are, so every command finds the same database from whatever folder it is run.
+fn resolve_sqlite(url: DatabaseUrl, base_dir: &Path) -> DatabaseUrl {
+    let text = url.expose();
+    let Some(rest) = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+    else {
+        return url;
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    if in_memory || Path::new(path).is_absolute() || base_dir.as_os_str().is_empty() {
+        return url;
+    }
+    DatabaseUrl::new(format!("sqlite://{}{query}", base_dir.join(path).display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,9 +492,28 @@ mod tests {
     }
 
     #[test]
+    fn a_relative_sqlite_path_is_read_from_the_config_files_folder() {
+        let url = |s: &str| resolve_sqlite(DatabaseUrl::new(s), Path::new("/etc/costcast"));
+        assert_eq!(url("sqlite://c.db").expose(), "sqlite:///etc/costcast/c.db");
+        assert_eq!(
+            url("sqlite:c.db?mode=rwc").expose(),
+            "sqlite:///etc/costcast/c.db?mode=rwc"
+        );
+        assert_eq!(url("sqlite:///var/c.db").expose(), "sqlite:///var/c.db");
+        assert_eq!(url("sqlite::memory:").expose(), "sqlite::memory:");
+        assert_eq!(url("postgres://h/db").expose(), "postgres://h/db");
+        let here = resolve_sqlite(DatabaseUrl::new("sqlite://c.db"), Path::new(""));
+        assert_eq!(here.expose(), "sqlite://c.db");
+    }
+
+    #[test]
     fn an_empty_file_gives_the_defaults() {
         let c = load("").unwrap();
-        assert_eq!(c.database_url.expose(), DEFAULT_DATABASE_URL);
+        // The default file sits beside the config file, wherever the command runs from.
+        assert_eq!(
+            c.database_url.expose(),
+            "sqlite:///etc/costcast/costcast.db"
+        );
         assert_eq!(c.forecast.horizon_days, 45);
         assert_eq!(c.forecast.grain.len(), 2);
     }

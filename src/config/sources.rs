@@ -8,19 +8,37 @@ use serde::{Deserialize, Serialize};
 use super::{ConfigError, OneOrMany, invalid, parse_scope};
 use crate::domain::{Currency, Dimension, Scope};
 
-/// A source entry as written. Fields belong to one kind or another; validation refuses a field
-/// the entry's kind does not use, so a typo never silently does nothing.
+/// A source entry as written: its `kind` picks the variant, and each variant takes only its own
+/// keys, so a key another kind uses (or a typo) is refused by name when the file is read.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum RawSource {
+    /// `kind = "focus"`.
+    Focus(RawFile),
+    /// `kind = "aws-cur"`.
+    AwsCur(RawFile),
+    /// `kind = "aws-cost-explorer"`.
+    AwsCostExplorer(RawCostExplorer),
+    /// `kind = "prometheus"`.
+    Prometheus(RawPrometheus),
+}
+
+/// A file source (FOCUS or CUR) as written.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawSource {
+pub(crate) struct RawFile {
     name: String,
-    kind: String,
-    // focus, aws-cur
-    path: Option<String>,
+    path: String,
     cost_column: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
-    // aws-cost-explorer
+}
+
+/// An AWS Cost Explorer source as written.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCostExplorer {
+    name: String,
     metric: Option<String>,
     group_by: Option<Vec<String>>,
     filter: Option<CeExpression>,
@@ -29,10 +47,17 @@ pub(crate) struct RawSource {
     region: Option<String>,
     endpoint_url: Option<String>,
     max_attempts: Option<i64>,
-    // prometheus
-    url: Option<String>,
+}
+
+/// A Prometheus source as written.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrometheus {
+    name: String,
+    url: String,
     basis: Option<String>,
-    labels: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    labels: Vec<String>,
     step_seconds: Option<i64>,
     queries: Option<RawQueries>,
     prices: Option<RawPrices>,
@@ -401,129 +426,70 @@ pub(crate) fn validate_source(
     base_dir: &Path,
 ) -> Result<Source, ConfigError> {
     let key = |k: &str| format!("sources[{i}].{k}");
-    if raw.name.trim().is_empty() {
+    let (name, kind) = match raw {
+        RawSource::Focus(f) => (&f.name, SourceKind::Focus(focus(f, base_dir, &key)?)),
+        RawSource::AwsCur(f) => (&f.name, SourceKind::Cur(cur(f, base_dir, &key)?)),
+        RawSource::AwsCostExplorer(c) => {
+            (&c.name, SourceKind::CostExplorer(cost_explorer(c, &key)?))
+        }
+        RawSource::Prometheus(p) => (&p.name, SourceKind::Prometheus(prometheus(p, &key)?)),
+    };
+    if name.trim().is_empty() {
         return Err(invalid(key("name"), "must not be empty"));
     }
-    let kind = raw.kind.as_str();
-    let used: &[&str] = match kind {
-        "focus" | "aws-cur" => &["path", "cost_column", "tags"],
-        "aws-cost-explorer" => &[
-            "metric",
-            "group_by",
-            "filter",
-            "backfill_months",
-            "refetch_days",
-            "region",
-            "endpoint_url",
-            "max_attempts",
-        ],
-        "prometheus" => &[
-            "url",
-            "basis",
-            "labels",
-            "step_seconds",
-            "queries",
-            "prices",
-            "allocate",
-            "units",
-        ],
-        other => {
-            return Err(invalid(
-                key("kind"),
-                format!(
-                    "{other:?} is not a known source kind (known: {})",
-                    SOURCE_KINDS.join(", ")
-                ),
-            ));
-        }
-    };
-    for (field, set) in raw.fields_set() {
-        if set && !used.contains(&field) {
-            return Err(invalid(
-                key(field),
-                format!("is not used by kind = {kind:?}"),
-            ));
-        }
-    }
-    let required = |field: &str, value: Option<String>| {
-        value.ok_or_else(|| invalid(key(field), format!("is required for kind = {kind:?}")))
-    };
-    let tag_keys = || -> Result<Vec<String>, ConfigError> {
-        for (j, t) in raw.tags.iter().enumerate() {
-            if !matches!(Dimension::parse(t), Ok(Dimension::Tag(_))) {
-                return Err(invalid(
-                    key(&format!("tags[{j}]")),
-                    format!("{t:?} is not a usable tag key"),
-                ));
-            }
-        }
-        Ok(raw.tags.clone())
-    };
-    let kind = match kind {
-        "focus" => {
-            let path = required("path", raw.path.clone())?;
-            let cost_column = match raw.cost_column.as_deref() {
-                None => CostColumn::EffectiveCost,
-                Some(c) => CostColumn::parse(c).ok_or_else(|| {
-                    invalid(
-                        key("cost_column"),
-                        format!(
-                            "{c:?} is not one of EffectiveCost, BilledCost, ListCost, ContractedCost"
-                        ),
-                    )
-                })?,
-            };
-            SourceKind::Focus(FocusSource {
-                path: base_dir.join(path),
-                cost_column,
-                tag_keys: tag_keys()?,
-            })
-        }
-        "aws-cur" => {
-            let path = required("path", raw.path.clone())?;
-            SourceKind::Cur(CurSource {
-                path: base_dir.join(path),
-                cost_column: raw
-                    .cost_column
-                    .clone()
-                    .unwrap_or_else(|| "lineItem/UnblendedCost".into()),
-                tag_keys: tag_keys()?,
-            })
-        }
-        "aws-cost-explorer" => SourceKind::CostExplorer(cost_explorer(raw, &key)?),
-        _ => SourceKind::Prometheus(prometheus(raw, &key)?),
-    };
     Ok(Source {
-        name: raw.name.clone(),
+        name: name.clone(),
         kind,
     })
 }
 
-impl RawSource {
-    /// Every optional field and whether it is set, for refusing fields another kind uses.
-    fn fields_set(&self) -> [(&'static str, bool); 19] {
-        [
-            ("path", self.path.is_some()),
-            ("cost_column", self.cost_column.is_some()),
-            ("tags", !self.tags.is_empty()),
-            ("metric", self.metric.is_some()),
-            ("group_by", self.group_by.is_some()),
-            ("filter", self.filter.is_some()),
-            ("backfill_months", self.backfill_months.is_some()),
-            ("refetch_days", self.refetch_days.is_some()),
-            ("region", self.region.is_some()),
-            ("endpoint_url", self.endpoint_url.is_some()),
-            ("max_attempts", self.max_attempts.is_some()),
-            ("url", self.url.is_some()),
-            ("basis", self.basis.is_some()),
-            ("labels", self.labels.is_some()),
-            ("step_seconds", self.step_seconds.is_some()),
-            ("queries", self.queries.is_some()),
-            ("prices", self.prices.is_some()),
-            ("allocate", self.allocate.is_some()),
-            ("units", self.units.is_some()),
-        ]
+fn focus(
+    raw: &RawFile,
+    base_dir: &Path,
+    key: &dyn Fn(&str) -> String,
+) -> Result<FocusSource, ConfigError> {
+    let cost_column = match raw.cost_column.as_deref() {
+        None => CostColumn::EffectiveCost,
+        Some(c) => CostColumn::parse(c).ok_or_else(|| {
+            invalid(
+                key("cost_column"),
+                format!("{c:?} is not one of EffectiveCost, BilledCost, ListCost, ContractedCost"),
+            )
+        })?,
+    };
+    Ok(FocusSource {
+        path: base_dir.join(&raw.path),
+        cost_column,
+        tag_keys: tag_keys(raw, key)?,
+    })
+}
+
+fn cur(
+    raw: &RawFile,
+    base_dir: &Path,
+    key: &dyn Fn(&str) -> String,
+) -> Result<CurSource, ConfigError> {
+    Ok(CurSource {
+        path: base_dir.join(&raw.path),
+        cost_column: raw
+            .cost_column
+            .clone()
+            .unwrap_or_else(|| "lineItem/UnblendedCost".into()),
+        tag_keys: tag_keys(raw, key)?,
+    })
+}
+
+/// A file source's `tags`, each a key usable as a `tag:` dimension.
+fn tag_keys(raw: &RawFile, key: &dyn Fn(&str) -> String) -> Result<Vec<String>, ConfigError> {
+    for (j, t) in raw.tags.iter().enumerate() {
+        if !matches!(Dimension::parse(t), Ok(Dimension::Tag(_))) {
+            return Err(invalid(
+                key(&format!("tags[{j}]")),
+                format!("{t:?} is not a usable tag key"),
+            ));
+        }
     }
+    Ok(raw.tags.clone())
 }
 
 const CE_METRICS: [&str; 5] = [
@@ -543,7 +509,7 @@ fn bounded(key: String, value: Option<i64>, default: u32, max: u32) -> Result<u3
 }
 
 fn cost_explorer(
-    raw: &RawSource,
+    raw: &RawCostExplorer,
     key: &dyn Fn(&str) -> String,
 ) -> Result<CostExplorerSource, ConfigError> {
     let metric = raw.metric.clone().unwrap_or_else(|| "UnblendedCost".into());
@@ -630,13 +596,10 @@ fn default_queries(basis: PrometheusBasis, by: &str) -> PrometheusQueries {
 }
 
 fn prometheus(
-    raw: &RawSource,
+    raw: &RawPrometheus,
     key: &dyn Fn(&str) -> String,
 ) -> Result<PrometheusSource, ConfigError> {
-    let url = raw
-        .url
-        .clone()
-        .ok_or_else(|| invalid(key("url"), "is required for kind = \"prometheus\""))?;
+    let url = raw.url.clone();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(invalid(
             key("url"),
@@ -653,7 +616,7 @@ fn prometheus(
             ));
         }
     };
-    let labels = raw.labels.clone().unwrap_or_default();
+    let labels = raw.labels.clone();
     for (j, l) in labels.iter().enumerate() {
         let ok = !l.is_empty()
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -811,10 +774,16 @@ mod tests {
 
     #[test]
     fn a_field_of_another_kind_is_refused() {
-        assert_eq!(
-            error(&format!("{CE}path = 'x.csv'\n")),
-            "sources[0].path: is not used by kind = \"aws-cost-explorer\""
+        let e = error(&format!("{CE}path = 'x.csv'\n"));
+        assert!(e.starts_with("config file costcast.toml: "), "{e}");
+        assert!(e.contains("unknown field `path`"), "{e}");
+        let e = error("[[sources]]\nname = 'a'\nkind = 'focus '\npath = 'x.csv'\n");
+        assert!(
+            e.contains("unknown variant `focus `, expected one of `focus`"),
+            "{e}"
         );
+        let e = error("[[sources]]\nname = 'k'\nkind = 'prometheus'\n[sources.prices]\n");
+        assert!(e.contains("missing field `url`"), "{e}");
     }
 
     #[test]

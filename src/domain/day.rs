@@ -33,10 +33,10 @@ impl Day {
         self.0
     }
 
-    /// Today in UTC.
-    pub fn today_utc() -> Day {
-        Day(chrono::Utc::now().date_naive())
-    }
+    /// The first day an open-ended range can start on: 0001-01-01.
+    pub const EARLIEST: Day = Day(NaiveDate::from_ymd_opt(1, 1, 1).expect("0001-01-01 exists"));
+    /// The last day an open-ended range can end on: 9999-12-31.
+    pub const LATEST: Day = Day(NaiveDate::from_ymd_opt(9999, 12, 31).expect("9999-12-31 exists"));
 
     /// This day moved by `days` (negative goes back).
     pub fn add_days(self, days: i64) -> Day {

@@ -10,6 +10,7 @@ mod dimensions;
 mod forecast;
 mod holidays;
 pub mod money;
+mod run;
 mod usage;
 
 pub use action::{
@@ -28,6 +29,7 @@ pub use forecast::{
 };
 pub use holidays::{Builtin, Event, Holiday, HolidayCalendar, Holidays};
 pub use money::{Currency, Money};
+pub use run::{RunDetail, RunOutcome, RunRecord, StageOutcome, StageReport, Step, StoppedBefore};
 pub use usage::{UsageMetric, UsagePoint};
 
 /// A value that failed to parse into a domain type; the caller adds where it came from.

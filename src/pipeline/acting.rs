@@ -1,16 +1,18 @@
 //! The act and notify stages: the cluster is made to match each budget's ladder position, and
 //! people hear about it when something changed, not on every run.
 
+use crate::app::App;
 use chrono::{DateTime, Utc};
 
-use super::{Context, Counts, RunOptions, RunReport, StageError, counts};
+use super::RecordedRun;
+use super::{Counts, RunOptions, RunReport, StageError, counts};
 use crate::act::{self, ActRun, slack};
 use crate::domain::{
     ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, ObjectRef, Operation,
     Outcome, PlannedChange, Status,
 };
+use crate::domain::{RunDetail, RunOutcome};
 use crate::forecast::targets::budget_series;
-use crate::store::RunOutcome;
 
 /// Whether a budget's steps in effect reach Kubernetes objects.
 fn touches_cluster(budget: &Budget, steps: u32) -> bool {
@@ -22,7 +24,7 @@ fn touches_cluster(budget: &Budget, steps: u32) -> bool {
 }
 
 pub(super) async fn act_stage(
-    ctx: &Context,
+    ctx: &App,
     run_id: i64,
     now: DateTime<Utc>,
     options: &RunOptions,
@@ -134,7 +136,7 @@ fn worth_alerting(
 }
 
 pub(super) async fn notify_stage(
-    ctx: &Context,
+    ctx: &App,
     run_id: i64,
     as_of: crate::domain::Day,
     options: &RunOptions,
@@ -226,11 +228,29 @@ pub(super) async fn notify_stage(
 /// costcast's label on the cluster, as one recorded run. A restored budget starts its ladder
 /// again from the first step if its breach persists.
 pub async fn restore(
-    ctx: &Context,
+    ctx: &App,
     budget: Option<&str>,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<RunReport, super::RunError> {
+    let refuse = |source: StageError| super::RunError {
+        step: super::Step::Act,
+        source,
+        run_id: None,
+    };
+    if let Some(name) = budget
+        && !ctx.config.budgets.iter().any(|b| b.name == name)
+        && ctx
+            .store
+            .throttled(Some(name))
+            .await
+            .map_err(|e| refuse(e.into()))?
+            .is_empty()
+    {
+        return Err(refuse(StageError::Refused(format!(
+            "no budget named {name:?} is configured or holds changes"
+        ))));
+    }
     let lock = super::take_lock(ctx, &super::Stop::default())
         .await
         .map_err(|source| super::RunError {
@@ -244,50 +264,73 @@ pub async fn restore(
 }
 
 async fn restore_locked(
-    ctx: &Context,
+    ctx: &App,
     budget: Option<&str>,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<RunReport, super::RunError> {
-    let run_id = ctx
-        .store
-        .start_run("restore", Utc::now())
+    let run = RecordedRun::start(ctx, "restore")
         .await
         .map_err(|e| super::RunError {
             step: super::Step::Act,
             source: e.into(),
             run_id: None,
         })?;
+    let run_id = run.id();
     let fail = |source: StageError| super::RunError {
         step: super::Step::Act,
         source,
         run_id: Some(run_id),
     };
-    let stored = ctx
-        .store
-        .throttled(budget)
+    let mut detail = RunDetail {
+        budget: budget.map(str::to_string),
+        ..RunDetail::default()
+    };
+    let records = match restore_held(ctx, run_id, budget, dry_run, now).await {
+        Ok(records) => records,
+        Err(e) => {
+            detail.error = Some(e.to_string());
+            if let Err(store_err) = run.finish(RunOutcome::Failed, &detail).await {
+                tracing::error!(error = %store_err, "Could not record the restore's end.");
+            }
+            return Err(fail(e));
+        }
+    };
+    let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
+    detail.restored = Some(records.len() as u64);
+    run.finish(RunOutcome::of(!failed), &detail)
         .await
         .map_err(|e| fail(e.into()))?;
+    Ok(RunReport {
+        run_id,
+        actions: records,
+        acted: true,
+        ..RunReport::default()
+    })
+}
+
+/// Puts back every held object of `budget` (or of all) and resets the ladders restored.
+async fn restore_held(
+    ctx: &App,
+    run_id: i64,
+    budget: Option<&str>,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<ActionRecord>, StageError> {
+    let stored = ctx.store.throttled(budget).await?;
     let cluster = ctx
         .cluster()
         .await
-        .map_err(|e| fail(StageError::Other(e)))?;
+        .map_err(|e| StageError::Other(e.to_string()))?;
     let (held, mut records) = act::find_held(cluster, &ctx.config.budgets, stored, budget)
         .await
-        .map_err(|e| fail(StageError::Other(e.to_string())))?;
+        .map_err(|e| StageError::Other(e.to_string()))?;
     for change in held {
         records.push(act::restore_one(cluster, change, !dry_run, &ctx.config.act, now).await);
     }
-    ctx.store
-        .save_actions(run_id, &records)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    ctx.store.save_actions(run_id, &records).await?;
     if !dry_run {
-        let states = ctx
-            .store
-            .budget_states()
-            .await
-            .map_err(|e| fail(e.into()))?;
+        let states = ctx.store.budget_states().await?;
         let reset: Vec<_> = states
             .into_iter()
             .filter(|(name, _)| budget.is_none_or(|b| b == name))
@@ -301,23 +344,9 @@ async fn restore_locked(
                 )
             })
             .collect();
-        ctx.store
-            .save_budget_states(run_id, &reset)
-            .await
-            .map_err(|e| fail(e.into()))?;
+        ctx.store.save_budget_states(run_id, &reset).await?;
     }
-    let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
-    let detail = serde_json::json!({"restored": records.len(), "budget": budget});
-    ctx.store
-        .finish_run(run_id, Utc::now(), RunOutcome::of(!failed), &detail)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    Ok(RunReport {
-        run_id,
-        actions: records,
-        acted: true,
-        ..RunReport::default()
-    })
+    Ok(records)
 }
 
 /// Puts one object costcast holds back (asked for through the report API), under the leader
@@ -325,7 +354,7 @@ async fn restore_locked(
 /// ladder is left as it is: while the budget stays in breach, its next act run applies the
 /// step again, unless its mode is set to observe.
 pub async fn restore_object(
-    ctx: &Context,
+    ctx: &App,
     target: &ObjectRef,
     now: DateTime<Utc>,
 ) -> Result<Option<ActionRecord>, super::RunError> {
@@ -347,33 +376,26 @@ pub async fn restore_object(
     let cluster = ctx
         .cluster()
         .await
-        .map_err(|e| fail(StageError::Other(e), None))?;
+        .map_err(|e| fail(StageError::Other(e.to_string()), None))?;
     let lock = super::take_lock(ctx, &super::Stop::default())
         .await
         .map_err(|e| fail(e, None))?;
     let result = async {
-        let run_id = ctx
-            .store
-            .start_run("api-restore", Utc::now())
+        let run = RecordedRun::start(ctx, "api-restore")
             .await
             .map_err(|e| fail(e.into(), None))?;
+        let run_id = run.id();
         let record = act::restore_one(cluster, held, true, &ctx.config.act, now).await;
         ctx.store
             .save_actions(run_id, std::slice::from_ref(&record))
             .await
             .map_err(|e| fail(e.into(), Some(run_id)))?;
-        let detail = serde_json::json!({
-            "restored": 1,
-            "object": record.change.target.to_string(),
-            "outcome": record.outcome.as_str(),
-        });
-        ctx.store
-            .finish_run(
-                run_id,
-                Utc::now(),
-                RunOutcome::of(record.outcome != Outcome::Failed),
-                &detail,
-            )
+        let detail = RunDetail {
+            restored: Some(u64::from(record.outcome != Outcome::Failed)),
+            object: Some(record.change.target.to_string()),
+            ..RunDetail::default()
+        };
+        run.finish(RunOutcome::of(record.outcome != Outcome::Failed), &detail)
             .await
             .map_err(|e| fail(e.into(), Some(run_id)))?;
         Ok(Some(record))

@@ -1,9 +1,10 @@
 //! The budgets stage: each budget's projection, its drivers, and its hysteresis state, stored
 //! together so the act stage and the report read one consistent decision.
 
+use crate::app::App;
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Context, Counts, RunReport, StageError, counts};
+use super::{Counts, RunReport, StageError, counts};
 use crate::budget::{self, GroupCosts};
 use crate::domain::{Budget, Day, Evaluation, SeriesForecast, Status};
 use crate::forecast::targets::{budget_series, grain_series};
@@ -32,7 +33,7 @@ fn scope_totals(
 /// The report groups that hold series of `budget`'s scope, with their daily costs split into
 /// inside and outside the scope.
 fn groups(
-    ctx: &Context,
+    ctx: &App,
     series: &[StoredSeries],
     costs: &[(i64, Day, f64)],
     budget: &Budget,
@@ -72,7 +73,7 @@ fn groups(
 }
 
 fn evaluate_one(
-    ctx: &Context,
+    ctx: &App,
     budget: &Budget,
     series: &[StoredSeries],
     costs: &[(i64, Day, f64)],
@@ -106,7 +107,7 @@ fn evaluate_one(
 
 /// Evaluates every budget as of `as_of`, moves its hysteresis state on, and stores both.
 pub(super) async fn stage(
-    ctx: &Context,
+    ctx: &App,
     run_id: i64,
     as_of: Day,
     report: &mut RunReport,

@@ -6,18 +6,18 @@
 //! replicas the leader lock keeps evaluating and acting single; ingest and forecast are
 //! idempotent, so two replicas running them only repeat work.
 
+use crate::app::App;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
-use serde_json::json;
 use tokio::task::JoinHandle;
 
-use super::{Context, Job, RunOptions, Stop, run_once};
-use crate::store::RunOutcome;
+use super::RecordedRun;
+use super::{Job, RunOptions, Stop, run_once};
+use crate::domain::{RunDetail, RunOutcome};
 
 /// A boxed future, as the scheduler's callbacks need.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -237,12 +237,12 @@ pub async fn run<R: Runner>(
 
 /// Runs jobs through the pipeline on the shared context.
 pub struct PipelineRunner {
-    ctx: Arc<Context>,
+    ctx: Arc<App>,
 }
 
 impl PipelineRunner {
     /// A runner over `ctx`.
-    pub fn new(ctx: Arc<Context>) -> PipelineRunner {
+    pub fn new(ctx: Arc<App>) -> PipelineRunner {
         PipelineRunner { ctx }
     }
 }
@@ -255,7 +255,7 @@ impl Runner for PipelineRunner {
         Box::pin(async move {
             // Every replica's scheduler fires at the same second; the one that claims the
             // tick runs it, so scheduled runs stay single across replicas.
-            let Some(tick) = job.tick_at_or_before(Utc::now()) else {
+            let Some(tick) = job.tick_at_or_before(ctx.clock.now()) else {
                 tracing::error!(job = %name, "The schedule has no past occurrence; not running.");
                 return;
             };
@@ -272,7 +272,7 @@ impl Runner for PipelineRunner {
                 }
             }
             // Budget modes set through the API since the last run apply to this one.
-            let run_ctx = match crate::startup::refreshed(&ctx).await {
+            let run_ctx = match ctx.refreshed().await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(job = %name, error = %e, "Run not started: the store is unavailable.");
@@ -285,7 +285,7 @@ impl Runner for PipelineRunner {
                 ..RunOptions::default()
             };
             let started = std::time::Instant::now();
-            match run_once(&run_ctx, &name, &job.steps, Utc::now(), &options).await {
+            match run_once(&run_ctx, &name, &job.steps, ctx.clock.now(), &options).await {
                 Ok(report) => tracing::info!(
                     job = %name,
                     run_id = report.run_id,
@@ -308,15 +308,12 @@ impl Runner for PipelineRunner {
         let name = name.to_string();
         let running = running.to_string();
         Box::pin(async move {
-            let now = Utc::now();
-            let detail =
-                json!({ "skipped": format!("the previous run ({running}) was still going") });
-            let recorded = match ctx.store.start_run(&name, now).await {
-                Ok(id) => {
-                    ctx.store
-                        .finish_run(id, now, RunOutcome::Skipped, &detail)
-                        .await
-                }
+            let detail = RunDetail {
+                skipped: Some(format!("the previous run ({running}) was still going")),
+                ..RunDetail::default()
+            };
+            let recorded = match RecordedRun::start(&ctx, &name).await {
+                Ok(run) => run.finish(RunOutcome::Skipped, &detail).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = recorded {

@@ -1,52 +1,13 @@
-//! Job files: `jobs/NAME.toml` names a cron schedule and the steps to run.
+//! Job files: `jobs/NAME.toml` names a cron schedule and the steps to run. The standard jobs
+//! are built in, so `run --job daily` works in any folder; a file of the same name overrides
+//! one, and a jobs folder, when there is one, holds every job `serve` schedules.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// One stage of the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Step {
-    /// Read sources into the store.
-    Ingest,
-    /// Forecast every target series.
-    Forecast,
-    /// Evaluate budgets.
-    Budgets,
-    /// Plan (and in enforce mode apply) changes.
-    Act,
-    /// Send alerts.
-    Notify,
-    /// Score every model by rolling-origin backtest of the store's series (weekly).
-    Backtest,
-}
-
-impl Step {
-    /// The daily pipeline's steps, in order.
-    pub const ALL: [Step; 5] = [
-        Step::Ingest,
-        Step::Forecast,
-        Step::Budgets,
-        Step::Act,
-        Step::Notify,
-    ];
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Step::Ingest => "ingest",
-            Step::Forecast => "forecast",
-            Step::Budgets => "budgets",
-            Step::Act => "act",
-            Step::Notify => "notify",
-            Step::Backtest => "backtest",
-        })
-    }
-}
+pub use crate::domain::Step;
 
 /// A scheduled job.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -82,15 +43,36 @@ pub enum JobError {
     },
 }
 
+/// The jobs shipped with costcast, as in the repository's `jobs/` folder.
+const BUILT_IN: [(&str, &str); 3] = [
+    ("daily", include_str!("../../jobs/daily.toml")),
+    (
+        "ingest-frequent",
+        include_str!("../../jobs/ingest-frequent.toml"),
+    ),
+    (
+        "weekly-backtest",
+        include_str!("../../jobs/weekly-backtest.toml"),
+    ),
+];
+
 impl Job {
-    /// Loads `dir/NAME.toml`.
+    /// Loads `dir/NAME.toml`, or the built-in job of that name when the file does not exist.
     pub fn load(dir: &Path, name: &str) -> Result<Job, JobError> {
         let path = dir.join(format!("{name}.toml"));
-        let text = std::fs::read_to_string(&path).map_err(|source| JobError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let job: Job = toml::from_str(&text).map_err(|e| JobError::Invalid {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Job::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match built_in(name) {
+                Some((text, path)) => Job::parse(text, path),
+                None => Err(JobError::Read { path, source: e }),
+            },
+            Err(source) => Err(JobError::Read { path, source }),
+        }
+    }
+
+    /// Parses and checks a job file's text; `path` names it in errors.
+    fn parse(text: &str, path: PathBuf) -> Result<Job, JobError> {
+        let job: Job = toml::from_str(text).map_err(|e| JobError::Invalid {
             path: path.clone(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
@@ -153,12 +135,31 @@ impl Job {
     }
 }
 
-/// Every job in `dir` (`*.toml`), by name.
+/// The text of the built-in job `name`, and how errors name it.
+fn built_in(name: &str) -> Option<(&'static str, PathBuf)> {
+    BUILT_IN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| (*text, PathBuf::from(format!("(built in) jobs/{n}.toml"))))
+}
+
+/// Every job in `dir` (`*.toml`), by name; the built-in jobs when `dir` does not exist.
 pub fn load_all(dir: &Path) -> Result<Vec<(String, Job)>, JobError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| JobError::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return BUILT_IN
+                .iter()
+                .map(|(name, _)| Job::load(dir, name).map(|job| (name.to_string(), job)))
+                .collect();
+        }
+        Err(source) => {
+            return Err(JobError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -187,6 +188,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.steps, Step::ALL.to_vec());
+    }
+
+    #[test]
+    fn the_built_in_jobs_are_the_shipped_files_and_a_file_overrides_one() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        let empty = tempfile::tempdir().unwrap();
+        let nowhere = empty.path().join("no-jobs-here");
+        let built_in = load_all(&nowhere).unwrap();
+        assert_eq!(built_in, load_all(&shipped).unwrap());
+        assert_eq!(built_in.len(), 3);
+        std::fs::write(
+            empty.path().join("daily.toml"),
+            "schedule = \"0 0 1 * * *\"\nsteps = [\"ingest\"]\n",
+        )
+        .unwrap();
+        let daily = Job::load(empty.path(), "daily").unwrap();
+        assert_eq!(daily.steps, vec![Step::Ingest]);
+        let err = Job::load(&nowhere, "nope").unwrap_err().to_string();
+        assert!(err.starts_with("cannot read job file"), "{err}");
     }
 
     #[test]

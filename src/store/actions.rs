@@ -33,7 +33,7 @@ pub struct LeaderLock {
 }
 
 /// How long a SQLite lock row stays valid if its holder dies without releasing it.
-const SQLITE_LOCK_TTL: Duration = Duration::from_secs(15 * 60);
+const SQLITE_LOCK_MINUTES: i64 = 15;
 
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
@@ -259,7 +259,7 @@ impl Store {
     /// Records that `mark` was alerted for `budget`.
     pub async fn mark_alerted(&self, budget: &str, mark: &AlertMark) -> Result<()> {
         let sql = "UPDATE budget_state SET alerted = $1 WHERE budget = $2";
-        let json = serde_json::to_string(mark).unwrap_or_default();
+        let json = super::to_json(mark);
         with_pool!(self, pool => {
             sqlx::query(sql).bind(json).bind(budget.to_string()).execute(pool).await?;
         });
@@ -390,7 +390,7 @@ impl Store {
             }
             Store::Sqlite(pool) => {
                 let now = Utc::now();
-                let expires = now + chrono::Duration::from_std(SQLITE_LOCK_TTL).unwrap_or_default();
+                let expires = now + chrono::TimeDelta::minutes(SQLITE_LOCK_MINUTES);
                 // One statement, so SQLite's write lock makes take-or-fail atomic.
                 let taken = sqlx::query(
                     "INSERT INTO leader_lock (name, holder, expires_at) VALUES ($1, $2, $3) \

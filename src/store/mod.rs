@@ -16,9 +16,11 @@ use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use crate::config::DatabaseUrl;
 use crate::domain::{
     Accuracy, ActionKind, Anomaly, BudgetMode, CostPoint, Currency, DailyForecast, Day, DayRange,
-    Dimensions, Evaluation, ModelKind, Money, PlannedChange, Projection, SeriesForecast,
+    Dimensions, Evaluation, ModelKind, Money, PlannedChange, Projection, RunDetail, SeriesForecast,
     SeriesShape, Status, UsageMetric, UsagePoint,
 };
+// Run records are domain types; re-exported here, where callers used to find them.
+pub use crate::domain::{RunOutcome, RunRecord};
 
 /// A store failure, with the driver's detail folded into a message.
 #[derive(Debug, thiserror::Error)]
@@ -154,23 +156,6 @@ pub struct CostSummary {
     pub last_day: Option<Day>,
 }
 
-/// A pipeline run as recorded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunRecord {
-    /// Run id.
-    pub id: i64,
-    /// The job or command that ran.
-    pub job: String,
-    /// Start time.
-    pub started_at: DateTime<Utc>,
-    /// End time, if finished.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `ok` or `failed`.
-    pub outcome: String,
-    /// Per-stage counts and errors, JSON.
-    pub detail: serde_json::Value,
-}
-
 /// An alert as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
@@ -184,6 +169,12 @@ pub struct AlertRecord {
     pub outcome: String,
 }
 
+/// `value` as JSON text for a TEXT column. Only maps with non-string keys fail to serialise,
+/// and the types stored this way have none.
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("stored JSON types serialise")
+}
+
 fn day_of(date: NaiveDate) -> Day {
     Day::from_date(date)
 }
@@ -191,57 +182,39 @@ fn day_of(date: NaiveDate) -> Day {
 /// Bounds for open-ended day ranges. Not `NaiveDate::MIN/MAX`: SQLite compares dates as text,
 /// and those format with a sign (`+262142-12-31`) that sorts before every real date.
 fn day_bounds(from: Option<Day>, to: Option<Day>) -> (NaiveDate, NaiveDate) {
-    let first = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default();
-    let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
     (
-        from.map(Day::date).unwrap_or(first),
-        to.map(Day::date).unwrap_or(last),
+        from.unwrap_or(Day::EARLIEST).date(),
+        to.unwrap_or(Day::LATEST).date(),
     )
-}
-
-/// How a run ended, as stored in `runs.outcome` (`running` until it ends).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
-    /// Every stage succeeded.
-    Ok,
-    /// A stage failed; the detail names it.
-    Failed,
-    /// Stopped by a shutdown before its last stage; the next run picks up.
-    Interrupted,
-    /// Not started, because the previous run was still going.
-    Skipped,
-}
-
-impl RunOutcome {
-    /// The stored word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Ok => "ok",
-            RunOutcome::Failed => "failed",
-            RunOutcome::Interrupted => "interrupted",
-            RunOutcome::Skipped => "skipped",
-        }
-    }
-
-    /// `Ok` when `ok`, else `Failed`.
-    pub fn of(ok: bool) -> RunOutcome {
-        if ok {
-            RunOutcome::Ok
-        } else {
-            RunOutcome::Failed
-        }
-    }
 }
 
 impl Store {
     /// Opens the database at `url`, creating a SQLite file if it does not exist.
     pub async fn connect(url: &DatabaseUrl) -> Result<Store> {
+        Store::open(url, true).await
+    }
+
+    /// Opens the database at `url` for a command that only reads: a missing SQLite file is an
+    /// error, not a new empty database that would answer every report with nothing.
+    pub async fn connect_existing(url: &DatabaseUrl) -> Result<Store> {
+        if url.expose().starts_with("sqlite:") && !sqlite::exists(url.expose()) {
+            return Err(StoreError::Unavailable {
+                url: url.redacted(),
+                message: "no such database file; a relative path is read from the config \
+                          file's folder, and `costcast ingest` creates it"
+                    .into(),
+            });
+        }
+        Store::open(url, false).await
+    }
+
+    async fn open(url: &DatabaseUrl, create: bool) -> Result<Store> {
         let unavailable = |e: sqlx::Error| StoreError::Unavailable {
             url: url.redacted(),
             message: e.to_string(),
         };
         if url.expose().starts_with("sqlite:") {
-            sqlite::connect(url.expose())
+            sqlite::connect(url.expose(), create)
                 .await
                 .map(Store::Sqlite)
                 .map_err(unavailable)
@@ -572,7 +545,7 @@ impl Store {
         id: i64,
         at: DateTime<Utc>,
         outcome: RunOutcome,
-        detail: &serde_json::Value,
+        detail: &RunDetail,
     ) -> Result<()> {
         let sql = "UPDATE runs SET finished_at = $2, outcome = $3, detail = $4 WHERE id = $1";
         let outcome = outcome.as_str();
@@ -581,7 +554,7 @@ impl Store {
                 .bind(id)
                 .bind(at)
                 .bind(outcome)
-                .bind(detail.to_string())
+                .bind(to_json(detail))
                 .execute(pool)
                 .await?;
         });
@@ -915,8 +888,8 @@ impl Store {
                     .bind(run_id)
                     .bind(c.budget.clone())
                     .bind(c.step as i32)
-                    .bind(serde_json::to_string(&c.action).unwrap_or_default())
-                    .bind(serde_json::to_string(&c.namespaces).unwrap_or_default())
+                    .bind(to_json(&c.action))
+                    .bind(to_json(&c.namespaces))
                     .bind(c.selector.clone())
                     .bind(c.description.clone())
                     .bind(c.mode.as_str())
@@ -949,7 +922,9 @@ impl Store {
                             budget: r.try_get("budget")?,
                             step: step.max(0) as u32,
                             action,
-                            namespaces: serde_json::from_str(&namespaces).unwrap_or_default(),
+                            namespaces: serde_json::from_str(&namespaces).map_err(|e| {
+                                StoreError::Corrupt(format!("namespaces {namespaces:?}: {e}"))
+                            })?,
                             selector: r.try_get("selector")?,
                             description: r.try_get("description")?,
                             mode: BudgetMode::parse(&mode)

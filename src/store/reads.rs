@@ -7,8 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{Result, RunRecord, Store, StoreError, day_of, shape_of};
+use super::{Result, Store, StoreError, day_of, shape_of};
 use crate::domain::{BudgetMode, DailyForecast, Day, ModelKind, SeriesForecast};
+use crate::domain::{RunOutcome, RunRecord};
 
 impl Store {
     /// Answers when the database does (`/readyz`).
@@ -62,12 +63,15 @@ impl Store {
             rows.iter()
                 .map(|r| {
                     let detail: String = r.try_get("detail")?;
+                    let outcome: String = r.try_get("outcome")?;
                     Ok(RunRecord {
                         id: r.try_get("id")?,
                         job: r.try_get("job")?,
                         started_at: r.try_get("started_at")?,
                         finished_at: r.try_get("finished_at")?,
-                        outcome: r.try_get("outcome")?,
+                        outcome: RunOutcome::parse(&outcome).ok_or_else(|| {
+                            StoreError::Corrupt(format!("run outcome {outcome:?}"))
+                        })?,
                         detail: serde_json::from_str(&detail)
                             .map_err(|e| StoreError::Corrupt(format!("run detail: {e}")))?,
                     })

@@ -14,10 +14,16 @@ pub fn migrator() -> &'static Migrator {
     &MIGRATOR
 }
 
-/// Opens (creating if needed) the database file at `url`.
-pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
+/// Whether a SQLite URL names a file that exists (an in-memory database always does).
+pub fn exists(url: &str) -> bool {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    in_memory || SqliteConnectOptions::from_str(url).is_ok_and(|o| o.get_filename().exists())
+}
+
+/// Opens the database file at `url`, creating it if `create` and it is missing.
+pub async fn connect(url: &str, create: bool) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::Utc;
+use costcast::app::App;
 use costcast::config::Config;
 use costcast::domain::{DailyForecast, Day, ModelKind, SeriesForecast};
-use costcast::pipeline::{Context, RunError, RunOptions, RunReport, Step, run_once};
+use costcast::pipeline::{RunError, RunOptions, RunReport, Step, run_once};
 use costcast::store::Store;
 use sqlx::Connection;
 
@@ -88,9 +89,9 @@ pub fn config(toml_text: &str, base_dir: &Path, db: &TestDb) -> Config {
     Config::from_raw(raw, base_dir, &env).expect("test config is valid")
 }
 
-/// The context a command would build.
-pub async fn context(config: Config) -> Context {
-    costcast::startup::context(config)
+/// The app a command would build.
+pub async fn context(config: Config) -> App {
+    App::connect(config)
         .await
         .expect("store opens and migrates")
 }
@@ -159,7 +160,7 @@ pub fn corrupt_fixture(name: &str, line: usize, column: &str, value: &str) -> St
 
 /// Runs the ingest step alone, as of `now`.
 pub async fn ingest_with(
-    ctx: &Context,
+    ctx: &App,
     now: chrono::DateTime<chrono::Utc>,
     options: RunOptions,
 ) -> Result<RunReport, RunError> {
@@ -167,14 +168,14 @@ pub async fn ingest_with(
 }
 
 /// Runs the ingest step alone, now, over every source and day.
-pub async fn ingest(ctx: &Context) -> Result<RunReport, RunError> {
+pub async fn ingest(ctx: &App) -> Result<RunReport, RunError> {
     ingest_with(ctx, chrono::Utc::now(), RunOptions::default()).await
 }
 
 /// A June forecast of 100 a day (level error 5, daily noise 10), from a history ending on
 /// 31 May: the June total is 3,000 ± 160, so a budget of 2,500 is in breach (P ≈ 1) and one
 /// of 4,000 is ok (P ≈ 0).
-pub async fn store_forecast(ctx: &Context) {
+pub async fn store_forecast(ctx: &App) {
     let run = ctx.store.start_run("forecast", Utc::now()).await.unwrap();
     let points = (1..=45)
         .map(|i| DailyForecast {

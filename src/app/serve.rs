@@ -1,4 +1,4 @@
-//! `costcast serve` from the command line: the report API, the scheduler beside it, the
+//! Serving: the report API, the scheduler beside it, the
 //! announcement of where they are, and stopping both cleanly on SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
@@ -12,8 +12,9 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
+use crate::app::App;
+use crate::pipeline::Job;
 use crate::pipeline::daemon::{self, Daemon, PipelineRunner};
-use crate::pipeline::{Context, Job};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,11 @@ pub fn new_token() -> String {
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends).
 pub async fn shutdown_signal() {
     let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
+        // Without a Ctrl-C handler, wait for SIGTERM alone rather than stopping at once.
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "Cannot listen for Ctrl-C; SIGTERM still stops.");
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let terminate = async {
@@ -72,7 +77,7 @@ pub async fn shutdown_signal() {
 /// Serves the API and page on `addr`, and runs `jobs` on their schedules (none with
 /// `--no-scheduler`), until `shutdown` resolves; `on_ready` is told the bound address.
 pub async fn serve(
-    ctx: Context,
+    ctx: App,
     addr: SocketAddr,
     jobs: Vec<(String, Job)>,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -6,6 +6,8 @@
 //! running), and a step change when the ML team launches a hosted-LLM service. The same
 //! `as_of` day always gives the same file.
 
+pub mod explain;
+
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;

@@ -1,5 +1,7 @@
 //! Rendering what the store holds for people (tables) and programs (CSV, JSON).
 
+pub mod read;
+
 use std::collections::BTreeMap;
 
 use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
@@ -55,16 +57,21 @@ impl Report {
                 format!("{grid}\n")
             }
             Format::Csv => {
+                // Writing to memory fails only on an invalid UTF-8 cell, which a String cannot
+                // hold.
                 let mut out = csv::Writer::from_writer(Vec::new());
-                let _ = out.write_record(&self.columns);
+                out.write_record(&self.columns)
+                    .expect("CSV written to memory");
                 for row in &self.rows {
-                    let _ = out.write_record(row.iter().map(|v| match v {
+                    out.write_record(row.iter().map(|v| match v {
                         Value::String(s) => s.clone(),
                         Value::Null => String::new(),
                         other => other.to_string(),
-                    }));
+                    }))
+                    .expect("CSV written to memory");
                 }
-                String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+                let bytes = out.into_inner().expect("CSV flushed to memory");
+                String::from_utf8(bytes).expect("CSV of Strings is UTF-8")
             }
             Format::Json => {
                 let objects: Vec<Value> = self
@@ -80,7 +87,8 @@ impl Report {
                         )
                     })
                     .collect();
-                let mut s = serde_json::to_string_pretty(&objects).unwrap_or_default();
+                let mut s = serde_json::to_string_pretty(&objects)
+                    .expect("a serde_json::Value always serialises");
                 s.push('\n');
                 s
             }
@@ -260,15 +268,11 @@ pub fn runs(runs: &[RunRecord]) -> Report {
             json!(run.id),
             json!(run.job),
             json!(run.started_at.to_rfc3339()),
-            json!(run.outcome),
+            json!(run.outcome.as_str()),
         ];
-        let stages = run.detail["stages"].as_array().cloned().unwrap_or_default();
+        let stages = &run.detail.stages;
         if stages.is_empty() {
-            let why = ["skipped", "stopped_before"]
-                .iter()
-                .find_map(|k| run.detail.get(*k))
-                .map(|v| v.get("reason").unwrap_or(v).clone())
-                .unwrap_or(Value::Null);
+            let why = json!(run.detail.why_nothing_ran());
             r.rows.push(
                 head.iter()
                     .cloned()
@@ -279,23 +283,22 @@ pub fn runs(runs: &[RunRecord]) -> Report {
             continue;
         }
         for stage in stages {
-            let counts: Vec<String> = stage["counts"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
-                .unwrap_or_default();
-            let seconds = stage["millis"]
-                .as_f64()
-                .map(|ms| (ms / 100.0).round() / 10.0);
+            let counts: Vec<String> = stage
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let seconds = (stage.millis as f64 / 100.0).round() / 10.0;
             r.rows.push(
                 head.iter()
                     .cloned()
                     .chain([
-                        stage["step"].clone(),
-                        stage["started_at"].clone(),
+                        json!(stage.step.as_str()),
+                        json!(stage.started_at),
                         json!(seconds),
-                        stage["outcome"].clone(),
+                        json!(stage.outcome.as_str()),
                         json!(counts.join(" ")),
-                        stage["error"].clone(),
+                        json!(stage.error),
                     ])
                     .collect(),
             );
