@@ -107,9 +107,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         // The detail goes to the log, not to the client: it can hold SQL and hostnames.
         tracing::error!(error = %e, "Store request failed.");
-        match e {
-            StoreError::Unavailable { .. } => ApiError::unavailable("the store is unavailable"),
-            _ => ApiError {
+        match e.is_unavailable() {
+            true => ApiError::unavailable("the store is unavailable"),
+            false => ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 code: "internal",
                 message: "reading the store failed; the server log has the detail".into(),
@@ -138,3 +138,31 @@ impl IntoResponse for ApiError {
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_stopped_answering_is_a_503_and_a_bad_query_a_500() {
+        let status = |e: sqlx::Error| ApiError::from(StoreError::from(e)).status();
+        assert_eq!(
+            status(sqlx::Error::PoolTimedOut),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            status(sqlx::Error::Io(reset)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(sqlx::Error::RowNotFound),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let kept = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(
+            std::error::Error::source(&kept).is_some(),
+            "the driver error is kept"
+        );
+    }
+}

@@ -22,7 +22,8 @@ use crate::domain::{
 // Run records are domain types; re-exported here, where callers used to find them.
 pub use crate::domain::{RunOutcome, RunRecord};
 
-/// A store failure, with the driver's detail folded into a message.
+/// A store failure. Driver errors keep their source, and those that say the database stopped
+/// answering are told apart from the rest, so a server can answer 503 (try again) for them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or opened.
@@ -42,9 +43,21 @@ pub enum StoreError {
     /// A stored value does not parse back into its domain type.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The database stopped answering: every pooled connection was busy past the timeout, or
+    /// the connection was lost. Worth retrying.
+    #[error("the database is not answering: {0}")]
+    Lost(#[source] sqlx::Error),
     /// Any other database error.
     #[error("database error: {0}")]
-    Other(String),
+    Other(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether the database was unreachable (cannot open, not answering) rather than refusing
+    /// or failing the request itself.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. } | StoreError::Lost(_))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -53,7 +66,21 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
             }
-            _ => StoreError::Other(e.to_string()),
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Lost(e),
+            // PostgreSQL's class 08 (connection exception) and 57P01-03 (the server shutting
+            // down or restarting) say the same from the server's side.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")) =>
+            {
+                StoreError::Lost(e)
+            }
+            _ => StoreError::Other(e),
         }
     }
 }
