@@ -179,6 +179,62 @@ async fn stored_sum(
         .sum()
 }
 
+/// `costcast report WHAT --format csv` on the server's store, as a user at a terminal runs it.
+async fn cli_csv(s: &Server, db: &TestDb, what: &str) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_costcast"))
+        .arg("--config")
+        .arg(s.dir.path().join("costcast.toml"))
+        .args(["report", what, "--format", "csv"])
+        .env("COSTCAST_DATABASE_URL", &db.url)
+        .output()
+        .await
+        .expect("costcast runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("CSV is UTF-8")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_and_the_api_give_the_same_csv_for_each_report_on_both_stores() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let s = demo_server(&db, &[]).await;
+        let (status, api) = s.text("/api/v1/budgets?format=csv").await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+        let cli = cli_csv(&s, &db, "budgets").await;
+        assert!(
+            cli.starts_with("budget,period,amount,currency,spent_to_date,"),
+            "{b}: {cli}"
+        );
+        assert_eq!(
+            cli.lines().count(),
+            4,
+            "{b}: three budgets and a header: {cli}"
+        );
+        assert_eq!(api, cli, "{b}: budgets");
+
+        let (status, api) = s.text("/api/v1/forecasts?budget=ml-team&format=csv").await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+        let cli = cli_csv(&s, &db, "forecasts").await;
+        let mut lines = cli.lines();
+        let header = lines.next().unwrap_or_default();
+        assert_eq!(header, "series,model,day,mean,lo80,hi80,lo95,hi95", "{b}");
+        let of_budget: Vec<&str> = lines.filter(|l| l.starts_with("budget:ml-team,")).collect();
+        assert!(!of_budget.is_empty(), "{b}: {cli}");
+        assert_eq!(
+            api,
+            format!("{header}\n{}\n", of_budget.join("\n")),
+            "{b}: forecasts"
+        );
+
+        let (_, api) = s.text("/api/v1/accuracy?format=csv").await;
+        assert_eq!(api, cli_csv(&s, &db, "accuracy").await, "{b}: accuracy");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_serves_the_demo_data_as_stored_on_both_stores() {
     for db in both_dbs().await {

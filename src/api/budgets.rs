@@ -190,34 +190,9 @@ pub async fn list(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResu
         .map(|(s, _)| s)
         .collect();
     if format == OutFormat::Csv {
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let rows = all.iter().map(|b| {
-            vec![
-                b.name.clone(),
-                b.status.clone(),
-                b.mode.clone(),
-                b.amount.to_string(),
-                b.currency.clone(),
-                opt(b.spent_to_date),
-                opt(b.projected),
-                opt(b.p_breach),
-                b.days_left.map(|d| d.to_string()).unwrap_or_default(),
-                b.steps.to_string(),
-            ]
-        });
-        let columns = [
-            "budget",
-            "status",
-            "mode",
-            "amount",
-            "currency",
-            "spent_to_date",
-            "projected",
-            "p_breach",
-            "days_left",
-            "steps",
-        ];
-        return Ok(csv_response(to_csv(&columns, rows), "budgets.csv"));
+        let evaluations = state.ctx.store.latest_evaluations().await?;
+        let csv = crate::report::budgets(&evaluations).render(crate::report::Format::Csv);
+        return Ok(csv_response(csv, "budgets.csv"));
     }
     Ok(Json(all).into_response())
 }

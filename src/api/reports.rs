@@ -418,19 +418,9 @@ pub async fn forecasts(State(state): State<AppState>, Query(pairs): Pairs) -> Ap
         })
         .collect();
     if format == OutFormat::Csv {
-        let rows = points.iter().map(|p| {
-            vec![
-                series.clone(),
-                p.day.to_string(),
-                format!("{:.2}", p.mean),
-                format!("{:.2}", p.lo80),
-                format!("{:.2}", p.hi80),
-                format!("{:.2}", p.lo95),
-                format!("{:.2}", p.hi95),
-            ]
-        });
-        let columns = ["series", "day", "mean", "lo80", "hi80", "lo95", "hi95"];
-        return Ok(csv_response(to_csv(&columns, rows), "forecast.csv"));
+        let report = crate::report::forecasts(std::slice::from_ref(&forecast), None, None);
+        let csv = report.render(crate::report::Format::Csv);
+        return Ok(csv_response(csv, "forecast.csv"));
     }
     Ok(Json(ForecastResponse {
         series,

@@ -110,13 +110,15 @@ fn money(v: f64) -> Value {
 }
 
 /// Budgets: spend to date, projection with its 80% interval, P(breach), status and ladder step.
+/// The CLI's `report budgets --format csv|json` and the API's `/api/v1/budgets?format=csv` both
+/// render this.
 pub fn budgets(evaluations: &[Evaluation]) -> Report {
     let mut r = Report::new(&[
         "budget",
         "period",
         "amount",
         "currency",
-        "month_to_date",
+        "spent_to_date",
         "reported_through",
         "projected",
         "projected_lo80",
@@ -124,6 +126,7 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
         "p_breach",
         "status",
         "mode",
+        "steps",
         "forecast_error_pct",
         "month_planned",
         "month_projected",
@@ -147,6 +150,7 @@ pub fn budgets(evaluations: &[Evaluation]) -> Report {
             json!((p.p_breach * 1000.0).round() / 1000.0),
             json!(e.status.as_str()),
             json!(e.mode.as_str()),
+            json!(e.steps),
             rounded(e.forecast_error, 2),
             plan.map_or(Value::Null, |c| money(c.planned)),
             plan.map_or(Value::Null, |c| money(c.projected)),
@@ -322,7 +326,9 @@ pub fn anomalies(anomalies: &[Anomaly]) -> Report {
     r
 }
 
-/// Forecasts: one row per series and day, optionally only days in `[from, to]`.
+/// Forecasts: one row per series and day, optionally only days in `[from, to]`. The CLI's
+/// `report forecasts --format csv|json` and the API's `/api/v1/forecasts?format=csv` both
+/// render this.
 pub fn forecasts(forecasts: &[SeriesForecast], from: Option<Day>, to: Option<Day>) -> Report {
     let mut r = Report::new(&[
         "series", "model", "day", "mean", "lo80", "hi80", "lo95", "hi95",
