@@ -33,6 +33,32 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
+fn a_demo_folder_whose_path_holds_a_quote_can_be_moved_and_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("team \"ml\" demo");
+    let out = demo(&written);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The config names its database relative to itself, so the folder can move.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&written, &moved).unwrap();
+    let config = moved.join("costcast.toml");
+    let out = costcast(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "report",
+            "budgets",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let budgets: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(budgets.as_array().map(Vec::len), Some(3), "{budgets}");
+}
+
+#[test]
 fn demo_prints_a_breaching_budget_and_where_to_look_next() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");

@@ -459,8 +459,8 @@ pub struct DemoFiles {
 pub fn write(dir: &Path, as_of: Day) -> Result<DemoFiles, DemoError> {
     let billing = dir.join("billing");
     std::fs::create_dir_all(&billing).map_err(|e| DemoError::Io(billing.clone(), e))?;
-    // The database URL in the config is absolute: SQLite resolves relative paths against the
-    // working directory, not the config file.
+    // Absolute, so the paths printed for the user work from any folder. The config itself names
+    // only paths relative to its folder, so the demo folder can be moved or renamed.
     let dir = dir
         .canonicalize()
         .map_err(|e| DemoError::Io(dir.to_path_buf(), e))?;
@@ -475,7 +475,7 @@ pub fn write(dir: &Path, as_of: Day) -> Result<DemoFiles, DemoError> {
 
     let database = dir.join("costcast.db");
     let config = dir.join("costcast.toml");
-    let text = demo_config(&df, as_of, &database).map_err(DemoError::Polars)?;
+    let text = demo_config(&df, as_of).map_err(DemoError::Polars)?;
     std::fs::write(&config, text).map_err(|e| DemoError::Io(config.clone(), e))?;
     Ok(DemoFiles {
         export,
@@ -675,7 +675,7 @@ fn round_to(amount: f64, step: f64) -> f64 {
     (amount / step).round() * step
 }
 
-fn demo_config(df: &DataFrame, as_of: Day, database: &Path) -> PolarsResult<String> {
+fn demo_config(df: &DataFrame, as_of: Day) -> PolarsResult<String> {
     let team = |t: &str| {
         col("Tags")
             .str()
@@ -705,7 +705,7 @@ fn demo_config(df: &DataFrame, as_of: Day, database: &Path) -> PolarsResult<Stri
 # Paths are relative to this file's folder.
 
 [database]
-url = "sqlite://{db_path}"
+url = "sqlite://costcast.db"
 
 [forecast]
 horizon_days = 45
@@ -759,8 +759,7 @@ kind = "alert"
 # Add a Slack incoming webhook to send the alert instead of printing it:
 # [notify.slack]
 # webhook_url = "https://hooks.slack.com/services/..."
-"#,
-        db_path = database.display(),
+"#
     ))
 }
 
