@@ -163,27 +163,43 @@ impl Store {
                    JOIN (SELECT series, model, MAX(run_id) AS run_id FROM forecast_accuracy \
                    GROUP BY series, model) l ON l.series = a.series AND l.model = a.model \
                    AND l.run_id = a.run_id ORDER BY a.series, a.model";
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let windows: i32 = r.try_get("windows")?;
-                    let horizon: i32 = r.try_get("horizon")?;
-                    Ok(Accuracy {
-                        series: r.try_get("series")?,
-                        model: r.try_get("model")?,
-                        windows: windows as usize,
-                        horizon: horizon as usize,
-                        mape: r.try_get("mape")?,
-                        smape: r.try_get("smape")?,
-                        mase: r.try_get("mase")?,
-                        total_error: r.try_get("total_error")?,
-                        bias: r.try_get("bias")?,
-                        coverage80: r.try_get("coverage80")?,
-                        coverage95: r.try_get("coverage95")?,
-                    })
-                })
-                .collect()
-        })
+        let rows: Vec<AccuracyRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(Accuracy::from).collect())
+    }
+}
+
+/// A `forecast_accuracy` row as stored.
+#[derive(sqlx::FromRow)]
+struct AccuracyRow {
+    series: String,
+    model: String,
+    windows: i32,
+    horizon: i32,
+    mape: Option<f64>,
+    smape: Option<f64>,
+    mase: Option<f64>,
+    total_error: Option<f64>,
+    bias: Option<f64>,
+    coverage80: f64,
+    coverage95: f64,
+}
+
+impl From<AccuracyRow> for Accuracy {
+    fn from(row: AccuracyRow) -> Accuracy {
+        Accuracy {
+            series: row.series,
+            model: row.model,
+            // Written from usize; the columns are INTEGER only because SQL has no unsigned.
+            windows: row.windows.max(0) as usize,
+            horizon: row.horizon.max(0) as usize,
+            mape: row.mape,
+            smape: row.smape,
+            mase: row.mase,
+            total_error: row.total_error,
+            bias: row.bias,
+            coverage80: row.coverage80,
+            coverage95: row.coverage95,
+        }
     }
 }

@@ -9,7 +9,6 @@ use sqlx::Row;
 
 use super::{Result, Store, StoreError, day_of, shape_of};
 use crate::domain::{BudgetMode, DailyForecast, Day, ModelKind, SeriesForecast};
-use crate::domain::{RunOutcome, RunRecord};
 
 impl Store {
     /// Answers when the database does (`/readyz`).
@@ -52,32 +51,6 @@ impl Store {
             }
         });
         Ok(count)
-    }
-
-    /// Runs newest first, one page at a time.
-    pub async fn runs_page(&self, limit: i64, offset: i64) -> Result<Vec<RunRecord>> {
-        let sql = "SELECT id, job, started_at, finished_at, outcome, detail FROM runs \
-                   ORDER BY id DESC LIMIT $1 OFFSET $2";
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(limit).bind(offset).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let detail: String = r.try_get("detail")?;
-                    let outcome: String = r.try_get("outcome")?;
-                    Ok(RunRecord {
-                        id: r.try_get("id")?,
-                        job: r.try_get("job")?,
-                        started_at: r.try_get("started_at")?,
-                        finished_at: r.try_get("finished_at")?,
-                        outcome: RunOutcome::parse(&outcome).ok_or_else(|| {
-                            StoreError::Corrupt(format!("run outcome {outcome:?}"))
-                        })?,
-                        detail: serde_json::from_str(&detail)
-                            .map_err(|e| StoreError::Corrupt(format!("run detail: {e}")))?,
-                    })
-                })
-                .collect()
-        })
     }
 
     /// The newest forecast of one series and when its run started.

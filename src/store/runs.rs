@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Result, Store, to_json};
+use super::{Result, Store, StoreError, to_json};
 use crate::domain::{RunDetail, RunOutcome, RunRecord};
 
 impl Store {
@@ -43,5 +43,48 @@ impl Store {
     /// The most recent runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>> {
         self.runs_page(limit, 0).await
+    }
+
+    /// Runs newest first, one page at a time.
+    pub async fn runs_page(&self, limit: i64, offset: i64) -> Result<Vec<RunRecord>> {
+        let sql = "SELECT id, job, started_at, finished_at, outcome, detail FROM runs \
+                   ORDER BY id DESC LIMIT $1 OFFSET $2";
+        let rows: Vec<RunRow> = with_pool!(self, pool => sqlx::query_as(sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(RunRecord::try_from).collect()
+    }
+}
+
+/// A `runs` row as stored: a [`RunRecord`] once its outcome and detail parse.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    job: String,
+    started_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    outcome: String,
+    detail: String,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RunRow) -> Result<RunRecord> {
+        let outcome = RunOutcome::parse(&row.outcome).ok_or_else(|| {
+            StoreError::Corrupt(format!("run {} outcome {:?}", row.id, row.outcome))
+        })?;
+        let detail = serde_json::from_str(&row.detail)
+            .map_err(|e| StoreError::Corrupt(format!("run {} detail: {e}", row.id)))?;
+        Ok(RunRecord {
+            id: row.id,
+            job: row.job,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            outcome,
+            detail,
+        })
     }
 }
