@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::Day;
 
 /// One stage of the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Step {
     /// Read sources into the store.
     Ingest,
@@ -39,14 +40,7 @@ impl Step {
 
     /// The word job files and run records use.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Ingest => "ingest",
-            Step::Forecast => "forecast",
-            Step::Budgets => "budgets",
-            Step::Act => "act",
-            Step::Notify => "notify",
-            Step::Backtest => "backtest",
-        }
+        self.into()
     }
 }
 
@@ -57,8 +51,19 @@ impl fmt::Display for Step {
 }
 
 /// How a run ended, or that it has not yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum RunOutcome {
     /// Started and not finished: in progress, or its process died.
     Running,
@@ -73,29 +78,14 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
-    /// Every outcome.
-    pub const ALL: [RunOutcome; 5] = [
-        RunOutcome::Running,
-        RunOutcome::Ok,
-        RunOutcome::Failed,
-        RunOutcome::Interrupted,
-        RunOutcome::Skipped,
-    ];
-
     /// The stored word.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Running => "running",
-            RunOutcome::Ok => "ok",
-            RunOutcome::Failed => "failed",
-            RunOutcome::Interrupted => "interrupted",
-            RunOutcome::Skipped => "skipped",
-        }
+        self.into()
     }
 
     /// The outcome a stored word names.
     pub fn parse(word: &str) -> Option<RunOutcome> {
-        RunOutcome::ALL.into_iter().find(|o| o.as_str() == word)
+        word.parse().ok()
     }
 
     /// `Ok` when `ok`, else `Failed`.
@@ -114,8 +104,9 @@ impl fmt::Display for RunOutcome {
 }
 
 /// How one stage ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum StageOutcome {
     /// It did its work.
     Ok,
@@ -128,11 +119,7 @@ pub enum StageOutcome {
 impl StageOutcome {
     /// The stored word.
     pub fn as_str(self) -> &'static str {
-        match self {
-            StageOutcome::Ok => "ok",
-            StageOutcome::Failed => "failed",
-            StageOutcome::Interrupted => "interrupted",
-        }
+        self.into()
     }
 }
 
