@@ -59,6 +59,27 @@ fn a_demo_folder_whose_path_holds_a_quote_can_be_moved_and_still_reports() {
 }
 
 #[test]
+fn a_report_on_a_database_that_does_not_exist_says_so_and_creates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("costcast.toml");
+    std::fs::write(&config, "[database]\nurl = \"sqlite://missing.db\"\n").unwrap();
+    let out = costcast(
+        &["--config", config.to_str().unwrap(), "report", "runs"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no such database file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "a read-only command created a database"
+    );
+}
+
+#[test]
 fn demo_prints_a_breaching_budget_and_where_to_look_next() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
