@@ -1,21 +1,18 @@
-//! Budgets: the overview, one budget's history, drivers, ladder and actions, and the two admin
-//! writes — restoring an object and setting a budget's mode.
+//! Budgets: the overview, and one budget's history, drivers, ladder and actions.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::params::{OutFormat, Params};
-use super::reports::{ActionOut, Pairs};
-use super::{AppState, cents, csv_response, to_csv};
-use crate::domain::{Budget, BudgetMode, Day, Evaluation, ObjectChange};
+use super::logs::ActionOut;
+use super::params::{FormatOnly, NoParams, OutFormat, Params};
+use super::{AppState, cents, csv_response};
+use crate::domain::{Budget, Day, Evaluation, ObjectChange};
 
 /// Evaluations a budget's history returns at most.
 const HISTORY_LIMIT: i64 = 400;
@@ -161,7 +158,7 @@ pub(super) async fn summaries(
         .collect())
 }
 
-fn find_budget<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Budget> {
+pub(super) fn find_budget<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Budget> {
     state
         .ctx
         .config
@@ -181,30 +178,21 @@ fn find_budget<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Budget> {
         (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
         (status = 401, description = "No or an unknown token", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>, Query(pairs): Pairs) -> ApiResult<Response> {
-    let params = Params::new(pairs, &["format"], &[])?;
-    let format = params.format()?;
+pub async fn list(
+    State(state): State<AppState>,
+    Params(p): Params<FormatOnly>,
+) -> ApiResult<Response> {
     let all: Vec<BudgetSummary> = summaries(&state)
         .await?
         .into_iter()
         .map(|(s, _)| s)
         .collect();
-    if format == OutFormat::Csv {
+    if p.format == OutFormat::Csv {
         let evaluations = state.ctx.store.latest_evaluations().await?;
         let csv = crate::report::budgets(&evaluations).render(crate::report::Format::Csv);
         return Ok(csv_response(csv, "budgets.csv"));
     }
     Ok(Json(all).into_response())
-}
-
-/// `format` only.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct FormatOnly {
-    /// `json` (default) or `csv`.
-    #[param(value_type = Option<super::reports::FormatParam>, inline)]
-    format: Option<String>,
 }
 
 /// One evaluation in a budget's history.
@@ -297,19 +285,17 @@ pub struct BudgetDetail {
     pub actions: Vec<ActionOut>,
 }
 
+/// What drives a budget; nothing before its first evaluation.
 fn drivers_of(e: Option<&Evaluation>) -> Vec<DriverOut> {
-    e.map(|e| {
-        e.drivers
-            .iter()
-            .map(|d| DriverOut {
-                series: d.series.clone(),
-                projected: cents(d.projected),
-                previous: cents(d.previous),
-                rise: cents(d.rise()),
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    e.iter()
+        .flat_map(|e| &e.drivers)
+        .map(|d| DriverOut {
+            series: d.series.clone(),
+            projected: cents(d.projected),
+            previous: cents(d.previous),
+            rise: cents(d.rise()),
+        })
+        .collect()
 }
 
 /// Everything about one budget, gathered for the API.
@@ -349,7 +335,7 @@ pub(super) async fn detail_with(
         })
         .collect();
     let steps = summary.steps;
-    let ladder = crate::act::plan(budget, budget.actions.len() as u32)
+    let ladder = crate::act::ladder(budget, budget.actions.len() as u32)
         .into_iter()
         .map(|c| LadderStep {
             step: c.step,
@@ -397,9 +383,8 @@ pub(super) async fn detail_with(
 pub async fn detail(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(pairs): Pairs,
+    _: Params<NoParams>,
 ) -> ApiResult<Json<BudgetDetail>> {
-    Params::new(pairs, &[], &[])?;
     Ok(Json(detail_of(&state, &name).await?))
 }
 
@@ -418,162 +403,15 @@ pub async fn detail(
 pub async fn drivers(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(pairs): Pairs,
+    Params(p): Params<FormatOnly>,
 ) -> ApiResult<Response> {
-    let params = Params::new(pairs, &["format"], &[])?;
-    let format = params.format()?;
     find_budget(&state, &name)?;
     let evaluations = state.ctx.store.latest_evaluations().await?;
-    let drivers = drivers_of(evaluations.iter().find(|e| e.budget == name));
-    if format == OutFormat::Csv {
-        let rows = drivers.iter().map(|d| {
-            vec![
-                d.series.clone(),
-                format!("{:.2}", d.projected),
-                format!("{:.2}", d.previous),
-                format!("{:.2}", d.rise),
-            ]
-        });
-        let columns = ["series", "projected", "previous", "rise"];
-        return Ok(csv_response(
-            to_csv(&columns, rows),
-            &format!("{name}-drivers.csv"),
-        ));
+    let evaluation = evaluations.iter().find(|e| e.budget == name);
+    if p.format == OutFormat::Csv {
+        let csv = crate::report::drivers(evaluation).render(crate::report::Format::Csv);
+        return Ok(csv_response(csv, &format!("{name}-drivers.csv")));
     }
+    let drivers = drivers_of(evaluation);
     Ok(Json(drivers).into_response())
-}
-
-/// The body of a mode change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ModeRequest {
-    /// `observe` (plan and report only) or `enforce` (apply).
-    #[schema(pattern = "^(observe|enforce)$")]
-    pub mode: String,
-}
-
-/// A budget's mode after a change.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ModeResponse {
-    /// The budget.
-    pub budget: String,
-    /// The mode now in force.
-    pub mode: String,
-    /// The mode before.
-    pub previous: String,
-}
-
-fn json_body<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim() == "application/json")
-        });
-    if !is_json {
-        return Err(ApiError::unsupported_media());
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_param("body", e))
-}
-
-/// Sets a budget to observe or enforce; it wins over the config file from the next run on.
-#[utoipa::path(post, path = "/api/v1/budgets/{name}/mode", tag = "admin",
-    params(("name" = String, Path, description = "The budget's name")),
-    request_body(content = ModeRequest, content_type = "application/json"),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The mode was set", body = ModeResponse),
-        (status = 400, description = "The body is not {\"mode\": \"observe\"|\"enforce\"}", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
-        (status = 403, description = "Not an admin token", body = ErrorBody),
-        (status = 404, description = "No such budget", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
-    ))]
-pub async fn set_mode(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(pairs): Pairs,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<ModeResponse>> {
-    Params::new(pairs, &[], &[])?;
-    let budget = find_budget(&state, &name)?;
-    let request: ModeRequest = json_body(&headers, &body)?;
-    let mode = BudgetMode::parse(&request.mode).ok_or_else(|| {
-        ApiError::bad_param(
-            "mode",
-            format!("{:?} is not observe or enforce", request.mode),
-        )
-    })?;
-    let previous = state
-        .ctx
-        .store
-        .budget_modes()
-        .await?
-        .get(&name)
-        .copied()
-        .unwrap_or(budget.mode);
-    state
-        .ctx
-        .store
-        .set_budget_mode(&name, mode, state.ctx.clock.now())
-        .await?;
-    tracing::info!(budget = %name, mode = mode.as_str(), previous = previous.as_str(), "Budget mode set through the API.");
-    Ok(Json(ModeResponse {
-        budget: name,
-        mode: mode.as_str().to_string(),
-        previous: previous.as_str().to_string(),
-    }))
-}
-
-/// Puts back the object an action log entry changed, if costcast still holds it.
-#[utoipa::path(post, path = "/api/v1/actions/{id}/restore", tag = "admin",
-    params(("id" = i64, Path, description = "An action log entry's id", minimum = 1)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "What the restore did (done, conflict or failed)", body = ActionOut),
-        (status = 400, description = "The id is not a positive whole number", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
-        (status = 403, description = "Not an admin token", body = ErrorBody),
-        (status = 404, description = "No such action", body = ErrorBody),
-        (status = 409, description = "costcast no longer holds the object", body = ErrorBody),
-        (status = 503, description = "No Kubernetes API is configured or reachable", body = ErrorBody),
-    ))]
-pub async fn restore(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(pairs): Pairs,
-) -> ApiResult<Json<ActionOut>> {
-    Params::new(pairs, &[], &[])?;
-    let id: i64 = id.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-        ApiError::bad_param("id", format!("{id:?} is not a positive whole number"))
-    })?;
-    let Some(entry) = state.ctx.store.logged_action(id).await? else {
-        return Err(ApiError::not_found(format!("no action {id}")));
-    };
-    let target = entry.record.change.target.clone();
-    let restored = crate::pipeline::restore_object(&state.ctx, &target, state.ctx.clock.now())
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, object = %target, "Restore through the API failed.");
-            ApiError::unavailable(format!(
-                "cannot restore {target}: the Kubernetes API or the store is unavailable"
-            ))
-        })?;
-    let Some(record) = restored else {
-        return Err(ApiError::conflict(format!(
-            "costcast does not hold {target}; nothing to restore"
-        )));
-    };
-    let newest = state
-        .ctx
-        .store
-        .action_log(Some(&record.change.budget), 1, 0)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::unavailable("the restore was not recorded"))?;
-    Ok(Json(ActionOut::from(newest)))
 }

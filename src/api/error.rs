@@ -97,6 +97,16 @@ impl ApiError {
         }
     }
 
+    /// A failure of the server's own, logged with its detail; the client gets a generic 500.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "Request failed.");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "the server failed; its log has the detail".into(),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

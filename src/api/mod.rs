@@ -3,15 +3,17 @@
 //! handlers themselves, `/metrics`, and health probes. It reads; its writes are asking `act`
 //! to restore an object and setting a budget's mode.
 
+mod admin;
 mod auth;
 mod budgets;
 mod chart;
-mod cube;
+mod costs;
 mod error;
+mod forecasts;
 mod health;
+mod logs;
 mod page;
 mod params;
-mod reports;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -29,10 +31,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Scope, Tokens};
-pub use cube::{CostCube, CostQuery, CostTable, CubeBuilder, Granularity};
 pub use error::{ApiError, ErrorBody};
 
 use crate::app::App;
+use crate::report::cube::CostCube;
 use crate::store::StoreError;
 
 /// What every handler shares.
@@ -60,19 +62,6 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Loads the stored costs into a cube tagged with the store's current generation.
-pub async fn load_cube(ctx: &App) -> Result<CostCube, StoreError> {
-    let generation = ctx.store.data_generation().await?;
-    let series = ctx.store.series().await?;
-    let span = ctx.store.cost_span().await?;
-    // Streamed straight into place: a year of 10,000 series never sits in memory as rows.
-    let mut builder = CostCube::builder(generation, series, span);
-    ctx.store
-        .each_cost(|id, day, amount| builder.put(id, day, amount))
-        .await?;
-    Ok(builder.finish())
-}
-
 /// Rebuilds the cube whenever a newer run has finished, every `api.refresh_secs`.
 pub async fn refresh_cube(state: AppState) {
     let every = Duration::from_secs(state.ctx.config.api.refresh_secs);
@@ -87,7 +76,7 @@ pub async fn refresh_cube(state: AppState) {
                 continue;
             }
         }
-        match load_cube(&state.ctx).await {
+        match crate::report::read::cube(&state.ctx.store).await {
             Ok(cube) => {
                 tracing::info!(
                     generation = cube.generation,
@@ -108,7 +97,7 @@ pub async fn refresh_cube(state: AppState) {
 
 /// The state for `ctx`, with the costs loaded.
 pub async fn state(ctx: Arc<App>) -> Result<AppState, StoreError> {
-    let cube = load_cube(&ctx).await?;
+    let cube = crate::report::read::cube(&ctx.store).await?;
     Ok(AppState {
         tokens: Arc::new(Tokens::new(&ctx.config.api)),
         ctx,
@@ -137,22 +126,22 @@ fn document(mut doc: OpenApiDoc) -> OpenApiDoc {
 /// OpenAPI document is generated here from the very routes served.
 pub fn router(state: AppState) -> Router {
     let read = OpenApiRouter::new()
-        .routes(routes!(reports::costs))
-        .routes(routes!(reports::forecasts))
+        .routes(routes!(costs::costs))
+        .routes(routes!(forecasts::forecasts))
         .routes(routes!(budgets::list))
         .routes(routes!(budgets::detail))
         .routes(routes!(budgets::drivers))
-        .routes(routes!(reports::anomalies))
-        .routes(routes!(reports::actions))
-        .routes(routes!(reports::runs))
-        .routes(routes!(reports::accuracy))
+        .routes(routes!(logs::anomalies))
+        .routes(routes!(logs::actions))
+        .routes(routes!(logs::runs))
+        .routes(routes!(forecasts::accuracy))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_read,
         ));
     let admin = OpenApiRouter::new()
-        .routes(routes!(budgets::restore))
-        .routes(routes!(budgets::set_mode))
+        .routes(routes!(admin::restore))
+        .routes(routes!(admin::set_mode))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -171,9 +160,10 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics)
         .merge(open)
         .split_for_parts();
+    // The document is built from our own types, which all serialise.
     let openapi = document(doc)
         .to_pretty_json()
-        .unwrap_or_else(|_| "{}".into());
+        .expect("the OpenAPI document serialises");
     let state = AppState {
         openapi: Arc::new(openapi),
         ..state
@@ -245,18 +235,6 @@ pub(crate) fn csv_response(body: String, filename: &str) -> Response {
         body,
     )
         .into_response()
-}
-
-/// Rows as CSV with a header, written as `costcast report … --format csv` writes them.
-pub(crate) fn to_csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    crate::report::Report {
-        columns: columns.iter().map(|c| c.to_string()).collect(),
-        rows: rows
-            .into_iter()
-            .map(|row| row.into_iter().map(serde_json::Value::String).collect())
-            .collect(),
-    }
-    .render(crate::report::Format::Csv)
 }
 
 /// Money as it goes out: to the cent, so sums match the source.

@@ -2,23 +2,24 @@
 //! of the period's spend, its drivers and its actions, with CSV downloads. Server-rendered HTML
 //! and SVG with one embedded stylesheet; no JavaScript.
 
-use std::fmt::Write;
-
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{COOKIE, Scope, cookie_token};
-use super::budgets::{BudgetDetail, detail_with, summaries};
+use super::budgets::{BudgetDetail, BudgetSummary, detail_with, summaries};
 use super::chart::{self, FanChart};
 use super::error::ApiError;
+use super::params::Params;
 use crate::budget::fan;
-use crate::domain::Day;
 use crate::domain::money::format_whole;
+use crate::domain::{Anomaly, Day, Evaluation, Outcome, SeriesForecast};
 use crate::forecast::targets::budget_series;
+use crate::report::cube::CostCube;
 
 const CSS: &str = include_str!("assets/costcast.css");
 
@@ -97,14 +98,21 @@ fn login(message: &str) -> Response {
         .into_response()
 }
 
+/// The page's query: a sign-in token. Other parameters are ignored rather than refused, since
+/// a link into the page from a chat or a dashboard may carry its own.
+#[derive(Debug, Deserialize)]
+struct SignIn {
+    token: Option<String>,
+}
+
 async fn index(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Params(query): Params<SignIn>,
 ) -> Response {
     // `?token=` signs in: keep it in a cookie and drop it from the address bar at once.
-    if let Some((_, token)) = pairs.iter().find(|(k, _)| k == "token") {
-        if state.tokens.scope_of(token).is_none() {
+    if let Some(token) = query.token {
+        if state.tokens.scope_of(&token).is_none() {
             return login("That token is not one this server knows.");
         }
         let cookie = format!(
@@ -147,17 +155,45 @@ fn pct(v: Option<f64>) -> String {
 
 async fn render(state: &AppState) -> Result<String, ApiError> {
     let all = summaries(state).await?;
+    let mut body = overview(&all);
+    let cube = state.cube();
+    let anomalies = state.ctx.store.latest_anomalies(None, None).await?;
+    for (b, evaluation) in &all {
+        let detail = detail_with(state, b.clone(), evaluation.clone()).await?;
+        let forecast = state.ctx.store.forecast_of(&budget_series(&b.name)).await?;
+        let forecast = forecast.as_ref().map(|(f, _)| f);
+        let svg = budget_chart(
+            state,
+            &cube,
+            &anomalies,
+            &detail,
+            evaluation.as_ref(),
+            forecast,
+        );
+        let says = forecast.map(|f| shape_text(&f.shape));
+        section(&mut body, &detail, says.as_deref(), &svg);
+    }
+    let title = format!(
+        "{} budgets · data through {}",
+        all.len(),
+        cube.last_day()
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "—".into())
+    );
+    Ok(shell(&title, &body))
+}
+
+/// The budgets table, each budget's monthly plan, and the charts' legend.
+fn overview(all: &[(BudgetSummary, Option<Evaluation>)]) -> String {
     let mut body = String::new();
-    let _ = write!(
-        body,
+    body.push_str(
         "<h2>Budgets</h2><table class=\"budgets\"><thead><tr><th>Budget</th><th>Status</th>\
          <th class=\"num\">Spent</th><th class=\"num\">Projected</th><th class=\"num\">Budget</th>\
          <th class=\"num\">Projected / budget</th><th class=\"num\">P(breach)</th>\
-         <th class=\"num\">Days left</th><th>Mode</th></tr></thead><tbody>"
+         <th class=\"num\">Days left</th><th>Mode</th></tr></thead><tbody>",
     );
-    for (b, _) in &all {
-        let _ = write!(
-            body,
+    for (b, _) in all {
+        body.push_str(&format!(
             "<tr class=\"budget-row\" data-budget=\"{n}\"><td><a href=\"#budget-{id}\">{n}</a></td>\
              <td><span class=\"status status-{s}\">{s}{step}</span></td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{} {}</td><td class=\"num\">{}</td>\
@@ -180,13 +216,12 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
             } else {
                 String::new()
             },
-        );
+        ));
     }
     body.push_str("</tbody></table>");
-    for (b, _) in &all {
+    for (b, _) in all {
         if let Some(plan) = &b.plan {
-            let _ = write!(
-                body,
+            body.push_str(&format!(
                 "<p class=\"plan\">{}: this month projected {} of {} {} planned \
                  (P(over) {})</p>",
                 esc(&b.name),
@@ -194,7 +229,7 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
                 format_whole(plan.planned),
                 esc(&b.currency),
                 pct(Some(plan.p_over)),
-            );
+            ));
         }
     }
     body.push_str(
@@ -207,52 +242,50 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
          <span><i style=\"background:#7c3aed\"></i>action</span>\
          <span><i style=\"background:#b8c4d0\"></i>daily spend</span></p>",
     );
-    let cube = state.cube();
-    let anomalies = state.ctx.store.latest_anomalies(None, None).await?;
-    for (b, evaluation) in &all {
-        let detail = detail_with(state, b.clone(), evaluation.clone()).await?;
-        let budget = state.ctx.config.budgets.iter().find(|x| x.name == b.name);
-        let forecast = state.ctx.store.forecast_of(&budget_series(&b.name)).await?;
-        let fan_points = match (evaluation, budget) {
-            (Some(e), Some(budget)) => {
-                let period = e.projection.period;
-                let actuals = cube.daily(&budget.scope, period.start(), period.end());
-                fan(period, &actuals, forecast.as_ref().map(|(f, _)| f))
-            }
-            _ => Vec::new(),
-        };
-        let says = forecast.as_ref().map(|(f, _)| shape_text(&f.shape));
-        let series = budget_series(&b.name);
-        let marks: Vec<(Day, f64, f64)> = anomalies
-            .iter()
-            .filter(|a| a.series == series)
-            .map(|a| (a.day, a.actual, a.expected))
-            .collect();
-        let actions: Vec<(Day, String)> = detail
-            .actions
-            .iter()
-            .filter(|a| a.outcome == "done")
-            .map(|a| (Day::from_date(a.at.date_naive()), a.description.clone()))
-            .collect();
-        let svg = chart::render(&FanChart {
-            budget: &b.name,
-            fan: &fan_points,
-            amount: b.amount,
-            currency: &b.currency,
-            as_of: b.as_of,
-            anomalies: &marks,
-            actions: &actions,
-        });
-        section(&mut body, &detail, says.as_deref(), &svg);
-    }
-    let title = format!(
-        "{} budgets · data through {}",
-        all.len(),
-        cube.last_day()
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| "—".into())
-    );
-    Ok(shell(&title, &body))
+    body
+}
+
+/// One budget's fan chart: the period's actual and forecast spend, its anomalies and the days
+/// actions were made.
+fn budget_chart(
+    state: &AppState,
+    cube: &CostCube,
+    anomalies: &[Anomaly],
+    detail: &BudgetDetail,
+    evaluation: Option<&Evaluation>,
+    forecast: Option<&SeriesForecast>,
+) -> String {
+    let b = &detail.summary;
+    let budget = state.ctx.config.budgets.iter().find(|x| x.name == b.name);
+    let fan_points = match (evaluation, budget) {
+        (Some(e), Some(budget)) => {
+            let period = e.projection.period;
+            let actuals = cube.daily(&budget.scope, period.start(), period.end());
+            fan(period, &actuals, forecast)
+        }
+        _ => Vec::new(),
+    };
+    let series = budget_series(&b.name);
+    let marks: Vec<(Day, f64, f64)> = anomalies
+        .iter()
+        .filter(|a| a.series == series)
+        .map(|a| (a.day, a.actual, a.expected))
+        .collect();
+    let actions: Vec<(Day, String)> = detail
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Done.as_str())
+        .map(|a| (Day::from_date(a.at.date_naive()), a.description.clone()))
+        .collect();
+    chart::render(&FanChart {
+        budget: &b.name,
+        fan: &fan_points,
+        amount: b.amount,
+        currency: &b.currency,
+        as_of: b.as_of,
+        anomalies: &marks,
+        actions: &actions,
+    })
 }
 
 /// What the forecast found in a budget's series, in one line.
@@ -276,8 +309,7 @@ fn shape_text(shape: &crate::domain::SeriesShape) -> String {
 fn section(body: &mut String, d: &BudgetDetail, says: Option<&str>, svg: &str) {
     let b = &d.summary;
     let name = enc(&b.name);
-    let _ = write!(
-        body,
+    body.push_str(&format!(
         "<section class=\"budget\" id=\"budget-{name}\" data-budget=\"{n}\"><h2>{n} \
          <span class=\"status status-{s}\">{s}</span></h2><p class=\"muted\">{} period {} to {} · \
          projected {} {} (80%: {} to {}) against {} · P(breach) {} · {} mode</p>{svg}",
@@ -293,57 +325,62 @@ fn section(body: &mut String, d: &BudgetDetail, says: Option<&str>, svg: &str) {
         esc(&b.mode),
         n = esc(&b.name),
         s = esc(&b.status),
-    );
+    ));
     if let Some(says) = says {
-        let _ = write!(body, "<p class=\"shape\">Spend is {}</p>", esc(says));
+        body.push_str(&format!("<p class=\"shape\">Spend is {}</p>", esc(says)));
     }
-    let _ = write!(
-        body,
-        "<h3>Top drivers<a class=\"csv\" href=\"/api/v1/budgets/{name}/drivers?format=csv\">CSV</a></h3>\
+    drivers_table(body, d, &name);
+    ladder_table(body, d);
+    actions_table(body, d, &name);
+    body.push_str("</section>");
+}
+
+fn drivers_table(body: &mut String, d: &BudgetDetail, name: &str) {
+    body.push_str(&format!("<h3>Top drivers<a class=\"csv\" href=\"/api/v1/budgets/{name}/drivers?format=csv\">CSV</a></h3>\
          <table class=\"drivers\"><thead><tr><th>Series</th><th class=\"num\">Projected</th>\
          <th class=\"num\">Last period</th><th class=\"num\">Rise</th></tr></thead><tbody>"
-    );
+    ));
     if d.drivers.is_empty() {
         body.push_str(
             "<tr><td colspan=\"4\" class=\"muted\">No drivers: nothing in scope rose.</td></tr>",
         );
     }
     for r in &d.drivers {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+        body.push_str(&format!("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&r.series),
             format_whole(r.projected),
             format_whole(r.previous),
             format_whole(r.rise)
-        );
+        ));
     }
     body.push_str("</tbody></table>");
+}
+
+fn ladder_table(body: &mut String, d: &BudgetDetail) {
     if !d.ladder.is_empty() {
         body.push_str("<h3>Action ladder</h3><table class=\"ladder\"><tbody>");
         for step in &d.ladder {
-            let _ = write!(
-                body,
+            body.push_str(&format!(
                 "<tr><td>step {}</td><td>{}</td><td>{}</td></tr>",
                 step.step,
                 esc(&step.description),
                 if step.in_effect { "in effect" } else { "" }
-            );
+            ));
         }
         body.push_str("</tbody></table>");
     }
-    let _ = write!(
-        body,
-        "<h3>Recent actions<a class=\"csv\" href=\"/api/v1/actions?budget={name}&amp;format=csv\">CSV</a></h3>\
+}
+
+fn actions_table(body: &mut String, d: &BudgetDetail, name: &str) {
+    body.push_str(&format!("<h3>Recent actions<a class=\"csv\" href=\"/api/v1/actions?budget={name}&amp;format=csv\">CSV</a></h3>\
          <table class=\"actions\"><thead><tr><th>When</th><th>Step</th><th>Object</th><th>Outcome</th>\
          <th>What</th></tr></thead><tbody>"
-    );
+    ));
     if d.actions.is_empty() {
         body.push_str("<tr><td colspan=\"5\" class=\"muted\">No actions recorded.</td></tr>");
     }
     for a in d.actions.iter().take(20) {
-        let _ = write!(
-            body,
+        body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{} {}/{}</td><td>{}</td><td>{}</td></tr>",
             a.at.format("%Y-%m-%d %H:%M"),
             a.step,
@@ -352,7 +389,7 @@ fn section(body: &mut String, d: &BudgetDetail, says: Option<&str>, svg: &str) {
             esc(&a.name),
             esc(&a.outcome),
             esc(&a.description)
-        );
+        ));
     }
-    body.push_str("</tbody></table></section>");
+    body.push_str("</tbody></table>");
 }

@@ -1,7 +1,13 @@
-//! Query parameters, read by hand from the raw pairs so each error names the parameter, a
-//! repeated filter is allowed, and a misspelt parameter is an error instead of being ignored.
+//! Query parameters: each endpoint declares one `Deserialize + IntoParams` struct, read by the
+//! [`Params`] extractor. The same struct feeds the OpenAPI document, so no parameter is declared
+//! twice; a rejection names the parameter, a repeated parameter is refused unless its field is a
+//! list, and a misspelt one is refused (`deny_unknown_fields`) instead of being ignored.
 
-use std::str::FromStr;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::de::{self, DeserializeOwned};
+use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
 use crate::domain::Day;
@@ -9,23 +15,110 @@ use crate::domain::Day;
 /// Longest day range a request may ask for: ten years is already more than any billing data.
 pub const MAX_RANGE_DAYS: i64 = 3_660;
 
-/// Largest `offset` accepted.
-const MAX_OFFSET: i64 = 10_000_000;
-
-/// A request's query pairs, checked against the names its endpoint takes.
+/// A request's query string read as `T`.
 #[derive(Debug)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs = serde_html_form::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(Params)
+            .map_err(|e| rejection(raw, &e))
+    }
+}
+
+/// The 400 for a query string that did not read as the endpoint's parameters.
+fn rejection(raw: &str, e: &serde_path_to_error::Error<serde_html_form::de::Error>) -> ApiError {
+    let name = e.path().to_string();
+    let given = form_urlencoded::parse(raw.as_bytes())
+        .filter(|(k, _)| *k == name)
+        .count();
+    // The form reader hands a repeated key to a single-valued field as a list it cannot read;
+    // saying so is clearer than its "unsupported value".
+    let message = if given > 1 {
+        "given more than once".to_string()
+    } else {
+        e.inner()
+            .to_string()
+            .replace("unknown field", "unknown parameter")
+            .replace("there are no fields", "this endpoint takes no parameters")
+    };
+    ApiError::bad_param(&name, message)
+}
+
+/// The parameters of an endpoint that takes none.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NoParams {}
+
+/// `format` only.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FormatOnly {
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    #[param(inline)]
+    pub format: OutFormat,
 }
 
 /// How a response is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum OutFormat {
     /// `application/json` (the default).
+    #[default]
     Json,
     /// `text/csv` with a header row.
     Csv,
 }
+
+/// A `YYYY-MM-DD` day in the years 1970 to 2999.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayParam(pub Day);
+
+impl<'de> Deserialize<'de> for DayParam {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DayParam, D::Error> {
+        let text = String::deserialize(d)?;
+        let day: Day = text
+            .parse()
+            .map_err(|_| de::Error::custom(format!("{text:?} is not a YYYY-MM-DD date")))?;
+        if (1970..=2999).contains(&day.year()) {
+            Ok(DayParam(day))
+        } else {
+            Err(de::Error::custom(format!(
+                "{text} is outside the years 1970 to 2999"
+            )))
+        }
+    }
+}
+
+/// A whole number within `MIN..=MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounded<const MIN: i64, const MAX: i64>(pub i64);
+
+impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let n: i64 = text
+            .trim()
+            .parse()
+            .map_err(|_| de::Error::custom(format!("{text:?} is not a whole number")))?;
+        if (MIN..=MAX).contains(&n) {
+            Ok(Bounded(n))
+        } else {
+            Err(de::Error::custom(format!("{n} is outside {MIN}..={MAX}")))
+        }
+    }
+}
+
+/// Items skipped before a page.
+pub type Offset = Bounded<0, 10_000_000>;
 
 /// A page of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,150 +130,48 @@ pub struct Page {
 }
 
 impl Page {
+    /// The page a `limit` and `offset` ask for, `default` items long unless told.
+    pub fn of<const MAX: i64>(
+        limit: Option<Bounded<1, MAX>>,
+        offset: Option<Offset>,
+        default: i64,
+    ) -> Page {
+        Page {
+            limit: limit.map_or(default, |l| l.0),
+            offset: offset.map_or(0, |o| o.0),
+        }
+    }
+
     /// The offset of the next page when `more` items exist past this one.
     pub fn next(&self, more: bool) -> Option<i64> {
         more.then_some(self.offset + self.limit)
     }
 }
 
-impl Params {
-    /// Takes `pairs`, refusing names not in `allowed` and repeats of names not in `repeatable`.
-    pub fn new(
-        pairs: Vec<(String, String)>,
-        allowed: &[&str],
-        repeatable: &[&str],
-    ) -> ApiResult<Params> {
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if !allowed.contains(&name.as_str()) {
-                let hint = if allowed.is_empty() {
-                    "this endpoint takes no parameters".to_string()
-                } else {
-                    format!("this endpoint takes {}", allowed.join(", "))
-                };
-                return Err(ApiError::bad_param(
-                    name,
-                    format!("unknown parameter; {hint}"),
-                ));
-            }
-            if !repeatable.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
-                return Err(ApiError::bad_param(name, "given more than once"));
-            }
-        }
-        Ok(Params { pairs })
+/// `from` and `to` as a range of at most [`MAX_RANGE_DAYS`]; a missing end comes from
+/// `default`.
+pub fn range(
+    from: Option<DayParam>,
+    to: Option<DayParam>,
+    default: (Day, Day),
+) -> ApiResult<(Day, Day)> {
+    let (from, to) = match (from.map(|d| d.0), to.map(|d| d.0)) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, default.1.max(f)),
+        (None, Some(t)) => (default.0.min(t), t),
+        (None, None) => default,
+    };
+    if from > to {
+        return Err(ApiError::bad_param(
+            "from",
+            format!("{from} is after to ({to})"),
+        ));
     }
-
-    /// The value of `name`, if given.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+    if from.days_until(to) >= MAX_RANGE_DAYS {
+        return Err(ApiError::bad_param(
+            "from",
+            format!("the range {from} to {to} is longer than {MAX_RANGE_DAYS} days"),
+        ));
     }
-
-    /// Every value of a repeatable `name`.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// A `YYYY-MM-DD` day.
-    pub fn day(&self, name: &str) -> ApiResult<Option<Day>> {
-        self.get(name)
-            .map(|v| {
-                let day: Day = v.parse().map_err(|_| {
-                    ApiError::bad_param(name, format!("{v:?} is not a YYYY-MM-DD date"))
-                })?;
-                if (1970..=2999).contains(&day.year()) {
-                    Ok(day)
-                } else {
-                    Err(ApiError::bad_param(
-                        name,
-                        format!("{v} is outside the years 1970 to 2999"),
-                    ))
-                }
-            })
-            .transpose()
-    }
-
-    /// A whole number within `min..=max`.
-    pub fn int(&self, name: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
-        self.get(name)
-            .map(|v| {
-                let n = i64::from_str(v.trim()).map_err(|_| {
-                    ApiError::bad_param(name, format!("{v:?} is not a whole number"))
-                })?;
-                if (min..=max).contains(&n) {
-                    Ok(n)
-                } else {
-                    Err(ApiError::bad_param(
-                        name,
-                        format!("{n} is outside {min}..={max}"),
-                    ))
-                }
-            })
-            .transpose()
-    }
-
-    /// `from` and `to` as a range of at most [`MAX_RANGE_DAYS`], defaulting to `default`.
-    pub fn range(&self, default: (Day, Day)) -> ApiResult<(Day, Day)> {
-        let from = self.day("from")?;
-        let to = self.day("to")?;
-        let (from, to) = match (from, to) {
-            (Some(f), Some(t)) => (f, t),
-            (Some(f), None) => (f, default.1.max(f)),
-            (None, Some(t)) => (default.0.min(t), t),
-            (None, None) => default,
-        };
-        if from > to {
-            return Err(ApiError::bad_param(
-                "from",
-                format!("{from} is after to ({to})"),
-            ));
-        }
-        if from.days_until(to) >= MAX_RANGE_DAYS {
-            return Err(ApiError::bad_param(
-                "from",
-                format!("the range {from} to {to} is longer than {MAX_RANGE_DAYS} days"),
-            ));
-        }
-        Ok((from, to))
-    }
-
-    /// `format=json|csv`.
-    pub fn format(&self) -> ApiResult<OutFormat> {
-        match self.get("format") {
-            None | Some("json") => Ok(OutFormat::Json),
-            Some("csv") => Ok(OutFormat::Csv),
-            Some(other) => Err(ApiError::bad_param(
-                "format",
-                format!("{other:?} is not json or csv"),
-            )),
-        }
-    }
-
-    /// `limit` (1..=`max`, default `default`) and `offset`.
-    pub fn page(&self, default: i64, max: i64) -> ApiResult<Page> {
-        Ok(Page {
-            limit: self.int("limit", 1, max)?.unwrap_or(default),
-            offset: self.int("offset", 0, MAX_OFFSET)?.unwrap_or(0),
-        })
-    }
-
-    /// A value that must be one of `choices`.
-    pub fn choice<'a>(
-        &self,
-        name: &str,
-        choices: &[&'a str],
-        default: &'a str,
-    ) -> ApiResult<&'a str> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => choices.iter().find(|c| **c == v).copied().ok_or_else(|| {
-                ApiError::bad_param(name, format!("{v:?} is not one of {}", choices.join(", ")))
-            }),
-        }
-    }
+    Ok((from, to))
 }

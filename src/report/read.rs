@@ -3,10 +3,11 @@
 
 use crate::app::App;
 use crate::config::SourceKind;
-use crate::domain::{Day, Dimension};
-use crate::store::StoreError;
+use crate::domain::{Day, Dimension, Scope};
+use crate::store::{Store, StoreError};
 
 use super::Format;
+use super::cube::{CostCube, CostQuery, CostTable, Granularity};
 
 /// Which report, with what only it takes.
 #[derive(Debug, Clone)]
@@ -53,7 +54,22 @@ pub async fn render(
     Ok(match query {
         Query::Costs(group_by) => {
             let (series, costs) = (store.series().await?, store.daily_costs(from, to).await?);
-            super::costs(&series, &costs, group_by).render(format)
+            let span = costs
+                .iter()
+                .map(|c| c.1)
+                .min()
+                .zip(costs.iter().map(|c| c.1).max());
+            let table = match span {
+                Some((first, last)) => CostCube::build(0, series, &costs).query(&CostQuery {
+                    from: first,
+                    to: last,
+                    group_by: group_by.clone(),
+                    granularity: Granularity::Day,
+                    scope: Scope::all(),
+                }),
+                None => CostTable::default(),
+            };
+            super::costs(&table, group_by).render(format)
         }
         Query::Units => {
             let mut usage = Vec::new();
@@ -94,4 +110,17 @@ pub async fn render(
         }
         Query::Runs => super::runs(&store.runs(RUNS_LISTED).await?).render(format),
     })
+}
+
+/// Loads every stored cost into a cube tagged with the store's current generation, streamed
+/// straight into place: a year of 10,000 series never sits in memory as rows.
+pub async fn cube(store: &Store) -> Result<CostCube, StoreError> {
+    let generation = store.data_generation().await?;
+    let series = store.series().await?;
+    let span = store.cost_span().await?;
+    let mut builder = CostCube::builder(generation, series, span);
+    store
+        .each_cost(|id, day, amount| builder.put(id, day, amount))
+        .await?;
+    Ok(builder.finish())
 }

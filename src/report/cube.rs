@@ -5,13 +5,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
 use crate::domain::{Currency, Day, Dimension, Dimensions, Scope};
 use crate::store::StoredSeries;
 
 /// How days are bucketed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Granularity {
     /// Each day.
+    #[default]
     Day,
     /// ISO weeks, labelled by their Monday.
     Week,
@@ -20,16 +25,6 @@ pub enum Granularity {
 }
 
 impl Granularity {
-    /// Parses `day`, `week` or `month`.
-    pub fn parse(s: &str) -> Option<Granularity> {
-        match s {
-            "day" => Some(Granularity::Day),
-            "week" => Some(Granularity::Week),
-            "month" => Some(Granularity::Month),
-            _ => None,
-        }
-    }
-
     /// The first day of the bucket `day` falls in.
     pub fn bucket(self, day: Day) -> Day {
         match self {
