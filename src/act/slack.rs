@@ -11,6 +11,7 @@ use crate::domain::{
     ActionRecord, Anomaly, Budget, BudgetMode, Evaluation, Operation, Outcome, PlannedChange,
     SeriesForecast, Status,
 };
+use crate::forecast::targets::budget_series;
 
 /// Why a message could not be delivered.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,16 @@ fn headline(evaluations: &[Evaluation]) -> String {
 }
 
 fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
+    let budget = a.budgets.iter().find(|b| b.name == e.budget);
+    let mut lines = standing_lines(e, budget);
+    lines.extend(pattern_lines(a, e));
+    lines.extend(ladder_lines(a, e, budget));
+    lines
+}
+
+/// Where the budget stands: status, scope, the projection against the amount, spend so far and
+/// the month's plan.
+fn standing_lines(e: &Evaluation, budget: Option<&Budget>) -> Vec<String> {
     let p = &e.projection;
     let icon = match e.status {
         Status::Breach => ":red_circle:",
@@ -121,7 +132,6 @@ fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
         Status::Ok => ":large_green_circle:",
     };
     let cur = e.amount.currency.as_str();
-    let budget = a.budgets.iter().find(|b| b.name == e.budget);
     let mut lines = vec![format!(
         "{icon} *{}* is *{}*: P(overrun) {:.0}%",
         e.budget,
@@ -167,7 +177,13 @@ fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
             c.p_over * 100.0
         ));
     }
-    let series = format!("budget:{}", e.budget);
+    lines
+}
+
+/// What the spend does: a recent change of level, the drivers and the anomalies.
+fn pattern_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
+    let mut lines = Vec::new();
+    let series = budget_series(&e.budget);
     if let Some(change) = a
         .forecasts
         .iter()
@@ -196,11 +212,7 @@ fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
             .collect();
         lines.push(format!("Drivers: {}", drivers.join("; ")));
     }
-    let anomalies: Vec<&Anomaly> = a
-        .anomalies
-        .iter()
-        .filter(|x| x.series == format!("budget:{}", e.budget))
-        .collect();
+    let anomalies: Vec<&Anomaly> = a.anomalies.iter().filter(|x| x.series == series).collect();
     if !anomalies.is_empty() {
         let shown: Vec<String> = anomalies
             .iter()
@@ -222,6 +234,12 @@ fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
         };
         lines.push(format!("Anomalies: {}{more}", shown.join(", ")));
     }
+    lines
+}
+
+/// The ladder: the steps in effect, what they did to objects, and how to restore.
+fn ladder_lines(a: &Alert, e: &Evaluation, budget: Option<&Budget>) -> Vec<String> {
+    let mut lines = Vec::new();
     let ladder = budget.map_or(0, |b| b.actions.len());
     if e.steps > 0 {
         lines.push(format!("Action ladder: step {} of {ladder}", e.steps));

@@ -83,7 +83,7 @@ fn ladders(run: &DemoRun<'_>) -> String {
             budget.actions.len(),
             budget.mode.as_str()
         ));
-        for c in crate::act::plan(budget, budget.actions.len() as u32) {
+        for c in crate::act::ladder(budget, budget.actions.len() as u32) {
             let when = match c.step <= e.steps {
                 true => "in effect",
                 false => "if the breach persists",

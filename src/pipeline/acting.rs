@@ -8,8 +8,8 @@ use super::RecordedRun;
 use super::{Counts, RunOptions, RunReport, StageError, counts};
 use crate::act::{self, ActRun, slack};
 use crate::domain::{
-    ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, ObjectRef, Operation,
-    Outcome, PlannedChange, Status,
+    ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, ObjectChange, ObjectRef,
+    Operation, Outcome, PlannedChange, Status,
 };
 use crate::domain::{RunDetail, RunOutcome};
 use crate::forecast::targets::budget_series;
@@ -23,6 +23,7 @@ fn touches_cluster(budget: &Budget, steps: u32) -> bool {
         .any(|r| r.kind != ActionKind::Alert)
 }
 
+/// Makes the cluster match each budget's ladder position and records what was planned and done.
 pub(super) async fn act_stage(
     ctx: &App,
     run_id: i64,
@@ -39,40 +40,10 @@ pub(super) async fn act_stage(
         .collect();
     let changes: Vec<PlannedChange> = budgets
         .iter()
-        .flat_map(|(b, steps)| act::plan(b, *steps))
+        .flat_map(|(b, steps)| act::ladder(b, *steps))
         .collect();
     let held = ctx.store.throttled(None).await?;
-    let needs_cluster =
-        !held.is_empty() || budgets.iter().any(|(b, steps)| touches_cluster(b, *steps));
-    let records = if needs_cluster {
-        match ctx.cluster().await {
-            Ok(cluster) => {
-                let run = ActRun {
-                    budgets,
-                    held,
-                    settings: &ctx.config.act,
-                    dry_run: options.dry_run,
-                    now,
-                };
-                act::reconcile(cluster, &run).await
-            }
-            Err(e) => {
-                let must_act = !held.is_empty()
-                    || budgets.iter().any(|(b, steps)| {
-                        b.mode == BudgetMode::Enforce && touches_cluster(b, *steps)
-                    });
-                if must_act && !options.dry_run {
-                    return Err(StageError::Other(format!(
-                        "{e}. Budgets in enforce mode need it: set kubernetes.api_url, or run in a cluster or with a kubeconfig."
-                    )));
-                }
-                tracing::info!(error = %e, "No Kubernetes API; observe-mode steps are planned without their target objects.");
-                Vec::new()
-            }
-        }
-    } else {
-        Vec::new()
-    };
+    let records = act_on_cluster(ctx, budgets, held, options, now).await?;
     let outcome = if options.dry_run {
         "dry-run"
     } else {
@@ -82,6 +53,57 @@ pub(super) async fn act_stage(
         .save_planned_changes(run_id, &changes, outcome)
         .await?;
     ctx.store.save_actions(run_id, &records).await?;
+    let c = act_counts(&changes, &records);
+    report.changes = changes;
+    report.actions = records;
+    report.acted = true;
+    Ok(c)
+}
+
+/// Reconciles the cluster with the budgets' steps, when any step or held object needs it.
+/// Without a Kubernetes API, observe-mode steps are planned without their objects; enforce-mode
+/// ones (and held objects) fail the stage.
+async fn act_on_cluster(
+    ctx: &App,
+    budgets: Vec<(&Budget, u32)>,
+    held: Vec<ObjectChange>,
+    options: &RunOptions,
+    now: DateTime<Utc>,
+) -> Result<Vec<ActionRecord>, StageError> {
+    let needs_cluster =
+        !held.is_empty() || budgets.iter().any(|(b, steps)| touches_cluster(b, *steps));
+    if !needs_cluster {
+        return Ok(Vec::new());
+    }
+    match ctx.cluster().await {
+        Ok(cluster) => {
+            let run = ActRun {
+                budgets,
+                held,
+                settings: &ctx.config.act,
+                dry_run: options.dry_run,
+                now,
+            };
+            Ok(act::reconcile(cluster, &run).await)
+        }
+        Err(e) => {
+            let must_act = !held.is_empty()
+                || budgets
+                    .iter()
+                    .any(|(b, steps)| b.mode == BudgetMode::Enforce && touches_cluster(b, *steps));
+            if must_act && !options.dry_run {
+                return Err(StageError::Other(format!(
+                    "{e}. Budgets in enforce mode need it: set kubernetes.api_url, or run in a cluster or with a kubeconfig."
+                )));
+            }
+            tracing::info!(error = %e, "No Kubernetes API; observe-mode steps are planned without their target objects.");
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// The act stage's counts: steps in effect, and objects by what was done to them.
+fn act_counts(changes: &[PlannedChange], records: &[ActionRecord]) -> Counts {
     let n = |op: Operation, o: Outcome| {
         records
             .iter()
@@ -95,7 +117,7 @@ pub(super) async fn act_stage(
     if failed > 0 {
         tracing::error!(failed, "Some changes failed; the alert lists them.");
     }
-    let c = counts([
+    counts([
         ("steps", changes.len() as u64),
         ("applied", n(Operation::Apply, Outcome::Done)),
         ("planned", n(Operation::Apply, Outcome::Planned)),
@@ -109,11 +131,7 @@ pub(super) async fn act_stage(
                 .count() as u64,
         ),
         ("failed", failed as u64),
-    ]);
-    report.changes = changes;
-    report.actions = records;
-    report.acted = true;
-    Ok(c)
+    ])
 }
 
 /// Whether a budget is worth a message now: its status or ladder position changed since the
@@ -135,6 +153,29 @@ fn worth_alerting(
     troubled || changed || digest_due
 }
 
+/// The steps and object changes a message reports: this run's when it acted, even when there
+/// are none; only a notify run on its own falls back to the newest stored.
+async fn current_actions(
+    ctx: &App,
+    report: &RunReport,
+) -> Result<(Vec<PlannedChange>, Vec<ActionRecord>), StageError> {
+    if report.acted {
+        return Ok((report.changes.clone(), report.actions.clone()));
+    }
+    let changes = ctx
+        .store
+        .latest_planned_changes()
+        .await?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let records = match ctx.store.latest_action_run().await? {
+        Some(run) => ctx.store.actions(run).await?,
+        None => Vec::new(),
+    };
+    Ok((changes, records))
+}
+
 pub(super) async fn notify_stage(
     ctx: &App,
     run_id: i64,
@@ -144,24 +185,7 @@ pub(super) async fn notify_stage(
 ) -> Result<Counts, StageError> {
     let evaluations = ctx.store.latest_evaluations().await?;
     let states = ctx.store.budget_states().await?;
-    // Changes made in this run are the current ones, even when there are none; only a notify
-    // run on its own falls back to the newest stored.
-    let (changes, records): (Vec<PlannedChange>, Vec<ActionRecord>) = if report.acted {
-        (report.changes.clone(), report.actions.clone())
-    } else {
-        let changes = ctx
-            .store
-            .latest_planned_changes()
-            .await?
-            .into_iter()
-            .map(|(c, _)| c)
-            .collect();
-        let records = match ctx.store.latest_action_run().await? {
-            Some(run) => ctx.store.actions(run).await?,
-            None => Vec::new(),
-        };
-        (changes, records)
-    };
+    let (changes, records) = current_actions(ctx, report).await?;
     let chosen: Vec<Evaluation> = evaluations
         .into_iter()
         .filter(|e| ctx.config.budgets.iter().any(|b| b.name == e.budget))
@@ -251,7 +275,7 @@ pub async fn restore(
             "no budget named {name:?} is configured or holds changes"
         ))));
     }
-    let lock = super::take_lock(ctx, &super::Stop::default())
+    let leader = super::Leader::take(ctx, &super::Stop::default())
         .await
         .map_err(|source| super::RunError {
             step: super::Step::Act,
@@ -259,7 +283,7 @@ pub async fn restore(
             run_id: None,
         })?;
     let result = restore_locked(ctx, budget, dry_run, now).await;
-    super::release(ctx, Some(lock)).await;
+    leader.release().await;
     result
 }
 
@@ -377,7 +401,7 @@ pub async fn restore_object(
         .cluster()
         .await
         .map_err(|e| fail(StageError::Other(e.to_string()), None))?;
-    let lock = super::take_lock(ctx, &super::Stop::default())
+    let leader = super::Leader::take(ctx, &super::Stop::default())
         .await
         .map_err(|e| fail(e, None))?;
     let result = async {
@@ -401,6 +425,6 @@ pub async fn restore_object(
         Ok(Some(record))
     }
     .await;
-    super::release(ctx, Some(lock)).await;
+    leader.release().await;
     result
 }
