@@ -8,16 +8,39 @@ use tracing::Instrument;
 
 use super::{Counts, RunOptions, StageError, counts};
 use crate::app::App;
-use crate::config::{Pricing, SourceKind};
+use crate::config::{Pricing, Source, SourceKind};
 use crate::domain::{Currency, Day, DayRange, Money, Scope};
 use crate::ingest::{self, FetchInputs, SourceHistory};
 use crate::store::Ingested;
 
+/// Reads every selected source into the store, one after another, and sums their counts.
 pub(super) async fn ingest_stage(
     ctx: &App,
     options: &RunOptions,
     now: DateTime<Utc>,
 ) -> Result<Counts, StageError> {
+    let sources = selected(ctx, options)?;
+    let mut total = counts([
+        ("sources", 0),
+        ("files", 0),
+        ("rows_read", 0),
+        ("requests", 0),
+        ("points_written", 0),
+        ("points_removed", 0),
+        ("usage_written", 0),
+        ("days_written", 0),
+    ]);
+    let today = Day::from_date(now.date_naive());
+    for source in sources {
+        for (key, n) in ingest_source(ctx, &source, options, today).await? {
+            *total.entry(key).or_default() += n;
+        }
+    }
+    Ok(total)
+}
+
+/// The sources a run ingests: the one named, or those of the kinds asked for, or all.
+fn selected(ctx: &App, options: &RunOptions) -> Result<Vec<Source>, StageError> {
     let sources: Vec<_> = match &options.source {
         Some(name) => vec![ctx.config.source(name).cloned().ok_or_else(|| {
             StageError::Other(format!("no source named {name:?} in the configuration"))
@@ -38,87 +61,82 @@ pub(super) async fn ingest_stage(
     } else if sources.is_empty() {
         tracing::info!(kinds = ?options.source_kinds, "No source of these kinds is configured: nothing to ingest.");
     }
-    let mut total = counts([
-        ("sources", 0),
-        ("files", 0),
-        ("rows_read", 0),
-        ("requests", 0),
-        ("points_written", 0),
-        ("points_removed", 0),
-        ("usage_written", 0),
-        ("days_written", 0),
-    ]);
-    let today = Day::from_date(now.date_naive());
-    for source in sources {
-        let started = std::time::Instant::now();
-        let name = source.name.clone();
-        let (last_day, estimated) = ctx.store.source_history(&name).await?;
-        let mut inputs = FetchInputs {
-            today,
-            history: SourceHistory {
-                last_day,
-                estimated,
-            },
-            billed: Vec::new(),
-        };
-        if let SourceKind::Prometheus(settings) = &source.kind
-            && let Pricing::Allocate(allocation) = &settings.pricing
-        {
-            let window = ingest::prometheus::window(&inputs, options.range);
-            inputs.billed = billed(ctx, &name, &allocation.scope, window).await?;
-        }
-        let span = tracing::info_span!("ingest", source = %name);
-        let batch = ingest::fetch(&source, &inputs, options.range, &ctx.http)
-            .instrument(span)
-            .await?;
-        let Some(covered) = batch.covered else {
-            tracing::warn!(source = %name, "Source had nothing in range; nothing stored.");
-            continue;
-        };
-        let written = ctx
-            .store
-            .replace_ingested(
-                &name,
-                covered,
-                &Ingested {
-                    points: &batch.points,
-                    usage: &batch.usage,
-                    estimated: &batch.estimated,
-                },
-            )
-            .await?;
-        tracing::info!(
-            source = %name,
-            files = batch.files.len(),
-            rows = batch.rows_read,
-            requests = batch.requests,
-            points = written.points_written,
-            usage = written.usage_written,
-            series = written.series,
-            replaced = written.points_removed,
-            days = covered.len_days(),
-            estimated_days = batch.estimated.len(),
-            seconds = format_args!("{:.2}", started.elapsed().as_secs_f64()),
-            "Source ingested: {} rows read, {} days written ({covered}), {} requests, {:.2} s.",
-            batch.rows_read,
-            covered.len_days(),
-            batch.requests,
-            started.elapsed().as_secs_f64(),
-        );
-        for (key, n) in [
-            ("sources", 1),
-            ("files", batch.files.len() as u64),
-            ("rows_read", batch.rows_read),
-            ("requests", u64::from(batch.requests)),
-            ("points_written", written.points_written),
-            ("points_removed", written.points_removed),
-            ("usage_written", written.usage_written),
-            ("days_written", covered.len_days() as u64),
-        ] {
-            *total.entry(key.to_string()).or_default() += n;
-        }
+    Ok(sources)
+}
+
+/// Reads one source and replaces the days it covers; its counts, empty when it had nothing in
+/// range.
+async fn ingest_source(
+    ctx: &App,
+    source: &Source,
+    options: &RunOptions,
+    today: Day,
+) -> Result<Counts, StageError> {
+    let started = std::time::Instant::now();
+    let name = source.name.clone();
+    let (last_day, estimated) = ctx.store.source_history(&name).await?;
+    let mut inputs = FetchInputs {
+        today,
+        history: SourceHistory {
+            last_day,
+            estimated,
+        },
+        billed: Vec::new(),
+    };
+    if let SourceKind::Prometheus(settings) = &source.kind
+        && let Pricing::Allocate(allocation) = &settings.pricing
+    {
+        let window = ingest::prometheus::window(&inputs, options.range);
+        inputs.billed = billed(ctx, &name, &allocation.scope, window).await?;
     }
-    Ok(total)
+    let span = tracing::info_span!("ingest", source = %name);
+    let batch = ingest::fetch(source, &inputs, options.range, &ctx.http)
+        .instrument(span)
+        .await?;
+    let Some(covered) = batch.covered else {
+        tracing::warn!(source = %name, "Source had nothing in range; nothing stored.");
+        return Ok(Counts::new());
+    };
+    let written = ctx
+        .store
+        .replace_ingested(
+            &name,
+            covered,
+            &Ingested {
+                points: &batch.points,
+                usage: &batch.usage,
+                estimated: &batch.estimated,
+            },
+        )
+        .await?;
+    tracing::info!(
+        source = %name,
+        files = batch.files.len(),
+        rows = batch.rows_read,
+        requests = batch.requests,
+        points = written.points_written,
+        usage = written.usage_written,
+        series = written.series,
+        replaced = written.points_removed,
+        days = covered.len_days(),
+        estimated_days = batch.estimated.len(),
+        seconds = format_args!("{:.2}", started.elapsed().as_secs_f64()),
+        "Source ingested: {} rows read, {} days written ({covered}), {} requests, {:.2} s.",
+        batch.rows_read,
+        covered.len_days(),
+        batch.requests,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(counts([
+        ("sources", 1),
+        ("files", batch.files.len() as u64),
+        ("rows_read", batch.rows_read),
+        ("requests", u64::from(batch.requests)),
+        ("points_written", written.points_written),
+        ("points_removed", written.points_removed),
+        ("usage_written", written.usage_written),
+        ("days_written", covered.len_days() as u64),
+    ]))
 }
 
 /// The daily billed amounts inside `scope` (from other sources), for usage allocation.

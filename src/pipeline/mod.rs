@@ -7,6 +7,8 @@ pub use acting::{restore, restore_object};
 mod budgets;
 pub mod daemon;
 pub mod job;
+mod leader;
+pub use leader::{LEADER_LOCK, Leader};
 mod recorded;
 pub use recorded::RecordedRun;
 mod stop;
@@ -30,9 +32,6 @@ use crate::forecast;
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 pub use job::{Job, JobError, Step};
-
-/// The leader lock's name: one runner at a time may evaluate and act.
-pub const LEADER_LOCK: &str = "costcast-act";
 
 /// Options that narrow or soften a run.
 #[derive(Debug, Clone, Default)]
@@ -184,81 +183,48 @@ async fn run_stages(
             ));
             break;
         }
-        let span = tracing::info_span!("stage", step = %step, outcome = tracing::field::Empty);
-        let started_at = ctx.clock.now();
-        let started = Instant::now();
-        let work = async {
-            if matches!(step, Step::Budgets | Step::Act) && lock.is_none() {
-                // Evaluating and acting both move budget state: two runners must take turns.
-                lock = Some(take_lock(ctx, &options.stop).await?);
-            }
-            match step {
-                Step::Ingest => ingest_stage(ctx, options, now).await,
-                Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
-                Step::Budgets => budgets::stage(ctx, run_id, as_of, &mut report).await,
-                Step::Act => acting::act_stage(ctx, run_id, now, options, &mut report).await,
-                Step::Notify => {
-                    acting::notify_stage(ctx, run_id, as_of, options, &mut report).await
-                }
-                Step::Backtest => backtest_stage(ctx, run_id, as_of, options, &mut report).await,
-            }
-        }
-        .instrument(span.clone());
-        // Dropping the stage's future mid-flight drops its open transaction, which rolls back.
-        let result = tokio::select! {
-            biased;
-            result = work => result,
-            () = options.stop.aborted() => Err(StageError::Interrupted(format!(
-                "{step} was interrupted when the shutdown grace period ran out; its uncommitted writes were rolled back"
-            ))),
+        let at = StageAt {
+            run_id,
+            now,
+            as_of,
+            options,
         };
-        let millis = started.elapsed().as_millis() as u64;
-        let _entered = span.enter();
-        let (outcome, counts, error) = match result {
-            Ok(counts) => {
-                tracing::info!(millis, counts = ?counts, "Stage finished.");
-                crate::telemetry::record_counts(&span, &counts);
-                (StageOutcome::Ok, counts, None)
-            }
-            Err(e) => {
-                let outcome = match e {
-                    StageError::Interrupted(_) => StageOutcome::Interrupted,
-                    _ => StageOutcome::Failed,
-                };
-                tracing::error!(millis, error = %e, "Stage {}.", outcome.as_str());
-                let message = e.to_string();
-                crate::telemetry::record_failure(&span, &message);
-                failure = Some((step, e));
-                (outcome, BTreeMap::new(), Some(message))
-            }
-        };
-        span.record("outcome", outcome.as_str());
-        report.stages.push(StageReport {
-            step,
-            started_at,
-            finished_at: ctx.clock.now(),
-            millis,
-            outcome,
-            counts,
-            error,
-        });
-        if failure.is_some() {
+        let (stage, error) = run_stage(ctx, step, at, &mut lock, &mut report).await;
+        report.stages.push(stage);
+        if let Some(e) = error {
+            failure = Some((step, e));
             break;
         }
     }
-    release(ctx, lock.take()).await;
+    if let Some(leader) = lock.take() {
+        leader.release().await;
+    }
+    let detail = RunDetail {
+        as_of: Some(as_of),
+        stages: report.stages.clone(),
+        ..RunDetail::default()
+    };
+    let last = steps.last().copied().unwrap_or(Step::Notify);
+    finish(run, detail, failure, run_span, last).await?;
+    Ok(report)
+}
+
+/// Records how the run ended; the run's error is the failed stage's, else a failure to record.
+async fn finish(
+    run: RecordedRun,
+    mut detail: RunDetail,
+    failure: Option<(Step, StageError)>,
+    run_span: &tracing::Span,
+    last: Step,
+) -> Result<(), RunError> {
+    let run_id = run.id();
     let outcome = match &failure {
         None => RunOutcome::Ok,
         Some((_, StageError::Interrupted(_))) => RunOutcome::Interrupted,
         Some(_) => RunOutcome::Failed,
     };
-    let mut detail = RunDetail {
-        as_of: Some(as_of),
-        stages: report.stages.clone(),
-        ..RunDetail::default()
-    };
     if let Some((step, e @ StageError::Interrupted(_))) = &failure
-        && report.stages.last().is_none_or(|s| s.step != *step)
+        && detail.stages.last().is_none_or(|s| s.step != *step)
     {
         detail.stopped_before = Some(StoppedBefore {
             step: *step,
@@ -283,49 +249,94 @@ async fn run_stages(
             })
         }
         (None, Err(e)) => Err(RunError {
-            step: steps.last().copied().unwrap_or(Step::Notify),
+            step: last,
             source: e.into(),
             run_id: Some(run_id),
         }),
-        (None, Ok(())) => Ok(report),
+        (None, Ok(())) => Ok(()),
     }
 }
 
-/// Takes the leader lock, waiting up to `act.lock_wait_secs`; an abort ends the wait.
-async fn take_lock(ctx: &App, stop: &Stop) -> Result<crate::store::LeaderLock, StageError> {
-    let wait = std::time::Duration::from_secs(ctx.config.act.lock_wait_secs);
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        // One attempt at a time, so an abort never lands between the lock being taken on the
-        // server and its guard being built.
-        if let Some(lock) = ctx
-            .store
-            .acquire_leader(LEADER_LOCK, std::time::Duration::ZERO)
-            .await?
-        {
-            return Ok(lock);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(StageError::Other(format!(
-                "another costcast runner has held the leader lock for over {} s (act.lock_wait_secs); this run did not evaluate or act",
-                wait.as_secs()
-            )));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-            () = stop.aborted() => return Err(StageError::Interrupted(
-                "stopped while waiting for the leader lock".into(),
-            )),
-        }
-    }
+/// Where a stage runs: its run, the time the run acts as of, and the run's options.
+#[derive(Clone, Copy)]
+struct StageAt<'a> {
+    run_id: i64,
+    now: DateTime<Utc>,
+    as_of: Day,
+    options: &'a RunOptions,
 }
 
-async fn release(ctx: &App, lock: Option<crate::store::LeaderLock>) {
-    if let Some(lock) = lock
-        && let Err(e) = lock.release(&ctx.store).await
-    {
-        tracing::error!(error = %e, "Could not release the leader lock.");
+/// Runs one stage, taking the leader lock first for the stages that move budget state, and
+/// reports it; an abort through the run's stop interrupts it, rolling back what it had not
+/// committed.
+async fn run_stage(
+    ctx: &App,
+    step: Step,
+    at: StageAt<'_>,
+    lock: &mut Option<Leader>,
+    report: &mut RunReport,
+) -> (StageReport, Option<StageError>) {
+    let StageAt {
+        run_id,
+        now,
+        as_of,
+        options,
+    } = at;
+    let span = tracing::info_span!("stage", step = %step, outcome = tracing::field::Empty);
+    let started_at = ctx.clock.now();
+    let started = Instant::now();
+    let work = async {
+        if matches!(step, Step::Budgets | Step::Act) && lock.is_none() {
+            // Evaluating and acting both move budget state: two runners must take turns.
+            *lock = Some(Leader::take(ctx, &options.stop).await?);
+        }
+        match step {
+            Step::Ingest => ingest_stage(ctx, options, now).await,
+            Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
+            Step::Budgets => budgets::stage(ctx, run_id, as_of, report).await,
+            Step::Act => acting::act_stage(ctx, run_id, now, options, report).await,
+            Step::Notify => acting::notify_stage(ctx, run_id, as_of, options, report).await,
+            Step::Backtest => backtest_stage(ctx, run_id, as_of, options, report).await,
+        }
     }
+    .instrument(span.clone());
+    // Dropping the stage's future mid-flight drops its open transaction, which rolls back.
+    let result = tokio::select! {
+        biased;
+        result = work => result,
+        () = options.stop.aborted() => Err(StageError::Interrupted(format!(
+            "{step} was interrupted when the shutdown grace period ran out; its uncommitted writes were rolled back"
+        ))),
+    };
+    let millis = started.elapsed().as_millis() as u64;
+    let _entered = span.enter();
+    let (outcome, counts, error) = match result {
+        Ok(counts) => {
+            tracing::info!(millis, counts = ?counts, "Stage finished.");
+            crate::telemetry::record_counts(&span, &counts);
+            (StageOutcome::Ok, counts, None)
+        }
+        Err(e) => {
+            let outcome = match e {
+                StageError::Interrupted(_) => StageOutcome::Interrupted,
+                _ => StageOutcome::Failed,
+            };
+            tracing::error!(millis, error = %e, "Stage {}.", outcome.as_str());
+            crate::telemetry::record_failure(&span, &e.to_string());
+            (outcome, BTreeMap::new(), Some(e))
+        }
+    };
+    span.record("outcome", outcome.as_str());
+    let stage = StageReport {
+        step,
+        started_at,
+        finished_at: ctx.clock.now(),
+        millis,
+        outcome,
+        counts,
+        error: error.as_ref().map(ToString::to_string),
+    };
+    (stage, error)
 }
 
 type Counts = BTreeMap<String, u64>;
