@@ -39,66 +39,76 @@ fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
 
-fn fields_json(fields: &[FieldChange]) -> String {
-    serde_json::to_string(fields).unwrap_or_else(|_| "[]".into())
+/// The changed fields of a row, stored as JSON text: a column type both backends share.
+struct Fields(Vec<FieldChange>);
+
+impl TryFrom<String> for Fields {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> std::result::Result<Fields, serde_json::Error> {
+        serde_json::from_str(&text).map(Fields)
+    }
 }
 
-fn parse_fields(text: &str) -> Result<Vec<FieldChange>> {
-    serde_json::from_str(text).map_err(|e| corrupt(format!("fields {text:?}: {e}")))
+/// The columns of a held or logged change, as stored.
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    budget: String,
+    step: i32,
+    kind: String,
+    namespace: String,
+    name: String,
+    #[sqlx(try_from = "String")]
+    fields: Fields,
 }
 
-fn object_ref(r: &impl RowGet) -> Result<ObjectRef> {
-    let kind: String = r.text("kind")?;
-    Ok(ObjectRef {
-        kind: ObjectKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind:?}")))?,
-        namespace: r.text("namespace")?,
-        name: r.text("name")?,
-    })
+impl TryFrom<ChangeRow> for ObjectChange {
+    type Error = StoreError;
+
+    fn try_from(r: ChangeRow) -> Result<ObjectChange> {
+        let kind =
+            ObjectKind::parse(&r.kind).ok_or_else(|| corrupt(format!("kind {:?}", r.kind)))?;
+        Ok(ObjectChange {
+            budget: r.budget,
+            step: r.step.max(0) as u32,
+            target: ObjectRef {
+                kind,
+                namespace: r.namespace,
+                name: r.name,
+            },
+            fields: r.fields.0,
+        })
+    }
 }
 
-/// Reading text columns from either backend's rows.
-trait RowGet {
-    fn text(&self, col: &str) -> Result<String>;
-    fn int(&self, col: &str) -> Result<i64>;
+/// An action log row, as stored.
+#[derive(sqlx::FromRow)]
+struct ActionRow {
+    #[sqlx(flatten)]
+    change: ChangeRow,
+    operation: String,
+    outcome: String,
+    detail: String,
 }
 
-macro_rules! row_get {
-    ($row:ty) => {
-        impl RowGet for $row {
-            fn text(&self, col: &str) -> Result<String> {
-                Ok(self.try_get(col)?)
-            }
-            fn int(&self, col: &str) -> Result<i64> {
-                Ok(self.try_get::<i32, _>(col)?.into())
-            }
-        }
-    };
-}
-row_get!(sqlx::postgres::PgRow);
-row_get!(sqlx::sqlite::SqliteRow);
+impl TryFrom<ActionRow> for ActionRecord {
+    type Error = StoreError;
 
-fn object_change(r: &impl RowGet) -> Result<ObjectChange> {
-    Ok(ObjectChange {
-        budget: r.text("budget")?,
-        step: r.int("step")?.max(0) as u32,
-        target: object_ref(r)?,
-        fields: parse_fields(&r.text("fields")?)?,
-    })
-}
-
-fn action_record(r: &impl RowGet) -> Result<ActionRecord> {
-    let op = r.text("operation")?;
-    let outcome = r.text("outcome")?;
-    Ok(ActionRecord {
-        operation: match op.as_str() {
+    fn try_from(r: ActionRow) -> Result<ActionRecord> {
+        let operation = match r.operation.as_str() {
             "apply" => Operation::Apply,
             "restore" => Operation::Restore,
-            _ => return Err(corrupt(format!("operation {op:?}"))),
-        },
-        change: object_change(r)?,
-        outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt(format!("outcome {outcome:?}")))?,
-        detail: r.text("detail")?,
-    })
+            other => return Err(corrupt(format!("operation {other:?}"))),
+        };
+        let outcome = Outcome::parse(&r.outcome)
+            .ok_or_else(|| corrupt(format!("outcome {:?}", r.outcome)))?;
+        Ok(ActionRecord {
+            operation,
+            change: r.change.try_into()?,
+            outcome,
+            detail: r.detail,
+        })
+    }
 }
 
 /// One entry of the action log, with where and when it was made.
@@ -114,35 +124,65 @@ pub struct LoggedAction {
     pub record: ActionRecord,
 }
 
-fn logged_action(r: &(impl RowGet + AtGet)) -> Result<LoggedAction> {
-    Ok(LoggedAction {
-        id: r.big("id")?,
-        run_id: r.big("run_id")?,
-        at: r.at("started_at")?,
-        record: action_record(r)?,
-    })
+/// A `budget_state` row, as stored.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    budget: String,
+    period_start: NaiveDate,
+    last_day: NaiveDate,
+    status: String,
+    steps: Option<i32>,
+    calm_days: i32,
+    over_at_step: f64,
+    alerted: Option<String>,
 }
 
-/// Reading the columns only the action log's listing needs.
-trait AtGet {
-    fn big(&self, col: &str) -> Result<i64>;
-    fn at(&self, col: &str) -> Result<DateTime<Utc>>;
+impl TryFrom<StateRow> for StoredState {
+    type Error = StoreError;
+
+    fn try_from(r: StateRow) -> Result<StoredState> {
+        let alerted = r
+            .alerted
+            .map(|a| serde_json::from_str(&a).map_err(|e| corrupt(format!("alerted: {e}"))))
+            .transpose()?;
+        let status =
+            Status::parse(&r.status).ok_or_else(|| corrupt(format!("status {:?}", r.status)))?;
+        let state = BudgetState {
+            period_start: day_of(r.period_start),
+            last_day: day_of(r.last_day),
+            status,
+            engaged: r.steps.map(|s| Engaged {
+                steps: s.max(0) as u32,
+                calm_days: r.calm_days.max(0) as u32,
+                over_at_step: r.over_at_step,
+            }),
+        };
+        Ok(StoredState { state, alerted })
+    }
 }
 
-macro_rules! at_get {
-    ($row:ty) => {
-        impl AtGet for $row {
-            fn big(&self, col: &str) -> Result<i64> {
-                Ok(self.try_get(col)?)
-            }
-            fn at(&self, col: &str) -> Result<DateTime<Utc>> {
-                Ok(self.try_get(col)?)
-            }
-        }
-    };
+/// An action log row with its run's start, as the log's listing reads it.
+#[derive(sqlx::FromRow)]
+struct LoggedRow {
+    id: i64,
+    run_id: i64,
+    started_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    action: ActionRow,
 }
-at_get!(sqlx::postgres::PgRow);
-at_get!(sqlx::sqlite::SqliteRow);
+
+impl TryFrom<LoggedRow> for LoggedAction {
+    type Error = StoreError;
+
+    fn try_from(r: LoggedRow) -> Result<LoggedAction> {
+        Ok(LoggedAction {
+            id: r.id,
+            run_id: r.run_id,
+            at: r.started_at,
+            record: r.action.try_into()?,
+        })
+    }
+}
 
 /// The action log's columns with their run's start (a macro so the queries stay `&'static`).
 macro_rules! logged_action_sql {
@@ -167,56 +207,32 @@ impl Store {
         let sql = logged_action_sql!(
             "WHERE ($1 IS NULL OR a.budget = $1) ORDER BY a.id DESC LIMIT $2 OFFSET $3"
         );
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql)
-                .bind(budget.map(str::to_string))
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(logged_action).collect()
-        })
+        let rows: Vec<LoggedRow> = with_pool!(self, pool => sqlx::query_as(sql)
+            .bind(budget.map(str::to_string))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(LoggedAction::try_from).collect()
     }
 
     /// One entry of the action log.
     pub async fn logged_action(&self, id: i64) -> Result<Option<LoggedAction>> {
         let sql = logged_action_sql!("WHERE a.id = $1");
-        with_pool!(self, pool => {
-            let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
-            row.as_ref().map(logged_action).transpose()
-        })
+        let row: Option<LoggedRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
+        row.map(LoggedAction::try_from).transpose()
     }
 
     /// Every budget's stored state, by name.
     pub async fn budget_states(&self) -> Result<BTreeMap<String, StoredState>> {
         let sql = "SELECT budget, period_start, last_day, status, steps, calm_days, over_at_step, \
                    alerted FROM budget_state";
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let status: String = r.try_get("status")?;
-                    let steps: Option<i32> = r.try_get("steps")?;
-                    let calm = r.int("calm_days")?;
-                    let over_at_step: f64 = r.try_get("over_at_step")?;
-                    let alerted: Option<String> = r.try_get("alerted")?;
-                    let alerted = alerted
-                        .map(|a| serde_json::from_str(&a).map_err(|e| corrupt(format!("alerted: {e}"))))
-                        .transpose()?;
-                    let state = BudgetState {
-                        period_start: day_of(r.try_get::<NaiveDate, _>("period_start")?),
-                        last_day: day_of(r.try_get::<NaiveDate, _>("last_day")?),
-                        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?,
-                        engaged: steps.map(|s| Engaged {
-                            steps: s.max(0) as u32,
-                            calm_days: calm.max(0) as u32,
-                            over_at_step,
-                        }),
-                    };
-                    Ok((r.try_get("budget")?, StoredState { state, alerted }))
-                })
-                .collect()
-        })
+        let rows: Vec<StateRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|r| Ok((r.budget.clone(), StoredState::try_from(r)?)))
+            .collect()
     }
 
     /// Saves budgets' new states in one transaction; the alert marks of a budget whose period
@@ -270,10 +286,11 @@ impl Store {
     pub async fn throttled(&self, budget: Option<&str>) -> Result<Vec<ObjectChange>> {
         let sql = "SELECT kind, namespace, name, budget, step, fields FROM throttled_objects \
                    WHERE ($1 IS NULL OR budget = $1) ORDER BY budget, kind, namespace, name";
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(budget.map(str::to_string)).fetch_all(pool).await?;
-            rows.iter().map(object_change).collect()
-        })
+        let rows: Vec<ChangeRow> = with_pool!(self, pool => sqlx::query_as(sql)
+            .bind(budget.map(str::to_string))
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(ObjectChange::try_from).collect()
     }
 
     /// Logs a run's action records and, in the same transaction, keeps the table of objects
@@ -300,7 +317,7 @@ impl Store {
                     .bind(t.kind.as_str())
                     .bind(t.namespace.clone())
                     .bind(t.name.clone())
-                    .bind(fields_json(&c.fields))
+                    .bind(super::to_json(&c.fields))
                     .bind(r.outcome.as_str())
                     .bind(r.detail.clone())
                     .execute(&mut *tx)
@@ -313,7 +330,7 @@ impl Store {
                             .bind(t.name.clone())
                             .bind(c.budget.clone())
                             .bind(c.step as i32)
-                            .bind(fields_json(&c.fields))
+                            .bind(super::to_json(&c.fields))
                             .bind(run_id)
                             .execute(&mut *tx)
                             .await?;
@@ -338,10 +355,9 @@ impl Store {
     pub async fn actions(&self, run_id: i64) -> Result<Vec<ActionRecord>> {
         let sql = "SELECT budget, step, operation, kind, namespace, name, fields, outcome, detail \
                    FROM action_log WHERE run_id = $1 ORDER BY id";
-        with_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(run_id).fetch_all(pool).await?;
-            rows.iter().map(action_record).collect()
-        })
+        let rows: Vec<ActionRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(run_id).fetch_all(pool).await?);
+        rows.into_iter().map(ActionRecord::try_from).collect()
     }
 
     /// The newest run that logged actions, if any.

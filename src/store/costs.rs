@@ -111,7 +111,7 @@ impl Store {
                     row.push_bind(source.to_string())
                         .push_bind(u.day.date())
                         .push_bind(u.namespace.clone())
-                        .push_bind(serde_json::to_string(&u.labels).unwrap_or_else(|_| "{}".into()))
+                        .push_bind(super::to_json(&u.labels))
                         .push_bind(u.metric.name())
                         .push_bind(u.quantity);
                 });
@@ -333,5 +333,5 @@ impl Store {
 
 /// The canonical JSON of a series' tags: keys sorted, so equal tags give equal text.
 fn tags_json(dims: &Dimensions) -> String {
-    serde_json::to_string(&dims.tags).unwrap_or_else(|_| "{}".to_string())
+    super::to_json(&dims.tags)
 }

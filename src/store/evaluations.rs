@@ -52,7 +52,7 @@ impl Store {
                     .bind(e.mode.as_str())
                     .bind(e.forecast_error)
                     .bind(e.steps as i32)
-                    .bind(serde_json::to_string(&e.drivers).unwrap_or_else(|_| "[]".into()))
+                    .bind(super::to_json(&e.drivers))
                     .bind(e.plan.as_ref().map(|c| {
                         serde_json::to_string(c)
                             .expect("a plan check is numbers and days: it always serialises")
