@@ -59,58 +59,9 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
     let actual = |origin: usize| &series.values[origin..];
     let candidates: Vec<Candidate> = CANDIDATES
         .into_iter()
-        .map(|kind| {
-            let backtests: Vec<ModelForecast> = origins
-                .iter()
-                .map(|origin| {
-                    let history = DailySeries {
-                        start: series.start,
-                        values: series.values[..*origin].to_vec(),
-                        holidays: series.holidays.clone(),
-                    };
-                    fit_and_forecast(&history, kind, n - origin)
-                })
-                .collect();
-            let errors: Vec<f64> = origins
-                .iter()
-                .zip(&backtests)
-                .map(|(origin, f)| total_error(&f.mean, actual(*origin)))
-                .collect();
-            Candidate {
-                kind,
-                backtests,
-                error: errors.iter().sum::<f64>() / errors.len() as f64,
-            }
-        })
+        .map(|kind| backtest(series, kind, &origins))
         .collect();
-    // Two windows are a small sample, and the structured model's error on them is as much luck
-    // as the others': it is counted at 1/STRUCTURE_PRIOR of its size, so a simple model takes
-    // weight only where it did clearly better.
-    let errors: Vec<f64> = candidates
-        .iter()
-        .map(|c| match c.kind {
-            ModelKind::Calendar => c.error / STRUCTURE_PRIOR,
-            _ => c.error,
-        })
-        .collect();
-    let best = errors.iter().copied().fold(f64::INFINITY, f64::min);
-    let simple_best = errors[1..].iter().copied().fold(f64::INFINITY, f64::min);
-    let raw: Vec<f64> = errors
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            if simple_best >= errors[0] {
-                return f64::from(u8::from(i == 0));
-            }
-            match *e <= MAX_ERROR_RATIO * best + ERROR_FLOOR {
-                true => 1.0 / (e + ERROR_FLOOR).powi(2),
-                false => 0.0,
-            }
-        })
-        .collect();
-    let sum: f64 = raw.iter().sum();
-    let weights: Vec<f64> = raw.iter().map(|w| w / sum).collect();
-
+    let weights = weights(&candidates);
     let finals: Vec<(f64, ModelForecast)> = candidates
         .iter()
         .zip(&weights)
@@ -143,6 +94,71 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
         .map(|(f, origin)| (f, actual(*origin)))
         .collect();
     calibrate(&mut out, &scored);
+    out.change = change;
+    describe(&mut out, &finals);
+    out
+}
+
+/// `kind` forecast from each origin to the end of `series`, with its mean 30-day-total error.
+fn backtest(series: &DailySeries, kind: ModelKind, origins: &[usize]) -> Candidate {
+    let n = series.values.len();
+    let backtests: Vec<ModelForecast> = origins
+        .iter()
+        .map(|origin| {
+            let history = DailySeries {
+                start: series.start,
+                values: series.values[..*origin].to_vec(),
+                holidays: series.holidays.clone(),
+            };
+            fit_and_forecast(&history, kind, n - origin)
+        })
+        .collect();
+    let errors: Vec<f64> = origins
+        .iter()
+        .zip(&backtests)
+        .map(|(origin, f)| total_error(&f.mean, &series.values[*origin..]))
+        .collect();
+    Candidate {
+        kind,
+        backtests,
+        error: errors.iter().sum::<f64>() / errors.len() as f64,
+    }
+}
+
+/// Each candidate's weight, summing to one: the calendar model alone unless a simple model did
+/// better, else by inverse squared error among those within [`MAX_ERROR_RATIO`] of the best.
+fn weights(candidates: &[Candidate]) -> Vec<f64> {
+    // Two windows are a small sample, and the structured model's error on them is as much luck
+    // as the others': it is counted at 1/STRUCTURE_PRIOR of its size, so a simple model takes
+    // weight only where it did clearly better.
+    let errors: Vec<f64> = candidates
+        .iter()
+        .map(|c| match c.kind {
+            ModelKind::Calendar => c.error / STRUCTURE_PRIOR,
+            _ => c.error,
+        })
+        .collect();
+    let best = errors.iter().copied().fold(f64::INFINITY, f64::min);
+    let simple_best = errors[1..].iter().copied().fold(f64::INFINITY, f64::min);
+    let raw: Vec<f64> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if simple_best >= errors[0] {
+                return f64::from(u8::from(i == 0));
+            }
+            match *e <= MAX_ERROR_RATIO * best + ERROR_FLOOR {
+                true => 1.0 / (e + ERROR_FLOOR).powi(2),
+                false => 0.0,
+            }
+        })
+        .collect();
+    let sum: f64 = raw.iter().sum();
+    raw.iter().map(|w| w / sum).collect()
+}
+
+/// The blend's model and note: the one model when only one has weight, else the parts.
+fn describe(out: &mut ModelForecast, finals: &[(f64, ModelForecast)]) {
     let main = finals
         .iter()
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -152,7 +168,6 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
         _ => ModelKind::Blend,
     };
     out.note = main.and_then(|f| f.note.clone());
-    out.change = change;
     if finals.len() > 1 {
         let parts: Vec<String> = finals
             .iter()
@@ -164,7 +179,6 @@ pub fn forecast(series: &DailySeries, horizon: usize) -> ModelForecast {
             None => blend,
         });
     }
-    out
 }
 
 /// |Σ forecast − Σ actual| / Σ actual over the days both cover; infinite when nothing was spent

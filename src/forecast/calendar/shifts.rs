@@ -1,0 +1,180 @@
+//! Level shifts: the search for steps in the history, and the change of level in the newest
+//! days that the shift search is too young to see.
+
+use super::design::{Fit, Problem, Rows, Term};
+use super::*;
+
+/// The evidence (a χ²₁ statistic) for adding a level shift from day `t` to `fit`, for every
+/// `t` at once. The gain of adding a column x to a least-squares fit is (xᵀWr)² / (xᵀWx − gᵀA⁻¹g)
+/// with g = XᵀWx: the denominator removes what the other terms (the trend above all) could
+/// already absorb of a step. Suffix sums give every step column at once: no refit per
+/// candidate.
+pub(super) struct ShiftGains<'a> {
+    pub(super) fit: &'a Fit,
+    pub(super) p: usize,
+    /// Suffix sums from the end down to each day: g = XᵀWx, a = xᵀWx, b = xᵀWr.
+    pub(super) g: Vec<f64>,
+    pub(super) a: Vec<f64>,
+    pub(super) b: Vec<f64>,
+}
+
+impl<'a> ShiftGains<'a> {
+    pub(super) fn new(x: &Rows, fit: &'a Fit, weights: &[f64]) -> ShiftGains<'a> {
+        let (n, p) = (x.len(), x.p);
+        let mut g = vec![0.0; (n + 1) * p];
+        let (mut a, mut b) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        for (t, row) in x.iter().enumerate().rev() {
+            let w = weights[t];
+            let (now, next) = g.split_at_mut((t + 1) * p);
+            for ((gt, gn), v) in now[t * p..].iter_mut().zip(&next[..p]).zip(row) {
+                *gt = gn + w * v;
+            }
+            a[t] = a[t + 1] + w;
+            b[t] = b[t + 1] + w * fit.residuals[t];
+        }
+        ShiftGains { fit, p, g, a, b }
+    }
+
+    /// What a step from `t` explains beyond the other terms: xᵀWx − gᵀA⁻¹g, or `None` when
+    /// they explain all of it.
+    pub(super) fn denominator(&self, t: usize) -> Option<f64> {
+        let p = self.p;
+        let gt = DVector::from_column_slice(&self.g[t * p..(t + 1) * p]);
+        let v = self.fit.normal.l().solve_lower_triangular(&gt)?;
+        Some(self.a[t] - v.norm_squared()).filter(|d| *d > 1e-9)
+    }
+
+    /// The evidence for a step from `t`, in noise variances.
+    pub(super) fn gain(&self, t: usize) -> f64 {
+        self.denominator(t).map_or(0.0, |d| {
+            self.b[t] * self.b[t] / d / (self.fit.sigma * self.fit.sigma)
+        })
+    }
+
+    /// The size a step from `t` would be fitted at, in logs.
+    pub(super) fn size(&self, t: usize) -> f64 {
+        self.denominator(t).map_or(0.0, |d| self.b[t] / d)
+    }
+}
+
+/// The best level shift to add to `fit`, as (day, evidence), over a weekly grid refined to the
+/// day, at least [`SHIFT_MARGIN`] days from either end and a week from the shifts `taken`.
+pub(super) fn best_shift(
+    x: &Rows,
+    fit: &Fit,
+    weights: &[f64],
+    taken: &[usize],
+) -> Option<(usize, f64)> {
+    let n = x.len();
+    if n < 2 * SHIFT_MARGIN + 7 {
+        return None;
+    }
+    let gains = ShiftGains::new(x, fit, weights);
+    let gain = |t: usize| -> f64 {
+        if t < SHIFT_MARGIN || t + SHIFT_MARGIN > n || taken.iter().any(|k| k.abs_diff(t) < 7) {
+            return 0.0;
+        }
+        gains.gain(t)
+    };
+    // Weekly candidates first, then the best one refined to the day: the gain changes slowly.
+    let best_week = (n % 7..n)
+        .step_by(7)
+        .map(|t| (t, gain(t)))
+        .max_by(|l, r| l.1.total_cmp(&r.1))?;
+    (best_week.0.saturating_sub(6)..=(best_week.0 + 6).min(n - 1))
+        .map(|t| (t, gain(t)))
+        .max_by(|l, r| l.1.total_cmp(&r.1))
+        .filter(|(_, gain)| *gain >= SHIFT_EVIDENCE)
+}
+
+/// The clearest level shift among the newest [`RECENT_DAYS`] days (two days of the new level
+/// at least), as the day it starts, if it stands [`CHANGE_EVIDENCE`] standard errors clear of
+/// what the fitted terms could explain and moves the level by [`MIN_CHANGE`] or more.
+///
+/// The newest days get their full weight back first: the robust fit discounts them as outliers
+/// exactly when they are a new level, which would hide the largest changes best.
+pub(super) fn recent_shift(
+    problem: &Problem,
+    terms: &[Term],
+    fit: &Fit,
+    weights: &[f64],
+) -> Option<usize> {
+    let n = weights.len();
+    let newest = n.saturating_sub(RECENT_DAYS.min(n / 4));
+    let mut weights = weights.to_vec();
+    let refit;
+    let fit = match weights[newest..].iter().all(|w| *w == 1.0) {
+        true => fit,
+        false => {
+            weights[newest..].fill(1.0);
+            refit = problem.solve(&weights, terms, fit.sigma)?;
+            &refit
+        }
+    };
+    let gains = ShiftGains::new(&problem.x, fit, &weights);
+    // A level carries most of its days, the newest included; a spike that is passing carries
+    // the mean alone, or has already come back.
+    let level_like = |t: usize| {
+        let mean = gains.b[t] / gains.a[t];
+        let share = |from: usize| median(&mut fit.residuals[from..].to_vec()) / mean;
+        share(t) >= 0.5 && share(t.max(n - 3)) >= 0.25
+    };
+    let (at, gain) = (newest..n.saturating_sub(1))
+        .map(|t| (t, gains.gain(t)))
+        .filter(|(t, gain)| {
+            *gain >= CHANGE_EVIDENCE * CHANGE_EVIDENCE
+                && gains.size(*t).abs() >= MIN_CHANGE
+                && level_like(*t)
+        })
+        .max_by(|l, r| l.1.total_cmp(&r.1))?;
+    // A ramp that flattens (or a decline that steepens) also leaves its newest days off the
+    // fit, but a bend in the trend that began weeks before explains them as well as a step or
+    // better. (A bend just before a step mimics the step, so those are not tried.)
+    let bend = (at.saturating_sub(RECENT_DAYS + 7)..at.saturating_sub(7))
+        .step_by(3)
+        .map(|k| bend_gain(problem, fit, &weights, k))
+        .fold(0.0, f64::max);
+    (bend < gain).then_some(at)
+}
+
+/// The evidence (a χ²₁ statistic) for adding to `fit` a change of slope from day `k`, as
+/// [`ShiftGains`] measures a step.
+pub(super) fn bend_gain(problem: &Problem, fit: &Fit, weights: &[f64], k: usize) -> f64 {
+    let p = problem.x.p;
+    let mut g = DVector::<f64>::zeros(p);
+    let (mut a, mut b) = (0.0, 0.0);
+    for (t, row) in problem.x.iter().enumerate().skip(k + 1) {
+        let (x, w) = ((t - k) as f64, weights[t]);
+        for (gj, v) in g.iter_mut().zip(row) {
+            *gj += w * x * v;
+        }
+        a += w * x * x;
+        b += w * x * fit.residuals[t];
+    }
+    let Some(v) = fit.normal.l().solve_lower_triangular(&g) else {
+        return 0.0;
+    };
+    let denominator = a - v.norm_squared();
+    match denominator > 1e-9 * a.max(1.0) {
+        true => b * b / denominator / (fit.sigma * fit.sigma),
+        false => 0.0,
+    }
+}
+
+/// A change of level in the newest days that the fit has not absorbed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecentChange {
+    /// Days since the change (the change's first day is `n - days`).
+    pub days: usize,
+    /// The change, in logs: the fitted shift's coefficient.
+    pub log_size: f64,
+}
+
+impl RecentChange {
+    /// The probability that the new level holds, rising with the days it has held: after
+    /// [`CHANGE_HALF_DAYS`] days even odds, after a week about 93%.
+    pub fn persistence(&self) -> f64 {
+        let days = self.days as f64;
+        days / (days + CHANGE_HALF_DAYS)
+    }
+}
