@@ -318,6 +318,26 @@ fn validate_amount(
     Ok(amount)
 }
 
+/// A `lower-autoscaler-caps` step's limit: exactly one of `factor` and `max_replicas`.
+fn cap_limit(raw: &RawAction, field: &dyn Fn(&str) -> String) -> Result<CapLimit, ConfigError> {
+    match (raw.factor, raw.max_replicas) {
+        (Some(f), None) if f > 0.0 && f < 1.0 => Ok(CapLimit::Factor(f)),
+        (Some(f), None) => Err(invalid(
+            field("factor"),
+            format!("must be in (0, 1), got {f}"),
+        )),
+        (None, Some(n)) if (1..=10_000).contains(&n) => Ok(CapLimit::Replicas(n as u32)),
+        (None, Some(n)) => Err(invalid(
+            field("max_replicas"),
+            format!("must be in 1..=10000, got {n}"),
+        )),
+        _ => Err(invalid(
+            field("factor"),
+            "give exactly one of factor or max_replicas for lower-autoscaler-caps",
+        )),
+    }
+}
+
 fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError> {
     let field = |f: &str| format!("{key}.{f}");
     let only_for = |f: &str, present: bool, kind: &str| {
@@ -344,31 +364,9 @@ fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError
     )?;
     let kind = match raw.kind.as_str() {
         "alert" => ActionKind::Alert,
-        "lower-autoscaler-caps" => {
-            let limit = match (raw.factor, raw.max_replicas) {
-                (Some(f), None) if f > 0.0 && f < 1.0 => CapLimit::Factor(f),
-                (Some(f), None) => {
-                    return Err(invalid(
-                        field("factor"),
-                        format!("must be in (0, 1), got {f}"),
-                    ));
-                }
-                (None, Some(n)) if (1..=10_000).contains(&n) => CapLimit::Replicas(n as u32),
-                (None, Some(n)) => {
-                    return Err(invalid(
-                        field("max_replicas"),
-                        format!("must be in 1..=10000, got {n}"),
-                    ));
-                }
-                _ => {
-                    return Err(invalid(
-                        field("factor"),
-                        "give exactly one of factor or max_replicas for lower-autoscaler-caps",
-                    ));
-                }
-            };
-            ActionKind::LowerAutoscalerCaps { limit }
-        }
+        "lower-autoscaler-caps" => ActionKind::LowerAutoscalerCaps {
+            limit: cap_limit(raw, &field)?,
+        },
         "suspend-cronjobs" => ActionKind::SuspendCronJobs {
             suspend_jobs: raw.suspend_jobs.unwrap_or(false),
         },

@@ -281,52 +281,7 @@ impl Config {
         base_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        if let Some(url) = env("COSTCAST_DATABASE_URL") {
-            raw.database.url = Some(DatabaseUrl::new(url));
-        }
-        if let Some(hook) = env("COSTCAST_SLACK_WEBHOOK_URL") {
-            raw.notify
-                .slack
-                .get_or_insert_with(RawSlack::default)
-                .webhook_url = Some(Secret::new(hook));
-        }
-        if let Some(tokens) = env("COSTCAST_API_READ_TOKENS") {
-            raw.api.read_tokens = Some(tokens_from_env(&tokens));
-        }
-        if let Some(tokens) = env("COSTCAST_API_ADMIN_TOKENS") {
-            raw.api.admin_tokens = Some(tokens_from_env(&tokens));
-        }
-        if let Some(listen) = env("COSTCAST_API_LISTEN") {
-            raw.api.listen = Some(listen);
-        }
-        if let Some(format) = env("COSTCAST_LOG_FORMAT") {
-            raw.telemetry.log_format = Some(format);
-        }
-        if let Some(endpoint) = env("COSTCAST_OTLP_ENDPOINT") {
-            raw.telemetry
-                .otlp
-                .get_or_insert_with(Default::default)
-                .endpoint = Some(endpoint);
-        }
-        for (var, slot) in [
-            (
-                "COSTCAST_FORECAST_HORIZON_DAYS",
-                &mut raw.forecast.horizon_days,
-            ),
-            (
-                "COSTCAST_FORECAST_BILLING_LAG_DAYS",
-                &mut raw.forecast.billing_lag_days,
-            ),
-        ] {
-            if let Some(v) = env(var) {
-                *slot = Some(
-                    v.trim()
-                        .parse()
-                        .map_err(|_| invalid(var, format!("{v:?} is not a whole number")))?,
-                );
-            }
-        }
-
+        apply_env(&mut raw, env)?;
         let forecast = validate_forecast(&raw.forecast)?;
         let sources = raw
             .sources
@@ -346,56 +301,17 @@ impl Config {
         if let Some(dup) = first_duplicate(budgets.iter().map(|b| b.name.as_str())) {
             return Err(invalid("budgets", format!("two budgets are named {dup:?}")));
         }
-        let slack = raw.notify.slack.as_ref();
-        let notify = NotifySettings {
-            slack_webhook: slack.and_then(|s| s.webhook_url.clone()),
-            report_url: slack.and_then(|s| s.report_url.clone()),
-            daily_digest: slack.and_then(|s| s.daily_digest).unwrap_or(false),
-        };
-        if let Some(url) = &notify.report_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(invalid("notify.slack.report_url", "must be an http(s) URL"));
-        }
-        let act = validate_act(&raw.act)?;
-        let kubernetes = validate_kubernetes(&raw.kubernetes)?;
-        let api = validate_api(&raw.api)?;
-        let daemon = validate_daemon(&raw.daemon, base_dir)?;
-        let telemetry = validate_telemetry(&raw.telemetry)?;
-        if let Some(hook) = &notify.slack_webhook
-            && !(hook.expose().starts_with("https://") || hook.expose().starts_with("http://"))
-        {
-            return Err(invalid(
-                "notify.slack.webhook_url",
-                "must be an http(s) URL",
-            ));
-        }
-        let database_url = raw
-            .database
-            .url
-            .clone()
-            .unwrap_or_else(|| DatabaseUrl::new(DEFAULT_DATABASE_URL));
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|p| database_url.expose().starts_with(p))
-        {
-            return Err(invalid(
-                "database.url",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
-        }
-        let database_url = resolve_sqlite(database_url, base_dir);
         Ok(Config {
-            database_url,
+            database_url: validate_database(&raw, base_dir)?,
             forecast,
             sources,
             budgets,
-            act,
-            kubernetes,
-            notify,
-            api,
-            daemon,
-            telemetry,
+            act: validate_act(&raw.act)?,
+            kubernetes: validate_kubernetes(&raw.kubernetes)?,
+            notify: validate_notify(&raw)?,
+            api: validate_api(&raw.api)?,
+            daemon: validate_daemon(&raw.daemon, base_dir)?,
+            telemetry: validate_telemetry(&raw.telemetry)?,
             raw: std::sync::Arc::new(raw),
         })
     }
@@ -419,6 +335,100 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }
+}
+
+/// The `COSTCAST_*` environment variables, which override the file.
+fn apply_env(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    if let Some(url) = env("COSTCAST_DATABASE_URL") {
+        raw.database.url = Some(DatabaseUrl::new(url));
+    }
+    if let Some(hook) = env("COSTCAST_SLACK_WEBHOOK_URL") {
+        raw.notify
+            .slack
+            .get_or_insert_with(RawSlack::default)
+            .webhook_url = Some(Secret::new(hook));
+    }
+    if let Some(tokens) = env("COSTCAST_API_READ_TOKENS") {
+        raw.api.read_tokens = Some(tokens_from_env(&tokens));
+    }
+    if let Some(tokens) = env("COSTCAST_API_ADMIN_TOKENS") {
+        raw.api.admin_tokens = Some(tokens_from_env(&tokens));
+    }
+    if let Some(listen) = env("COSTCAST_API_LISTEN") {
+        raw.api.listen = Some(listen);
+    }
+    if let Some(format) = env("COSTCAST_LOG_FORMAT") {
+        raw.telemetry.log_format = Some(format);
+    }
+    if let Some(endpoint) = env("COSTCAST_OTLP_ENDPOINT") {
+        raw.telemetry
+            .otlp
+            .get_or_insert_with(Default::default)
+            .endpoint = Some(endpoint);
+    }
+    for (var, slot) in [
+        (
+            "COSTCAST_FORECAST_HORIZON_DAYS",
+            &mut raw.forecast.horizon_days,
+        ),
+        (
+            "COSTCAST_FORECAST_BILLING_LAG_DAYS",
+            &mut raw.forecast.billing_lag_days,
+        ),
+    ] {
+        if let Some(v) = env(var) {
+            *slot = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| invalid(var, format!("{v:?} is not a whole number")))?,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `[notify.slack]`: URLs must be http(s).
+fn validate_notify(raw: &RawConfig) -> Result<NotifySettings, ConfigError> {
+    let slack = raw.notify.slack.as_ref();
+    let notify = NotifySettings {
+        slack_webhook: slack.and_then(|s| s.webhook_url.clone()),
+        report_url: slack.and_then(|s| s.report_url.clone()),
+        daily_digest: slack.and_then(|s| s.daily_digest).unwrap_or(false),
+    };
+    let web = |url: &str| url.starts_with("https://") || url.starts_with("http://");
+    if notify.report_url.as_deref().is_some_and(|u| !web(u)) {
+        return Err(invalid("notify.slack.report_url", "must be an http(s) URL"));
+    }
+    if notify
+        .slack_webhook
+        .as_ref()
+        .is_some_and(|h| !web(h.expose()))
+    {
+        return Err(invalid(
+            "notify.slack.webhook_url",
+            "must be an http(s) URL",
+        ));
+    }
+    Ok(notify)
+}
+
+/// `[database] url`, a relative SQLite path resolved against `base_dir`.
+fn validate_database(raw: &RawConfig, base_dir: &Path) -> Result<DatabaseUrl, ConfigError> {
+    let database_url = raw
+        .database
+        .url
+        .clone()
+        .unwrap_or_else(|| DatabaseUrl::new(DEFAULT_DATABASE_URL));
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| database_url.expose().starts_with(p))
+    {
+        return Err(invalid(
+            "database.url",
+            "must start with sqlite:, postgres:// or postgresql://",
+        ));
+    }
+    Ok(resolve_sqlite(database_url, base_dir))
 }
 
 fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {

@@ -94,7 +94,7 @@ fn read_parquet(
     let path = PlRefPath::new(file.to_string_lossy().as_ref());
     let mut lf = LazyFrame::scan_parquet(path, ScanArgsParquet::default()).map_err(unreadable)?;
     let schema = lf.collect_schema().map_err(unreadable)?;
-    let missing = |column: &str| IngestError::MissingColumn {
+    let missing = |column: &'static str| IngestError::MissingColumn {
         file: file.to_path_buf(),
         column: column.to_string(),
     };
@@ -105,58 +105,11 @@ fn read_parquet(
         }
     }
 
-    let day_raw = col(DAY);
-    let (day, day_valid) = match schema.get(DAY) {
-        Some(DataType::String) => {
-            let parsed =
-                day_raw
-                    .clone()
-                    .str()
-                    .slice(lit(0), lit(10))
-                    .str()
-                    .to_date(StrptimeOptions {
-                        format: Some("%Y-%m-%d".into()),
-                        strict: false,
-                        exact: true,
-                        cache: true,
-                    });
-            let shape_ok = day_raw
-                .clone()
-                .str()
-                .contains(lit(UTC_TIMESTAMP), true)
-                .fill_null(lit(false));
-            (parsed.clone(), shape_ok.and(parsed.is_not_null()))
-        }
-        _ => {
-            let parsed = day_raw.clone().cast(DataType::Date);
-            (parsed.clone(), parsed.is_not_null())
-        }
-    };
+    let (day, day_valid) = day_column(&schema);
     let cost = col(cost_column).cast(DataType::Float64);
     let cost_valid = cost.clone().is_not_null().and(cost.clone().is_finite());
 
-    let mut dims = Vec::new();
-    let mut dims_valid = lit(true);
-    for (slot, candidates) in DIMENSION_COLUMNS {
-        let name = slot_name(slot);
-        let present: Vec<Expr> = candidates
-            .iter()
-            .filter(|c| schema.get(c).is_some())
-            .map(|c| col(*c).cast(DataType::String))
-            .collect();
-        if present.is_empty() {
-            if MANDATORY.contains(&slot) {
-                return Err(missing(candidates[candidates.len() - 1]));
-            }
-            dims.push(lit("").alias(name));
-            continue;
-        }
-        let value = coalesce(&present);
-        if MANDATORY.contains(&slot) {
-            dims_valid = dims_valid.and(value.clone().is_not_null());
-        }
-        dims.push(value.fill_null(lit("")).alias(name));
-    }
+    let (dims, dims_valid) = dimension_columns(&schema).map_err(missing)?;
     let tags = if schema.get(TAGS).is_some() {
         col(TAGS).cast(DataType::String)
     } else {
@@ -195,32 +148,7 @@ fn read_parquet(
 
     let bad = column_sum(&df, "bad").map_err(unreadable)?;
     if bad > 0 {
-        let checks = [
-            Check {
-                column: DAY,
-                raw: Some(DAY),
-                valid: day_valid,
-                problem: "is not a UTC date or timestamp (YYYY-MM-DD[ HH:MM:SS][Z])",
-            },
-            Check {
-                column: cost_column,
-                raw: Some(cost_column),
-                valid: cost_valid,
-                problem: "is not a number",
-            },
-            Check {
-                column: CURRENCY,
-                raw: Some(CURRENCY),
-                valid: col(CURRENCY).is_not_null(),
-                problem: "is empty",
-            },
-            Check {
-                column: "ServiceProviderName/ProviderName, ServiceName or ChargeCategory",
-                raw: None,
-                valid: dims_valid,
-                problem: "is empty",
-            },
-        ];
+        let checks = checks(cost_column, day_valid, cost_valid, dims_valid);
         return Err(locate_bad_row(file, lf, checks));
     }
     let rows = column_sum(&df, "rows").map_err(unreadable)?;
@@ -236,6 +164,95 @@ fn read_parquet(
     };
     export::accumulate(file, rollup, &conversion, &locate, totals)?;
     Ok(rows)
+}
+
+/// The day of each row as a date, and whether it is one: text must be a UTC date or
+/// timestamp, typed columns are cast.
+fn day_column(schema: &Schema) -> (Expr, Expr) {
+    let day_raw = col(DAY);
+    match schema.get(DAY) {
+        Some(DataType::String) => {
+            let parsed =
+                day_raw
+                    .clone()
+                    .str()
+                    .slice(lit(0), lit(10))
+                    .str()
+                    .to_date(StrptimeOptions {
+                        format: Some("%Y-%m-%d".into()),
+                        strict: false,
+                        exact: true,
+                        cache: true,
+                    });
+            let shape_ok = day_raw
+                .str()
+                .contains(lit(UTC_TIMESTAMP), true)
+                .fill_null(lit(false));
+            (parsed.clone(), shape_ok.and(parsed.is_not_null()))
+        }
+        _ => {
+            let parsed = day_raw.cast(DataType::Date);
+            (parsed.clone(), parsed.is_not_null())
+        }
+    }
+}
+
+/// One text column per dimension slot (the first of its FOCUS names present), and whether the
+/// mandatory ones are all set; `Err` names a mandatory column the file lacks.
+fn dimension_columns(schema: &Schema) -> Result<(Vec<Expr>, Expr), &'static str> {
+    let mut dims = Vec::new();
+    let mut dims_valid = lit(true);
+    for (slot, candidates) in DIMENSION_COLUMNS {
+        let name = slot_name(slot);
+        let present: Vec<Expr> = candidates
+            .iter()
+            .filter(|c| schema.get(c).is_some())
+            .map(|c| col(*c).cast(DataType::String))
+            .collect();
+        if present.is_empty() {
+            if MANDATORY.contains(&slot) {
+                return Err(candidates[candidates.len() - 1]);
+            }
+            dims.push(lit("").alias(name));
+            continue;
+        }
+        let value = coalesce(&present);
+        if MANDATORY.contains(&slot) {
+            dims_valid = dims_valid.and(value.clone().is_not_null());
+        }
+        dims.push(value.fill_null(lit("")).alias(name));
+    }
+    Ok((dims, dims_valid))
+}
+
+/// What a row must satisfy, for naming the first that does not.
+fn checks(cost_column: &'static str, day: Expr, cost: Expr, dims: Expr) -> [Check<'static>; 4] {
+    [
+        Check {
+            column: DAY,
+            raw: Some(DAY),
+            valid: day,
+            problem: "is not a UTC date or timestamp (YYYY-MM-DD[ HH:MM:SS][Z])",
+        },
+        Check {
+            column: cost_column,
+            raw: Some(cost_column),
+            valid: cost,
+            problem: "is not a number",
+        },
+        Check {
+            column: CURRENCY,
+            raw: Some(CURRENCY),
+            valid: col(CURRENCY).is_not_null(),
+            problem: "is empty",
+        },
+        Check {
+            column: "ServiceProviderName/ProviderName, ServiceName or ChargeCategory",
+            raw: None,
+            valid: dims,
+            problem: "is empty",
+        },
+    ]
 }
 
 fn column_sum(df: &DataFrame, name: &str) -> PolarsResult<u64> {

@@ -185,9 +185,9 @@ impl Client<'_> {
 
 fn epoch_seconds(day: Day) -> i64 {
     day.date()
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc().timestamp())
-        .unwrap_or_default()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp()
 }
 
 fn day_of(t: f64) -> Day {

@@ -131,20 +131,7 @@ fn sum_csv_in_blocks(
 
     // The header line, then whatever followed it in the same read.
     let mut pending: Vec<u8> = Vec::with_capacity(block);
-    let header_end = loop {
-        if let Some(i) = memchr::memchr(b'\n', &pending) {
-            break i;
-        }
-        if fill(&mut input, &mut pending).map_err(|e| unreadable(e.to_string()))? == 0 {
-            if pending.is_empty() {
-                return Err(unreadable("the file is empty".into()));
-            }
-            break pending.len();
-        }
-    };
-    let header_line = pending[..header_end].to_vec();
-    pending.drain(..(header_end + 1).min(pending.len()));
-    let header = parse_header(&header_line).map_err(unreadable)?;
+    let header = read_header(&mut input, &mut pending).map_err(unreadable)?;
     let columns = choose(&header)?;
     let width = header.names.len();
 
@@ -176,57 +163,7 @@ fn sum_csv_in_blocks(
             })
             .collect();
 
-        // Cut the stream into blocks at line ends. Workers count each block's lines as they
-        // parse it, so line numbers cost the reader nothing.
-        let mut index = 0u32;
-        let mut read_error = None;
-        let mut bytes = 0u64;
-        let started = std::time::Instant::now();
-        let mut reported = started;
-        loop {
-            let n = match fill(&mut input, &mut pending) {
-                Ok(n) => n,
-                Err(e) => {
-                    read_error = Some(e.to_string());
-                    break;
-                }
-            };
-            let at_end = n == 0;
-            if pending.len() < block && !at_end {
-                continue;
-            }
-            let cut = if at_end {
-                pending.len()
-            } else {
-                match memchr::memrchr(b'\n', &pending) {
-                    Some(i) => i + 1,
-                    None => continue, // one line longer than a block: keep reading
-                }
-            };
-            if cut > 0 {
-                let rest = pending.split_off(cut);
-                let block = std::mem::replace(&mut pending, rest);
-                bytes += block.len() as u64;
-                if tx.send((block, index)).is_err() {
-                    break;
-                }
-                index += 1;
-                // Progress for long files, at most every five seconds.
-                if reported.elapsed().as_secs() >= 5 {
-                    reported = std::time::Instant::now();
-                    tracing::info!(
-                        file = %file.display(),
-                        mb = bytes >> 20,
-                        seconds = started.elapsed().as_secs(),
-                        "Reading."
-                    );
-                }
-            }
-            if at_end {
-                break;
-            }
-            pending.reserve(block);
-        }
+        let read_error = send_blocks(&mut input, pending, block, &tx, file);
         drop(tx);
         // A worker that died took its sums with it: that is a failed read, never a smaller total.
         let parts: Option<Vec<Partial>> = handles.into_iter().map(|h| h.join().ok()).collect();
@@ -249,6 +186,81 @@ fn sum_csv_in_blocks(
         },
         None => unreadable(problem),
     })
+}
+
+/// Reads the header line and parses it, leaving in `pending` what followed it.
+fn read_header(input: &mut dyn Read, pending: &mut Vec<u8>) -> Result<Header, String> {
+    let header_end = loop {
+        if let Some(i) = memchr::memchr(b'\n', pending) {
+            break i;
+        }
+        if fill(input, pending).map_err(|e| e.to_string())? == 0 {
+            if pending.is_empty() {
+                return Err("the file is empty".into());
+            }
+            break pending.len();
+        }
+    };
+    let header_line = pending[..header_end].to_vec();
+    pending.drain(..(header_end + 1).min(pending.len()));
+    parse_header(&header_line)
+}
+
+/// Cuts the rest of the stream into blocks at line ends and sends them, numbered, to the
+/// workers; the read error, if reading failed. Workers count each block's lines as they parse
+/// it, so line numbers cost the reader nothing.
+fn send_blocks(
+    input: &mut dyn Read,
+    mut pending: Vec<u8>,
+    block: usize,
+    tx: &mpsc::SyncSender<(Vec<u8>, u32)>,
+    file: &Path,
+) -> Option<String> {
+    let mut index = 0u32;
+    let mut bytes = 0u64;
+    let started = std::time::Instant::now();
+    let mut reported = started;
+    loop {
+        let n = match fill(input, &mut pending) {
+            Ok(n) => n,
+            Err(e) => return Some(e.to_string()),
+        };
+        let at_end = n == 0;
+        if pending.len() < block && !at_end {
+            continue;
+        }
+        let cut = if at_end {
+            pending.len()
+        } else {
+            match memchr::memrchr(b'\n', &pending) {
+                Some(i) => i + 1,
+                None => continue, // one line longer than a block: keep reading
+            }
+        };
+        if cut > 0 {
+            let rest = pending.split_off(cut);
+            let block = std::mem::replace(&mut pending, rest);
+            bytes += block.len() as u64;
+            if tx.send((block, index)).is_err() {
+                return None;
+            }
+            index += 1;
+            // Progress for long files, at most every five seconds.
+            if reported.elapsed().as_secs() >= 5 {
+                reported = std::time::Instant::now();
+                tracing::info!(
+                    file = %file.display(),
+                    mb = bytes >> 20,
+                    seconds = started.elapsed().as_secs(),
+                    "Reading."
+                );
+            }
+        }
+        if at_end {
+            return None;
+        }
+        pending.reserve(block);
+    }
 }
 
 /// Reads up to [`READ`] more bytes into `buf`; returns the bytes read (0 at end of input).

@@ -222,7 +222,26 @@ pub(super) fn prometheus(
             }
         }
     }
-    let pricing = match (&raw.prices, &raw.allocate) {
+    let pricing = pricing(raw, key)?;
+    if let Some(u) = &raw.units
+        && (u.name.trim().is_empty() || u.query.trim().is_empty())
+    {
+        return Err(invalid(key("units"), "needs a name and a query"));
+    }
+    Ok(PrometheusSource {
+        url: url.trim_end_matches('/').to_string(),
+        basis,
+        labels,
+        step_seconds: bounded(key("step_seconds"), raw.step_seconds, 3600, 86_400)?,
+        queries,
+        pricing,
+        units: raw.units.clone(),
+    })
+}
+
+/// `prices` (unit prices) or `allocate` (a share of a billed amount), exactly one.
+fn pricing(raw: &RawPrometheus, key: &dyn Fn(&str) -> String) -> Result<Pricing, ConfigError> {
+    match (&raw.prices, &raw.allocate) {
         (Some(p), None) => {
             let currency = Currency::parse(p.currency.as_deref().unwrap_or("USD"))
                 .map_err(|e| invalid(key("prices.currency"), e.to_string()))?;
@@ -233,12 +252,12 @@ pub(super) fn prometheus(
                     format!("must be a price >= 0, got {v}"),
                 )),
             };
-            Pricing::Prices(UnitPrices {
+            Ok(Pricing::Prices(UnitPrices {
                 currency,
                 cpu_core_hour: price("cpu_core_hour", p.cpu_core_hour)?,
                 memory_gib_hour: price("memory_gib_hour", p.memory_gib_hour)?,
                 gpu_hour: price("gpu_hour", p.gpu_hour)?,
-            })
+            }))
         }
         (None, Some(a)) => {
             let scope = parse_scope(&key("allocate.scope"), &a.scope)?;
@@ -263,27 +282,11 @@ pub(super) fn prometheus(
                     ),
                 ));
             }
-            Pricing::Allocate(PrometheusAllocation { scope, weights })
+            Ok(Pricing::Allocate(PrometheusAllocation { scope, weights }))
         }
-        _ => {
-            return Err(invalid(
-                key("prices"),
-                "give exactly one of [prices] (unit prices) or [allocate] (split a billed amount)",
-            ));
-        }
-    };
-    if let Some(u) = &raw.units
-        && (u.name.trim().is_empty() || u.query.trim().is_empty())
-    {
-        return Err(invalid(key("units"), "needs a name and a query"));
+        _ => Err(invalid(
+            key("prices"),
+            "give exactly one of [prices] (unit prices) or [allocate] (split a billed amount)",
+        )),
     }
-    Ok(PrometheusSource {
-        url: url.trim_end_matches('/').to_string(),
-        basis,
-        labels,
-        step_seconds: bounded(key("step_seconds"), raw.step_seconds, 3600, 86_400)?,
-        queries,
-        pricing,
-        units: raw.units.clone(),
-    })
 }
