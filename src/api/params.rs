@@ -175,3 +175,73 @@ pub fn range(
     }
     Ok((from, to))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Query {
+        from: Option<DayParam>,
+        limit: Option<Bounded<1, 100>>,
+        #[serde(default)]
+        filter: Vec<String>,
+    }
+
+    async fn read(query: &str) -> Result<Query, String> {
+        let (mut parts, ()) = axum::http::Request::builder()
+            .uri(format!("/x?{query}"))
+            .body(())
+            .expect("a valid request")
+            .into_parts();
+        let read = Params::<Query>::from_request_parts(&mut parts, &()).await;
+        read.map(|p| p.0).map_err(|e| e.message().to_string())
+    }
+
+    fn message(query: &str) -> String {
+        let raw = query;
+        let pairs = serde_html_form::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        let e = serde_path_to_error::deserialize::<_, Query>(pairs).expect_err("refused");
+        rejection(raw, &e).message().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_list_takes_repeats_and_a_single_value_refuses_them() {
+        let q = read("filter=team:ml&filter=team:web&limit=5&from=2025-01-31")
+            .await
+            .expect("reads");
+        assert_eq!(q.filter, ["team:ml", "team:web"]);
+        assert_eq!(q.limit, Some(Bounded(5)));
+        assert_eq!(q.from, Some(DayParam("2025-01-31".parse().expect("a day"))));
+        assert_eq!(
+            read("from=2025-01-01&from=2025-02-01").await.unwrap_err(),
+            "from: given more than once"
+        );
+    }
+
+    #[test]
+    fn each_refusal_names_its_parameter_and_says_why() {
+        let cases = [
+            (
+                "from=2025-01-01&from=2025-02-01",
+                "from: given more than once",
+            ),
+            ("colour=red", "colour: unknown parameter `colour`"),
+            ("limit=0", "limit: 0 is outside 1..=100"),
+            ("limit=ten", "limit: \"ten\" is not a whole number"),
+            (
+                "from=2025-13-01",
+                "from: \"2025-13-01\" is not a YYYY-MM-DD date",
+            ),
+            (
+                "from=0001-01-01",
+                "from: 0001-01-01 is outside the years 1970 to 2999",
+            ),
+        ];
+        for (query, want) in cases {
+            let got = message(query);
+            assert!(got.contains(want), "{query}: {got}");
+        }
+    }
+}

@@ -99,52 +99,9 @@ impl Client<'_> {
         let mut chunk_start = window.start();
         while chunk_start <= window.end() {
             let chunk_end = chunk_start.add_days(DAYS_PER_REQUEST - 1).min(window.end());
-            let start = epoch_seconds(chunk_start);
-            // Samples stand for [t, t + step): the last one of a day starts a step before midnight.
-            let end = epoch_seconds(chunk_end.add_days(1)) - step;
-            let url = reqwest::Url::parse_with_params(
-                &format!("{}/api/v1/query_range", self.settings.url),
-                &[
-                    ("query", query),
-                    ("start", &start.to_string()),
-                    ("end", &end.to_string()),
-                    ("step", &step.to_string()),
-                ],
-            )
-            .map_err(|e| self.failed(format!("{what} query: bad URL: {e}")))?;
-            let response = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .map_err(|e| self.failed(format!("{what} query: {e}")))?;
-            self.requests += 1;
-            let status = response.status();
-            let body = response
-                .text()
-                .await
-                .map_err(|e| self.failed(format!("{what} query: reading the answer: {e}")))?;
-            let parsed: Response = serde_json::from_str(&body).map_err(|e| {
-                let shown: String = body.chars().take(120).collect();
-                self.failed(format!(
-                    "{what} query: HTTP {status}, not a Prometheus API answer ({e}): {shown:?}"
-                ))
-            })?;
-            if parsed.status != "success" {
-                return Err(self.failed(format!(
-                    "{what} query {query:?} failed: {}",
-                    parsed.error.unwrap_or_else(|| format!("HTTP {status}"))
-                )));
-            }
-            let data = parsed
-                .data
-                .ok_or_else(|| self.failed(format!("{what} query: the answer has no data")))?;
-            if data.result_type != "matrix" {
-                return Err(self.failed(format!(
-                    "{what} query: data.resultType is {:?}, expected \"matrix\" (is it a range vector?)",
-                    data.result_type
-                )));
-            }
+            let data = self
+                .query_range(what, query, chunk_start, chunk_end)
+                .await?;
             for (i, series) in data.result.into_iter().enumerate() {
                 let mut labels = series.metric;
                 let namespace = if by_namespace {
@@ -180,6 +137,64 @@ impl Client<'_> {
             chunk_start = chunk_end.add_days(1);
         }
         Ok(daily)
+    }
+
+    /// One `query_range` request over the days `from` to `to`, checked to be a matrix.
+    async fn query_range(
+        &mut self,
+        what: &str,
+        query: &str,
+        from: Day,
+        to: Day,
+    ) -> Result<Data, IngestError> {
+        let step = i64::from(self.settings.step_seconds);
+        let start = epoch_seconds(from);
+        // Samples stand for [t, t + step): the last one of a day starts a step before midnight.
+        let end = epoch_seconds(to.add_days(1)) - step;
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query_range", self.settings.url),
+            &[
+                ("query", query),
+                ("start", &start.to_string()),
+                ("end", &end.to_string()),
+                ("step", &step.to_string()),
+            ],
+        )
+        .map_err(|e| self.failed(format!("{what} query: bad URL: {e}")))?;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.failed(format!("{what} query: {e}")))?;
+        self.requests += 1;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.failed(format!("{what} query: reading the answer: {e}")))?;
+        let parsed: Response = serde_json::from_str(&body).map_err(|e| {
+            let shown: String = body.chars().take(120).collect();
+            self.failed(format!(
+                "{what} query: HTTP {status}, not a Prometheus API answer ({e}): {shown:?}"
+            ))
+        })?;
+        if parsed.status != "success" {
+            return Err(self.failed(format!(
+                "{what} query {query:?} failed: {}",
+                parsed.error.unwrap_or_else(|| format!("HTTP {status}"))
+            )));
+        }
+        let data = parsed
+            .data
+            .ok_or_else(|| self.failed(format!("{what} query: the answer has no data")))?;
+        if data.result_type != "matrix" {
+            return Err(self.failed(format!(
+                "{what} query: data.resultType is {:?}, expected \"matrix\" (is it a range vector?)",
+                data.result_type
+            )));
+        }
+        Ok(data)
     }
 }
 
@@ -228,16 +243,7 @@ pub async fn fetch(
             client.daily("gpu", &q.gpu, window, true).await?,
         ),
     ];
-    let mut points: Vec<UsagePoint> = Vec::new();
-    for (metric, daily) in &usage {
-        points.extend(daily.iter().map(|((day, ns, labels), q)| UsagePoint {
-            day: *day,
-            namespace: ns.clone(),
-            labels: labels.clone(),
-            metric: metric.clone(),
-            quantity: *q,
-        }));
-    }
+    let mut points = usage_points(&usage);
     if let Some(units) = &settings.units {
         let daily = client
             .daily(&units.name, &units.query, window, true)
@@ -279,6 +285,21 @@ pub async fn fetch(
         requests: client.requests,
         estimated: Vec::new(),
     })
+}
+
+/// The hours per day, namespace and labels of each metric, as stored usage.
+fn usage_points(usage: &[(UsageMetric, Daily)]) -> Vec<UsagePoint> {
+    let mut points = Vec::new();
+    for (metric, daily) in usage {
+        points.extend(daily.iter().map(|((day, ns, labels), q)| UsagePoint {
+            day: *day,
+            namespace: ns.clone(),
+            labels: labels.clone(),
+            metric: metric.clone(),
+            quantity: *q,
+        }));
+    }
+    points
 }
 
 fn dims(source: &str, namespace: &str, labels: &BTreeMap<String, String>) -> Dimensions {
@@ -341,58 +362,8 @@ fn allocated(
     let mut points = Vec::new();
     for (day, bill) in billed {
         let total_cents = cents(bill.amount);
-        let mut shares: BTreeMap<Owner, f64> = BTreeMap::new();
-        // Resources the cluster has (capacity > 0) share the bill by their weights.
-        let mut weights = allocation.weights;
-        let mut resource_usage = Vec::new();
-        for (r, (_, daily)) in usage.iter().enumerate() {
-            let used: Vec<_> = daily.iter().filter(|((d, _, _), _)| d == day).collect();
-            let used_total: f64 = used.iter().map(|(_, q)| **q).sum();
-            let cap = capacity[r]
-                .iter()
-                .filter(|((d, _, _), _)| d == day)
-                .map(|(_, q)| *q)
-                .sum::<f64>()
-                .max(used_total);
-            if cap <= 0.0 {
-                weights[r] = 0.0;
-            }
-            resource_usage.push((used, cap));
-        }
-        let weight_sum: f64 = weights.iter().sum();
-        if weight_sum > 0.0 {
-            for (r, (used, cap)) in resource_usage.iter().enumerate() {
-                let w = weights[r] / weight_sum;
-                if w == 0.0 {
-                    continue;
-                }
-                for ((_, ns, labels), q) in used {
-                    *shares.entry((ns.clone(), labels.clone())).or_default() += w * **q / cap;
-                }
-            }
-        }
-        // Largest remainder: floor every share, then hand out the leftover cents (never more
-        // than the whole bill) to the largest fractions.
-        let exact: Vec<(Owner, f64)> = shares
-            .into_iter()
-            .map(|(k, share)| (k, share.clamp(0.0, 1.0) * total_cents as f64))
-            .collect();
-        let mut given: Vec<i64> = exact.iter().map(|(_, c)| c.floor() as i64).collect();
-        let wanted = (exact.iter().map(|(_, c)| c).sum::<f64>().round() as i64).min(total_cents);
-        let mut order: Vec<usize> = (0..exact.len()).collect();
-        order.sort_by(|a, b| {
-            let fa = exact[*a].1 - exact[*a].1.floor();
-            let fb = exact[*b].1 - exact[*b].1.floor();
-            fb.total_cmp(&fa)
-        });
-        let mut left = wanted - given.iter().sum::<i64>();
-        for i in order {
-            if left <= 0 {
-                break;
-            }
-            given[i] += 1;
-            left -= 1;
-        }
+        let shares = shares_of_day(*day, usage, capacity, allocation.weights);
+        let (exact, given) = to_cents(shares, total_cents);
         let allocated: i64 = given.iter().sum();
         for (((ns, labels), _), c) in exact.iter().zip(&given) {
             if *c != 0 {
@@ -413,6 +384,72 @@ fn allocated(
         });
     }
     Ok(points)
+}
+
+/// Each owner's share of `day`'s bill: the resources the cluster has (capacity > 0) share it
+/// by their weights, and each resource by what each owner used of its capacity.
+fn shares_of_day(
+    day: Day,
+    usage: &[(UsageMetric, Daily); 3],
+    capacity: &[Daily; 3],
+    mut weights: [f64; 3],
+) -> BTreeMap<Owner, f64> {
+    let mut shares: BTreeMap<Owner, f64> = BTreeMap::new();
+    let mut resource_usage = Vec::new();
+    for (r, (_, daily)) in usage.iter().enumerate() {
+        let used: Vec<_> = daily.iter().filter(|((d, _, _), _)| *d == day).collect();
+        let used_total: f64 = used.iter().map(|(_, q)| **q).sum();
+        let cap = capacity[r]
+            .iter()
+            .filter(|((d, _, _), _)| *d == day)
+            .map(|(_, q)| *q)
+            .sum::<f64>()
+            .max(used_total);
+        if cap <= 0.0 {
+            weights[r] = 0.0;
+        }
+        resource_usage.push((used, cap));
+    }
+    let weight_sum: f64 = weights.iter().sum();
+    if weight_sum > 0.0 {
+        for (r, (used, cap)) in resource_usage.iter().enumerate() {
+            let w = weights[r] / weight_sum;
+            if w == 0.0 {
+                continue;
+            }
+            for ((_, ns, labels), q) in used {
+                *shares.entry((ns.clone(), labels.clone())).or_default() += w * **q / cap;
+            }
+        }
+    }
+    shares
+}
+
+/// Shares of `total_cents` in whole cents by largest remainder: floor every share, then hand
+/// out the leftover cents (never more than the whole bill) to the largest fractions. Returns
+/// the exact amounts with the cents given to each.
+fn to_cents(shares: BTreeMap<Owner, f64>, total_cents: i64) -> (Vec<(Owner, f64)>, Vec<i64>) {
+    let exact: Vec<(Owner, f64)> = shares
+        .into_iter()
+        .map(|(k, share)| (k, share.clamp(0.0, 1.0) * total_cents as f64))
+        .collect();
+    let mut given: Vec<i64> = exact.iter().map(|(_, c)| c.floor() as i64).collect();
+    let wanted = (exact.iter().map(|(_, c)| c).sum::<f64>().round() as i64).min(total_cents);
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|a, b| {
+        let fa = exact[*a].1 - exact[*a].1.floor();
+        let fb = exact[*b].1 - exact[*b].1.floor();
+        fb.total_cmp(&fa)
+    });
+    let mut left = wanted - given.iter().sum::<i64>();
+    for i in order {
+        if left <= 0 {
+            break;
+        }
+        given[i] += 1;
+        left -= 1;
+    }
+    (exact, given)
 }
 
 #[cfg(test)]
