@@ -68,62 +68,16 @@ pub async fn fetch(
     let Some(window) = window(settings, inputs, range) else {
         return Ok(Batch::empty(source));
     };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(settings.region.clone()))
-        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
-    if let Some(url) = &settings.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let client = Client::new(&loader.load().await);
-
+    let client = client(settings).await;
     let period = DateInterval::builder()
         .start(window.start().to_string())
         // The API's end date is exclusive.
         .end(window.end().add_days(1).to_string())
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let groups: Vec<GroupDefinition> = settings
-        .group_by
-        .iter()
-        .map(|g| {
-            let (kind, key) = match g {
-                CeGroupBy::Dimension(k) => (GroupDefinitionType::Dimension, k),
-                CeGroupBy::Tag(k) => (GroupDefinitionType::Tag, k),
-                CeGroupBy::CostCategory(k) => (GroupDefinitionType::CostCategory, k),
-            };
-            GroupDefinition::builder().r#type(kind).key(key).build()
-        })
-        .collect();
-
-    let mut results: Vec<ResultByTime> = Vec::new();
-    let mut token: Option<String> = None;
-    let mut requests = 0u32;
-    loop {
-        let response = client
-            .get_cost_and_usage()
-            .time_period(period.clone())
-            .granularity(Granularity::Daily)
-            .metrics(&settings.metric)
-            .set_group_by((!groups.is_empty()).then(|| groups.clone()))
-            .set_filter(settings.filter.as_ref().map(expression))
-            .set_next_page_token(token.take())
-            .send()
-            .await;
-        requests += 1;
-        let page = response.map_err(|e| failed(describe(&e)))?;
-        results.extend(page.results_by_time().iter().cloned());
-        tracing::info!(
-            source,
-            page = requests,
-            days = page.results_by_time().len(),
-            "Cost Explorer page fetched."
-        );
-        match page.next_page_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-
+    let (results, requests) = pages(source, settings, &client, period)
+        .await
+        .map_err(failed)?;
     let (points, estimated) = convert(source, settings, &results, window).map_err(failed)?;
     tracing::info!(
         source,
@@ -141,6 +95,67 @@ pub async fn fetch(
         requests,
         estimated,
     })
+}
+
+/// A Cost Explorer client for the source's region, endpoint and retry policy.
+async fn client(settings: &CostExplorerSource) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(settings.region.clone()))
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    Client::new(&loader.load().await)
+}
+
+/// Every page of daily costs over `period`, and the requests it took.
+async fn pages(
+    source: &str,
+    settings: &CostExplorerSource,
+    client: &Client,
+    period: DateInterval,
+) -> Result<(Vec<ResultByTime>, u32), String> {
+    let groups: Vec<GroupDefinition> = settings
+        .group_by
+        .iter()
+        .map(|g| {
+            let (kind, key) = match g {
+                CeGroupBy::Dimension(k) => (GroupDefinitionType::Dimension, k),
+                CeGroupBy::Tag(k) => (GroupDefinitionType::Tag, k),
+                CeGroupBy::CostCategory(k) => (GroupDefinitionType::CostCategory, k),
+            };
+            GroupDefinition::builder().r#type(kind).key(key).build()
+        })
+        .collect();
+    let mut results: Vec<ResultByTime> = Vec::new();
+    let mut token: Option<String> = None;
+    let mut requests = 0u32;
+    loop {
+        let response = client
+            .get_cost_and_usage()
+            .time_period(period.clone())
+            .granularity(Granularity::Daily)
+            .metrics(&settings.metric)
+            .set_group_by((!groups.is_empty()).then(|| groups.clone()))
+            .set_filter(settings.filter.as_ref().map(expression))
+            .set_next_page_token(token.take())
+            .send()
+            .await;
+        requests += 1;
+        let page = response.map_err(|e| describe(&e))?;
+        results.extend(page.results_by_time().iter().cloned());
+        tracing::info!(
+            source,
+            page = requests,
+            days = page.results_by_time().len(),
+            "Cost Explorer page fetched."
+        );
+        match page.next_page_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok((results, requests))
 }
 
 /// An SDK error as one line: the service's code and message when it answered, else the cause.

@@ -301,67 +301,7 @@ pub fn accumulate(
             column: conversion.fields[field].1.clone(),
             problem,
         };
-        let mut dims = conversion.defaults.clone();
-        dims.source = conversion.source.to_string();
-        let mut filled: Vec<Slot> = Vec::new();
-        let mut currency = None;
-        for (i, (field, _)) in conversion.fields.iter().enumerate() {
-            let Some(raw) = combination.values.get(i).and_then(Option::as_deref) else {
-                continue;
-            };
-            match field {
-                Field::Currency => {
-                    currency = Some(Currency::parse(raw).map_err(|e| bad(i, e.to_string()))?);
-                }
-                Field::Dim(slot) => {
-                    if !filled.contains(slot) {
-                        *slot.target(&mut dims) =
-                            (conversion.map)(*slot, raw).unwrap_or_else(|| raw.to_string());
-                        filled.push(*slot);
-                    }
-                }
-                Field::TagsJson => {
-                    let tags = match parsed_tags.get(raw) {
-                        Some(t) => t.clone(),
-                        None => {
-                            let t = select_tags(raw, conversion.tag_keys).map_err(|p| bad(i, p))?;
-                            parsed_tags.insert(raw.to_string(), t.clone());
-                            t
-                        }
-                    };
-                    dims.tags.extend(tags);
-                }
-                Field::Tag(key) => {
-                    dims.tags.insert(key.clone(), raw.to_string());
-                }
-            }
-        }
-        for (slot, column) in &conversion.required {
-            if slot.target(&mut dims).is_empty() {
-                let field = conversion
-                    .fields
-                    .iter()
-                    .position(|(f, _)| *f == Field::Dim(*slot))
-                    .unwrap_or(0);
-                return Err(IngestError::BadValue {
-                    file: file.to_path_buf(),
-                    location: locate(combination, field),
-                    column: column.clone(),
-                    problem: "is empty".into(),
-                });
-            }
-        }
-        let currency = match currency {
-            Some(c) => c,
-            None => {
-                let field = conversion
-                    .fields
-                    .iter()
-                    .position(|(f, _)| *f == Field::Currency)
-                    .unwrap_or(0);
-                return Err(bad(field, "is empty".into()));
-            }
-        };
+        let (dims, currency) = series_of(combination, conversion, &mut parsed_tags, &bad)?;
         keys.push(totals.series_index(dims, currency));
     }
     for ((day, combination), amount) in rollup.sums {
@@ -372,6 +312,71 @@ pub fn accumulate(
             .or_default() += amount;
     }
     Ok(())
+}
+
+/// The dimensions and currency of one combination of kept values; `bad` builds the error
+/// naming a field of it.
+fn series_of(
+    combination: &Combination,
+    conversion: &Conversion<'_>,
+    parsed_tags: &mut HashMap<String, BTreeMap<String, String>>,
+    bad: &dyn Fn(usize, String) -> IngestError,
+) -> Result<(Dimensions, Currency), IngestError> {
+    let mut dims = conversion.defaults.clone();
+    dims.source = conversion.source.to_string();
+    let mut filled: Vec<Slot> = Vec::new();
+    let mut currency = None;
+    for (i, (field, _)) in conversion.fields.iter().enumerate() {
+        let Some(raw) = combination.values.get(i).and_then(Option::as_deref) else {
+            continue;
+        };
+        match field {
+            Field::Currency => {
+                currency = Some(Currency::parse(raw).map_err(|e| bad(i, e.to_string()))?);
+            }
+            Field::Dim(slot) => {
+                if !filled.contains(slot) {
+                    *slot.target(&mut dims) =
+                        (conversion.map)(*slot, raw).unwrap_or_else(|| raw.to_string());
+                    filled.push(*slot);
+                }
+            }
+            Field::TagsJson => {
+                let tags = match parsed_tags.get(raw) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = select_tags(raw, conversion.tag_keys).map_err(|p| bad(i, p))?;
+                        parsed_tags.insert(raw.to_string(), t.clone());
+                        t
+                    }
+                };
+                dims.tags.extend(tags);
+            }
+            Field::Tag(key) => {
+                dims.tags.insert(key.clone(), raw.to_string());
+            }
+        }
+    }
+    let position = |wanted: Field| {
+        conversion
+            .fields
+            .iter()
+            .position(|(f, _)| *f == wanted)
+            .unwrap_or(0)
+    };
+    for (slot, column) in &conversion.required {
+        if slot.target(&mut dims).is_empty() {
+            let mut e = bad(position(Field::Dim(*slot)), "is empty".into());
+            if let IngestError::BadValue { column: c, .. } = &mut e {
+                c.clone_from(column);
+            }
+            return Err(e);
+        }
+    }
+    match currency {
+        Some(c) => Ok((dims, c)),
+        None => Err(bad(position(Field::Currency), "is empty".into())),
+    }
 }
 
 /// The rollup window for an optional day range.

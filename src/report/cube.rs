@@ -181,17 +181,7 @@ impl CostCube {
 
     /// Sums the costs the query asks for.
     pub fn query(&self, q: &CostQuery) -> CostTable {
-        let mut periods: Vec<Day> = Vec::new();
-        let mut bucket_of_day = Vec::with_capacity(q.from.days_until(q.to) as usize + 1);
-        let mut day = q.from;
-        while day <= q.to {
-            let start = q.granularity.bucket(day);
-            if periods.last() != Some(&start) {
-                periods.push(start);
-            }
-            bucket_of_day.push(periods.len() - 1);
-            day = day.add_days(1);
-        }
+        let (periods, bucket_of_day) = buckets(q);
         let buckets = periods.len();
         let Some(first) = self.first else {
             return CostTable {
@@ -245,25 +235,7 @@ impl CostCube {
                 }
             }
         }
-        let mut groups: Vec<CostGroup> = keys
-            .into_iter()
-            .enumerate()
-            .filter(|(g, _)| seen[g * buckets..(g + 1) * buckets].iter().any(|s| *s))
-            .map(|(g, (key, currency))| {
-                let cells = &sums[g * buckets..(g + 1) * buckets];
-                let flags = &seen[g * buckets..(g + 1) * buckets];
-                CostGroup {
-                    key: key.into_iter().map(str::to_string).collect(),
-                    currency: currency.clone(),
-                    amounts: cells
-                        .iter()
-                        .zip(flags)
-                        .map(|(v, s)| s.then_some(*v))
-                        .collect(),
-                    total: cells.iter().sum(),
-                }
-            })
-            .collect();
+        let mut groups = to_groups(keys, &sums, &seen, buckets);
         groups.sort_by(|a, b| b.total.total_cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
         CostTable { periods, groups }
     }
@@ -291,6 +263,49 @@ impl CostCube {
         out.sort_by_key(|(d, _)| *d);
         out
     }
+}
+
+/// The first day of each period of a query, and each queried day's period.
+fn buckets(q: &CostQuery) -> (Vec<Day>, Vec<usize>) {
+    let mut periods: Vec<Day> = Vec::new();
+    let mut bucket_of_day = Vec::with_capacity(q.from.days_until(q.to) as usize + 1);
+    let mut day = q.from;
+    while day <= q.to {
+        let start = q.granularity.bucket(day);
+        if periods.last() != Some(&start) {
+            periods.push(start);
+        }
+        bucket_of_day.push(periods.len() - 1);
+        day = day.add_days(1);
+    }
+    (periods, bucket_of_day)
+}
+
+/// The groups that reported anything, from their sums and whether each period reported.
+fn to_groups(
+    keys: Vec<(Vec<&str>, &Currency)>,
+    sums: &[f64],
+    seen: &[bool],
+    buckets: usize,
+) -> Vec<CostGroup> {
+    keys.into_iter()
+        .enumerate()
+        .filter(|(g, _)| seen[g * buckets..(g + 1) * buckets].iter().any(|s| *s))
+        .map(|(g, (key, currency))| {
+            let cells = &sums[g * buckets..(g + 1) * buckets];
+            let flags = &seen[g * buckets..(g + 1) * buckets];
+            CostGroup {
+                key: key.into_iter().map(str::to_string).collect(),
+                currency: currency.clone(),
+                amounts: cells
+                    .iter()
+                    .zip(flags)
+                    .map(|(v, s)| s.then_some(*v))
+                    .collect(),
+                total: cells.iter().sum(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
