@@ -16,11 +16,15 @@
 //!   outlier smoothing, intervals, backtests).
 //! - [`budget`]: pure projection of a budget's period total, its breach probability, its
 //!   drivers, and the hysteresis that says how far up its action ladder it is.
-//! - [`act`]: makes the cluster match each budget's ladder (kube-rs, recording originals on
-//!   the objects) and restores it; Slack alerts.
-//! - [`pipeline`]: the stage order (`run_once`), the leader lock, restore, and job files.
-//! - [`report`]: tables, CSV and JSON of what the store holds, and each report read from it.
-//! - [`api`]: the report API and page (`costcast serve`), reading the store.
+//! - [`act`]: makes the cluster match each budget's ladder: a pure plan (what each object
+//!   should become, given the changes held) and an executor (kube-rs, recording originals on
+//!   the objects) that carries it out and restores; Slack alerts.
+//! - [`pipeline`]: the stage order (`run_once`), the recorded run and leader guards, restore,
+//!   and job files.
+//! - [`report`]: one read model per report, rendered to table, CSV and JSON for the CLI and the
+//!   API alike, and the in-memory cost cube the cost reports query.
+//! - [`api`]: the report API and page (`costcast serve`): typed query parameters, handlers that
+//!   render `report` models.
 //! - [`app`]: what every command, the server and the tests build once: the store, the HTTP
 //!   client, the Kubernetes API (connected on first use) and the clock; serving.
 //! - [`cli`]: the command line, one file per command, printing what the stages return.

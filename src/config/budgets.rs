@@ -39,6 +39,18 @@ pub(super) struct RawBudget {
     actions: Vec<RawAction>,
 }
 
+impl RawBudget {
+    /// The budget's name.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets its amount.
+    pub(super) fn set_amount(&mut self, amount: f64) {
+        self.amount = Some(amount);
+    }
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawAction {

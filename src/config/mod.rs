@@ -207,6 +207,19 @@ struct RawSlack {
     daily_digest: Option<bool>,
 }
 
+impl RawConfig {
+    /// Sets the amount of the budget named `name`; false when there is none.
+    pub fn set_budget_amount(&mut self, name: &str, amount: f64) -> bool {
+        match self.budgets.iter_mut().find(|b| b.name() == name) {
+            Some(b) => {
+                b.set_amount(amount);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 // ---- Validated settings --------------------------------------------------------------------
 
 /// Where alerts go.

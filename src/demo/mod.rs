@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::config::Config;
 use crate::domain::Day;
 
 /// Days of history in the export.
@@ -63,7 +64,7 @@ pub fn write(dir: &Path, as_of: Day) -> Result<DemoFiles, DemoError> {
 
     let database = dir.join("costcast.db");
     let config = dir.join("costcast.toml");
-    let text = demo_config(&df, as_of).map_err(DemoError::Polars)?;
+    let text = demo_config(&df, as_of)?;
     std::fs::write(&config, text).map_err(|e| DemoError::Io(config.clone(), e))?;
     Ok(DemoFiles {
         export,
@@ -82,7 +83,20 @@ pub enum DemoError {
     /// The export could not be built.
     #[error("cannot build the demo export: {0}")]
     Polars(PolarsError),
+    /// The built-in configuration template did not read or write.
+    #[error("the demo's configuration template is broken: {0}")]
+    Template(String),
 }
+
+/// The demo's configuration before its budgets get amounts.
+const TEMPLATE: &str = include_str!("costcast.toml");
+
+/// The compute services the `compute` budget covers, as the template names them.
+const COMPUTE_SERVICES: [&str; 3] = [
+    "Amazon Elastic Compute Cloud",
+    "Compute Engine",
+    "Virtual Machines",
+];
 
 /// The Nov-Dec season's lift on day `d`: rising through November to a peak around Black
 /// Friday, staying high until just before Christmas.
@@ -263,91 +277,42 @@ fn round_to(amount: f64, step: f64) -> f64 {
     (amount / step).round() * step
 }
 
-fn demo_config(df: &DataFrame, as_of: Day) -> PolarsResult<String> {
+/// The demo's configuration: the built-in template read as the config type, with each
+/// budget's amount set from the generated spend, written back as TOML.
+fn demo_config(df: &DataFrame, as_of: Day) -> Result<String, DemoError> {
     let team = |t: &str| {
         col("Tags")
             .str()
             .contains_literal(lit(format!(r#""team": "{t}""#)))
     };
-    let ml = last_month_spend(df, as_of, team("ml"))?;
-    let data = last_month_spend(df, as_of, team("data"))?;
-    let compute_services = [
-        "Amazon Elastic Compute Cloud",
-        "Compute Engine",
-        "Virtual Machines",
-    ];
-    let compute = last_month_spend(
-        df,
-        as_of,
-        compute_services
+    let spend = |filter: Expr| last_month_spend(df, as_of, filter).map_err(DemoError::Polars);
+    let ml = spend(team("ml"))?;
+    let data = spend(team("data"))?;
+    let compute = spend(
+        COMPUTE_SERVICES
             .iter()
             .fold(lit(false), |any, s| any.or(col("ServiceName").eq(lit(*s)))),
     )?;
+    let mut raw = Config::parse_raw(TEMPLATE, Path::new("demo/costcast.toml"))
+        .map_err(|e| DemoError::Template(e.to_string()))?;
     // The ML team grows fastest and has a runaway job this month: its budget, set a little
     // under last month's spend, is the one the demo shows breaching.
-    let ml_amount = round_to(ml * 0.92, 1000.0);
-    let data_amount = round_to(data * 1.30, 1000.0);
-    let compute_amount = round_to(compute * 1.10, 1000.0);
+    for (budget, amount) in [
+        ("ml-team", round_to(ml * 0.92, 1000.0)),
+        ("data-team", round_to(data * 1.30, 1000.0)),
+        ("compute", round_to(compute * 1.10, 1000.0)),
+    ] {
+        if !raw.set_budget_amount(budget, amount) {
+            return Err(DemoError::Template(format!("it has no budget {budget:?}")));
+        }
+    }
+    let body = toml::to_string_pretty(&raw).map_err(|e| DemoError::Template(e.to_string()))?;
     Ok(format!(
-        r#"# costcast demo configuration, written by `costcast demo` for {as_of}.
-# Paths are relative to this file's folder.
-
-[database]
-url = "sqlite://costcast.db"
-
-[forecast]
-horizon_days = 45
-billing_lag_days = 1
-grain = ["service", "team"]
-top_series = 15
-
-[[sources]]
-name = "demo-focus"
-kind = "focus"
-path = "billing/*.csv"
-cost_column = "EffectiveCost"
-tags = ["team"]
-
-[[budgets]]
-name = "ml-team"
-amount = {ml_amount}
-currency = "USD"
-scope = {{ team = ["ml"] }}
-mode = "observe"
-
-[[budgets.actions]]
-kind = "alert"
-
-[[budgets.actions]]
-kind = "lower-autoscaler-caps"
-factor = 0.5
-namespaces = ["ml-training", "ml-serving"]
-selector = "costcast.io/tier=batch"
-
-[[budgets.actions]]
-kind = "suspend-cronjobs"
-namespaces = ["ml-training"]
-selector = "costcast.io/tier=batch"
-
-[[budgets]]
-name = "data-team"
-amount = {data_amount}
-currency = "USD"
-scope = {{ team = ["data"] }}
-
-[[budgets]]
-name = "compute"
-amount = {compute_amount}
-currency = "USD"
-scope = {{ service = {compute_services:?} }}
-
-[[budgets.actions]]
-kind = "alert"
-
-# Add a Slack incoming webhook to send the alert instead of printing it:
-# [notify.slack]
-# webhook_url = "https://hooks.slack.com/services/..."
-"#
+        "# costcast demo configuration, written by `costcast demo` for {as_of}.\n\
+         # Paths are relative to this file's folder.\n\
+         # Add a Slack incoming webhook to send the alert instead of printing it:\n\
+         # [notify.slack]\n\
+         # webhook_url = \"https://hooks.slack.com/services/...\"\n\n{body}"
     ))
 }
 
@@ -368,5 +333,22 @@ mod tests {
     fn the_season_peaks_late_november() {
         assert!(season(Day::parse("2025-11-28").unwrap()) > 1.29);
         assert_eq!(season(Day::parse("2025-07-01").unwrap()), 1.0);
+    }
+
+    #[test]
+    fn the_written_config_reads_back_with_every_budget_funded() {
+        let as_of = Day::parse("2025-11-20").unwrap();
+        let text = demo_config(&generate(as_of).unwrap(), as_of).unwrap();
+        let raw = Config::parse_raw(&text, Path::new("costcast.toml")).unwrap();
+        let config = Config::from_raw(raw, Path::new("/demo"), &|_| None).unwrap();
+        let names: Vec<&str> = config.budgets.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["ml-team", "data-team", "compute"]);
+        for b in &config.budgets {
+            assert!(b.amount.amount >= 1000.0, "{}: {}", b.name, b.amount.amount);
+        }
+        assert_eq!(config.budgets[0].actions.len(), 3);
+        assert_eq!(config.sources[0].name, "demo-focus");
+        assert_eq!(config.database_url.expose(), "sqlite:///demo/costcast.db");
+        assert!(!text.contains("[redacted]"), "{text}");
     }
 }
