@@ -20,8 +20,8 @@ use daemon::{RawDaemon, RawTelemetry, validate_daemon, validate_telemetry};
 
 pub use sources::{
     CeExpression, CeGroupBy, CeValues, CostColumn, CostExplorerSource, CurSource, FocusSource,
-    Pricing, PrometheusAllocation, PrometheusBasis, PrometheusQueries, PrometheusSource,
-    SOURCE_KINDS, Source, SourceKind, UnitPrices, UnitQuery,
+    Pricing, PrometheusAllocation, PrometheusBasis, PrometheusQueries, PrometheusSource, Source,
+    SourceKind, SourceType, UnitPrices, UnitQuery,
 };
 use sources::{RawSource, validate_source};
 

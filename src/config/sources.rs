@@ -124,18 +124,45 @@ pub struct Source {
     pub kind: SourceKind,
 }
 
-/// The source kinds a config (and a job's `source_kinds`) may name.
-pub const SOURCE_KINDS: [&str; 4] = ["focus", "aws-cur", "aws-cost-explorer", "prometheus"];
+/// The kinds of source, as a config's `kind` key and a job's `source_kinds` name them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum SourceType {
+    /// FOCUS CSV or Parquet files.
+    Focus,
+    /// Legacy AWS CUR CSV files.
+    AwsCur,
+    /// AWS Cost Explorer.
+    AwsCostExplorer,
+    /// Kubernetes usage from Prometheus.
+    Prometheus,
+}
 
 impl SourceKind {
+    /// The kind of source this is.
+    pub fn source_type(&self) -> SourceType {
+        match self {
+            SourceKind::Focus(_) => SourceType::Focus,
+            SourceKind::Cur(_) => SourceType::AwsCur,
+            SourceKind::CostExplorer(_) => SourceType::AwsCostExplorer,
+            SourceKind::Prometheus(_) => SourceType::Prometheus,
+        }
+    }
+
     /// The `kind` key's value for this source.
     pub fn name(&self) -> &'static str {
-        match self {
-            SourceKind::Focus(_) => "focus",
-            SourceKind::Cur(_) => "aws-cur",
-            SourceKind::CostExplorer(_) => "aws-cost-explorer",
-            SourceKind::Prometheus(_) => "prometheus",
-        }
+        self.source_type().into()
     }
 }
 

@@ -398,7 +398,7 @@ mod tests {
             .into_iter()
             .map(|n| {
                 let job = Job {
-                    schedule: "0 * * * * *".into(),
+                    schedule: super::super::job::Schedule::parse("0 * * * * *").unwrap(),
                     steps: vec![Step::Ingest],
                     source_kinds: Vec::new(),
                 };

@@ -51,7 +51,7 @@ fn selected(ctx: &App, options: &RunOptions) -> Result<Vec<Source>, StageError> 
             .iter()
             .filter(|s| {
                 options.source_kinds.is_empty()
-                    || options.source_kinds.iter().any(|k| k == s.kind.name())
+                    || options.source_kinds.contains(&s.kind.source_type())
             })
             .cloned()
             .collect(),

@@ -5,21 +5,81 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
+use crate::config::SourceType;
 pub use crate::domain::Step;
 
-/// A scheduled job.
+/// A scheduled job, checked as it is read: its schedule parses as the scheduler will parse it,
+/// its source kinds exist, and it has steps.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
-    /// Cron expression with seconds, e.g. `0 0 6 * * *`.
-    pub schedule: String,
+    /// When it runs.
+    pub schedule: Schedule,
     /// Steps, run in the order given.
     pub steps: Vec<Step>,
     /// Ingest only sources of these kinds (e.g. `aws-cost-explorer`); every source when empty.
     #[serde(default)]
-    pub source_kinds: Vec<String>,
+    pub source_kinds: Vec<SourceType>,
+}
+
+/// A cron expression with seconds first, e.g. `0 0 6 * * *`, parsed once.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    text: String,
+    cron: croner::Cron,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Schedule {
+    /// Parses `text` as the scheduler does: seconds first, and a day must match both the
+    /// day-of-month and the day-of-week fields.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "{text:?} needs 6 or 7 fields (seconds first), has {fields}"
+            ));
+        }
+        // Checked by the scheduler that will run it too, so a file `run --job` accepts never
+        // fails later inside `serve`.
+        tokio_cron_scheduler::Job::new_async(text, |_, _| Box::pin(async {}))
+            .map_err(|e| format!("{text:?} is not a cron expression: {e}"))?;
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(text)
+            .map_err(|e| format!("{text:?} is not a cron expression: {e}"))?;
+        Ok(Schedule {
+            text: text.to_string(),
+            cron,
+        })
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Schedule, D::Error> {
+        let text = String::deserialize(d)?;
+        Schedule::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A job file that cannot be used.
@@ -76,39 +136,6 @@ impl Job {
             path: path.clone(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
-        let fields = job.schedule.split_whitespace().count();
-        if !(6..=7).contains(&fields) {
-            return Err(JobError::Invalid {
-                path,
-                message: format!(
-                    "schedule: {:?} needs 6 or 7 fields (seconds first), has {fields}",
-                    job.schedule
-                ),
-            });
-        }
-        // Parsed by the scheduler that will run it, so a file `run --job` accepts never
-        // fails later inside `serve`.
-        if let Err(e) =
-            tokio_cron_scheduler::Job::new_async(job.schedule.as_str(), |_, _| Box::pin(async {}))
-        {
-            return Err(JobError::Invalid {
-                path,
-                message: format!("schedule: {:?} is not a cron expression: {e}", job.schedule),
-            });
-        }
-        if let Some(kind) = job
-            .source_kinds
-            .iter()
-            .find(|k| !crate::config::SOURCE_KINDS.contains(&k.as_str()))
-        {
-            return Err(JobError::Invalid {
-                path,
-                message: format!(
-                    "source_kinds: {kind:?} is not one of {}",
-                    crate::config::SOURCE_KINDS.join(", ")
-                ),
-            });
-        }
         if job.steps.is_empty() {
             return Err(JobError::Invalid {
                 path,
@@ -123,15 +150,7 @@ impl Job {
     /// The newest occurrence of the schedule at or before `now` (UTC): the tick a run fired
     /// by the scheduler belongs to, the same on every replica whatever its firing delay.
     pub fn tick_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        // Parsed as tokio-cron-scheduler parses it: seconds first, and a day must match both
-        // the day-of-month and the day-of-week fields.
-        let cron = croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .dom_and_dow(true)
-            .build()
-            .parse(&self.schedule)
-            .ok()?;
-        cron.find_previous_occurrence(&now, true).ok()
+        self.schedule.cron.find_previous_occurrence(&now, true).ok()
     }
 }
 
@@ -212,7 +231,7 @@ mod tests {
     #[test]
     fn a_run_belongs_to_the_tick_it_fired_for() {
         let job = Job {
-            schedule: "0 15 2,10,18 * * *".into(),
+            schedule: Schedule::parse("0 15 2,10,18 * * *").unwrap(),
             steps: vec![Step::Ingest],
             source_kinds: Vec::new(),
         };
@@ -225,7 +244,7 @@ mod tests {
             );
         }
         let weekly = Job {
-            schedule: "0 0 7 * * Mon".into(),
+            schedule: Schedule::parse("0 0 7 * * Mon").unwrap(),
             ..job
         };
         // 2026-11-25 is a Wednesday; the tick is Monday the 23rd.
@@ -241,7 +260,7 @@ mod tests {
         let jobs = load_all(&dir).unwrap();
         let names: Vec<&str> = jobs.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["daily", "ingest-frequent", "weekly-backtest"]);
-        assert_eq!(jobs[1].1.source_kinds, ["aws-cost-explorer"]);
+        assert_eq!(jobs[1].1.source_kinds, [SourceType::AwsCostExplorer]);
         assert_eq!(jobs[2].1.steps, [Step::Backtest]);
     }
 

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::act::slack;
 use crate::app::App;
+use crate::config::SourceType;
 use tracing::Instrument;
 
 use crate::domain::{
@@ -39,7 +40,7 @@ pub struct RunOptions {
     /// Ingest only this source.
     pub source: Option<String>,
     /// Ingest only sources of these kinds (a job's `source_kinds`); all when empty.
-    pub source_kinds: Vec<String>,
+    pub source_kinds: Vec<SourceType>,
     /// Ingest only these days.
     pub range: Option<DayRange>,
     /// Plan and build messages, but apply and send nothing.
