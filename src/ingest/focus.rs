@@ -110,10 +110,9 @@ fn read_parquet(
     let cost_valid = cost.clone().is_not_null().and(cost.clone().is_finite());
 
     let (dims, dims_valid) = dimension_columns(&schema).map_err(missing)?;
-    let tags = if schema.get(TAGS).is_some() {
-        col(TAGS).cast(DataType::String)
-    } else {
-        lit(NULL).cast(DataType::String)
+    let tags = match schema.get(TAGS) {
+        Some(_) => col(TAGS).cast(DataType::String),
+        None => lit(NULL).cast(DataType::String),
     };
     let row_ok = day_valid
         .clone()
@@ -121,19 +120,12 @@ fn read_parquet(
         .and(col(CURRENCY).is_not_null())
         .and(dims_valid.clone());
 
-    let mut columns = vec![
-        day.cast(DataType::Int32).alias("day"),
-        col(CURRENCY).cast(DataType::String).alias("currency"),
-        tags.alias("tags"),
-    ];
-    columns.extend(dims);
+    let columns = kept_columns(day, tags, dims, cost, row_ok);
     let group_keys: Vec<Expr> = ["day", "currency", "tags"]
         .into_iter()
         .chain(DIMENSION_COLUMNS.iter().map(|(slot, _)| slot_name(*slot)))
         .map(col)
         .collect();
-    columns.push(cost.alias("cost"));
-    columns.push(row_ok.alias("ok"));
     let df = lf
         .clone()
         .select(columns)
@@ -164,6 +156,20 @@ fn read_parquet(
     };
     export::accumulate(file, rollup, &conversion, &locate, totals)?;
     Ok(rows)
+}
+
+/// The columns summed per group: the day as a day number, currency, tags, the dimensions,
+/// the cost, and whether the row is valid.
+fn kept_columns(day: Expr, tags: Expr, dims: Vec<Expr>, cost: Expr, row_ok: Expr) -> Vec<Expr> {
+    let mut columns = vec![
+        day.cast(DataType::Int32).alias("day"),
+        col(CURRENCY).cast(DataType::String).alias("currency"),
+        tags.alias("tags"),
+    ];
+    columns.extend(dims);
+    columns.push(cost.alias("cost"));
+    columns.push(row_ok.alias("ok"));
+    columns
 }
 
 /// The day of each row as a date, and whether it is one: text must be a UTC date or
