@@ -59,6 +59,47 @@ pub struct CostSummary {
     pub last_day: Option<Day>,
 }
 
+/// The id of each series of `points`, inserted where new. Generic over the backend: the
+/// statement and its binds are the same for both.
+async fn series_ids<'p, DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    points: &'p [CostPoint],
+) -> Result<BTreeMap<(&'p Dimensions, &'p Currency), i64>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let sql = "INSERT INTO series (source, provider, account, service, service_category, \
+               charge_category, region, tags, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+               ON CONFLICT (source, provider, account, service, service_category, \
+               charge_category, region, tags, currency) DO UPDATE SET source = excluded.source \
+               RETURNING id";
+    let mut ids = BTreeMap::new();
+    for p in points {
+        let key = (&p.dims, &p.cost.currency);
+        if ids.contains_key(&key) {
+            continue;
+        }
+        let (id,): (i64,) = sqlx::query_as(sql)
+            .bind(p.dims.source.clone())
+            .bind(p.dims.provider.clone())
+            .bind(p.dims.account.clone())
+            .bind(p.dims.service.clone())
+            .bind(p.dims.service_category.clone())
+            .bind(p.dims.charge_category.clone())
+            .bind(p.dims.region.clone())
+            .bind(tags_json(&p.dims))
+            .bind(p.cost.currency.as_str().to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        ids.insert(key, id);
+    }
+    Ok(ids)
+}
+
 impl Store {
     /// Replaces a source's costs for `range` with `points`, in one transaction: either every
     /// point is stored and the old ones are gone, or nothing changed.
@@ -136,33 +177,7 @@ impl Store {
             .await?
             .rows_affected();
 
-            let mut ids: BTreeMap<(&Dimensions, &Currency), i64> = BTreeMap::new();
-            for p in points {
-                let key = (&p.dims, &p.cost.currency);
-                if ids.contains_key(&key) {
-                    continue;
-                }
-                let id: i64 = sqlx::query(
-                    "INSERT INTO series (source, provider, account, service, service_category, \
-                     charge_category, region, tags, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (source, provider, account, service, service_category, \
-                     charge_category, region, tags, currency) DO UPDATE SET source = excluded.source \
-                     RETURNING id",
-                )
-                .bind(p.dims.source.clone())
-                .bind(p.dims.provider.clone())
-                .bind(p.dims.account.clone())
-                .bind(p.dims.service.clone())
-                .bind(p.dims.service_category.clone())
-                .bind(p.dims.charge_category.clone())
-                .bind(p.dims.region.clone())
-                .bind(tags_json(&p.dims))
-                .bind(p.cost.currency.as_str().to_string())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
-                ids.insert(key, id);
-            }
+            let ids = series_ids(&mut tx, points).await?;
 
             let mut written = 0u64;
             for chunk in points.chunks(INSERT_CHUNK_ROWS) {
