@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, ReadRefusals};
 use super::logs::ActionOut;
 use super::params::{FormatOnly, NoParams, OutFormat, Params};
 use super::{AppState, cents, csv_response};
@@ -175,8 +175,7 @@ pub(super) fn find_budget<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a 
         (status = 200, description = "Every budget", content(
             (Vec<BudgetSummary> = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -376,8 +375,7 @@ pub(super) async fn detail_with(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The budget", body = BudgetDetail),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
         (status = 404, description = "No such budget", body = ErrorBody),
     ))]
 pub async fn detail(
@@ -396,8 +394,7 @@ pub async fn detail(
         (status = 200, description = "Drivers, largest rise first", content(
             (Vec<DriverOut> = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
         (status = 404, description = "No such budget", body = ErrorBody),
     ))]
 pub async fn drivers(

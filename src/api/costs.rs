@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ReadRefusals};
 use super::params::{Bounded, DayParam, Offset, OutFormat, Page, Params, range};
 use super::{AppState, cents, csv_response};
 use crate::domain::{Day, Dimension, Scope};
@@ -148,8 +148,7 @@ fn parse_filters(filters: &[String], cube: &CostCube) -> ApiResult<Scope> {
         (status = 200, description = "Grouped costs", content(
             (CostsResponse = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
     ))]
 pub async fn costs(
     State(state): State<AppState>,

@@ -5,7 +5,10 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::collections::BTreeMap;
+
 use utoipa::ToSchema;
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 use crate::store::StoreError;
 
@@ -22,6 +25,30 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
+}
+
+/// The refusals every read endpoint may answer with, documented once for all of them: a
+/// wrong parameter (400) and a missing or unknown token (401), each with an [`ErrorBody`].
+pub struct ReadRefusals;
+
+impl utoipa::IntoResponses for ReadRefusals {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let refusal = |description: &str| {
+            let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build()
+                .into()
+        };
+        BTreeMap::from([
+            (
+                "400".to_string(),
+                refusal("A parameter is wrong; the message names it"),
+            ),
+            ("401".to_string(), refusal("No or an unknown token")),
+        ])
+    }
 }
 
 /// The error itself.

@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody, ReadRefusals};
 use super::params::{OutFormat, Params};
 use super::{AppState, cents, csv_response};
-use crate::domain::Day;
+use crate::domain::{Accuracy, Day};
 use crate::forecast::targets::budget_series;
 
 /// Query parameters of `/api/v1/forecasts`: exactly one of `series` and `budget` (a request
@@ -217,62 +217,15 @@ impl<'de> Deserialize<'de> for ModelName {
     }
 }
 
-/// One series' backtest score for one model: how far its forecasts from past origins missed
-/// the held-out days, and how often those days fell inside the intervals.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccuracyOut {
-    /// The forecast series.
-    pub series: String,
-    /// The model, or `auto`.
-    pub model: String,
-    /// Backtest windows scored.
-    pub windows: u64,
-    /// Days per window.
-    pub horizon: u64,
-    /// Mean absolute percentage error over days with cost, %.
-    pub mape: Option<f64>,
-    /// Symmetric MAPE, %.
-    pub smape: Option<f64>,
-    /// Mean absolute scaled error against the 7-day seasonal naive forecast.
-    pub mase: Option<f64>,
-    /// |forecast − actual| of each window's total, over the actual total, %.
-    pub total_error: Option<f64>,
-    /// (forecast − actual) / actual of the window totals, %: positive over-forecasts.
-    pub bias: Option<f64>,
-    /// Share of held-out days inside the 80% interval (ideally 0.8).
-    pub coverage80: f64,
-    /// Share of held-out days inside the 95% interval (ideally 0.95).
-    pub coverage95: f64,
-}
-
-impl From<crate::domain::Accuracy> for AccuracyOut {
-    fn from(a: crate::domain::Accuracy) -> AccuracyOut {
-        AccuracyOut {
-            series: a.series,
-            model: a.model,
-            windows: a.windows as u64,
-            horizon: a.horizon as u64,
-            mape: a.mape,
-            smape: a.smape,
-            mase: a.mase,
-            total_error: a.total_error,
-            bias: a.bias,
-            coverage80: a.coverage80,
-            coverage95: a.coverage95,
-        }
-    }
-}
-
 /// The newest backtest score of every series and model (from the forecast runs and the weekly
 /// backtest job).
 #[utoipa::path(get, path = "/api/v1/accuracy", tag = "forecasts", params(AccuracyParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Scores by series and model", content(
-            (Vec<AccuracyOut> = "application/json"),
+            (Vec<Accuracy> = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
     ))]
 pub async fn accuracy(
     State(state): State<AppState>,
@@ -287,6 +240,5 @@ pub async fn accuracy(
         let body = crate::report::accuracy(&scores).render(crate::report::Format::Csv);
         return Ok(csv_response(body, "accuracy.csv"));
     }
-    let items: Vec<AccuracyOut> = scores.into_iter().map(AccuracyOut::from).collect();
-    Ok(Json(items).into_response())
+    Ok(Json(scores).into_response())
 }

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiResult, ErrorBody};
+use super::error::{ApiResult, ReadRefusals};
 use super::params::{Bounded, DayParam, Offset, OutFormat, Page, Params, range};
 use super::{AppState, cents, csv_response};
-use crate::domain::{Day, RunDetail, RunOutcome};
+use crate::domain::{Anomaly, Day, RunDetail, RunOutcome};
 use crate::store::{LoggedAction, RunRecord};
 
 /// Lists page at most this many items.
@@ -91,8 +91,7 @@ pub struct AnomalyOut {
         (status = 200, description = "Anomalies", content(
             (PageOf<AnomalyOut> = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
     ))]
 pub async fn anomalies(
     State(state): State<AppState>,
@@ -110,30 +109,51 @@ pub async fn anomalies(
         .store
         .latest_anomalies(Some(from), Some(to))
         .await?;
-    let more = all.len() as i64 > page.offset + page.limit;
-    let listed: Vec<_> = all
-        .into_iter()
-        .skip(page.offset as usize)
-        .take(page.limit as usize)
-        .collect();
-    if format == OutFormat::Csv {
-        let csv = crate::report::anomalies(&listed).render(crate::report::Format::Csv);
-        return Ok(csv_response(csv, "anomalies.csv"));
-    }
-    let items: Vec<AnomalyOut> = listed
-        .into_iter()
-        .map(|a| AnomalyOut {
+    let rows = all.into_iter().skip(page.offset as usize).collect();
+    Ok(listed::<_, AnomalyOut>(
+        rows,
+        page,
+        format,
+        crate::report::anomalies,
+        "anomalies.csv",
+    ))
+}
+
+impl From<Anomaly> for AnomalyOut {
+    fn from(a: Anomaly) -> AnomalyOut {
+        AnomalyOut {
             series: a.series,
             day: a.day,
             actual: cents(a.actual),
             expected: cents(a.expected),
-        })
-        .collect();
-    Ok(Json(PageOf {
+        }
+    }
+}
+
+/// One page of `rows`, which run from the page's first item and may hold more after it: as
+/// CSV rendered by `report`, or as a JSON page of `U`.
+fn listed<T, U>(
+    mut rows: Vec<T>,
+    page: Page,
+    format: OutFormat,
+    report: fn(&[T]) -> crate::report::Report,
+    file: &str,
+) -> Response
+where
+    U: From<T> + Serialize + ToSchema,
+{
+    let more = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    if format == OutFormat::Csv {
+        let csv = report(&rows).render(crate::report::Format::Csv);
+        return csv_response(csv, file);
+    }
+    let items: Vec<U> = rows.into_iter().map(U::from).collect();
+    Json(PageOf {
         items,
         next_offset: page.next(more),
     })
-    .into_response())
+    .into_response()
 }
 
 /// Query parameters of `/api/v1/actions`.
@@ -218,8 +238,7 @@ impl From<LoggedAction> for ActionOut {
         (status = 200, description = "The action log", content(
             (PageOf<ActionOut> = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
     ))]
 pub async fn actions(
     State(state): State<AppState>,
@@ -227,23 +246,18 @@ pub async fn actions(
 ) -> ApiResult<Response> {
     let format = p.format;
     let page = Page::of(p.limit, p.offset, DEFAULT_PAGE);
-    let mut rows = state
+    let rows = state
         .ctx
         .store
         .action_log(p.budget.as_deref(), page.limit + 1, page.offset)
         .await?;
-    let more = rows.len() as i64 > page.limit;
-    rows.truncate(page.limit as usize);
-    if format == OutFormat::Csv {
-        let csv = crate::report::action_log(&rows).render(crate::report::Format::Csv);
-        return Ok(csv_response(csv, "actions.csv"));
-    }
-    let items: Vec<ActionOut> = rows.into_iter().map(ActionOut::from).collect();
-    Ok(Json(PageOf {
-        items,
-        next_offset: page.next(more),
-    })
-    .into_response())
+    Ok(listed::<_, ActionOut>(
+        rows,
+        page,
+        format,
+        crate::report::action_log,
+        "actions.csv",
+    ))
 }
 
 /// A pipeline run.
@@ -287,8 +301,7 @@ impl From<RunRecord> for RunOut {
         (status = 200, description = "Runs", content(
             (PageOf<RunOut> = "application/json"),
             (String = "text/csv"))),
-        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
-        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        ReadRefusals,
     ))]
 pub async fn runs(
     State(state): State<AppState>,
@@ -296,21 +309,16 @@ pub async fn runs(
 ) -> ApiResult<Response> {
     let format = p.format;
     let page = Page::of(p.limit, p.offset, DEFAULT_PAGE);
-    let mut rows = state
+    let rows = state
         .ctx
         .store
         .runs_page(page.limit + 1, page.offset)
         .await?;
-    let more = rows.len() as i64 > page.limit;
-    rows.truncate(page.limit as usize);
-    if format == OutFormat::Csv {
-        let csv = crate::report::runs(&rows).render(crate::report::Format::Csv);
-        return Ok(csv_response(csv, "runs.csv"));
-    }
-    let items: Vec<RunOut> = rows.into_iter().map(RunOut::from).collect();
-    Ok(Json(PageOf {
-        items,
-        next_offset: page.next(more),
-    })
-    .into_response())
+    Ok(listed::<_, RunOut>(
+        rows,
+        page,
+        format,
+        crate::report::runs,
+        "runs.csv",
+    ))
 }

@@ -243,8 +243,9 @@ pub struct Anomaly {
     pub expected: f64,
 }
 
-/// How one model did on one series, averaged over the backtest windows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How one model did on one series, averaged over the backtest windows. The API serves it as
+/// is, so it documents its own schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accuracy {
     /// The series.
     pub series: String,

@@ -1,10 +1,59 @@
 //! What the forecast stage stores: forecasts, the anomalies found on the way, and backtest
 //! accuracy.
 
+use chrono::NaiveDate;
 use sqlx::{QueryBuilder, Row};
 
 use super::{INSERT_CHUNK_ROWS, Result, Store, StoreError, day_bounds, day_of, shape_of};
 use crate::domain::{Accuracy, Anomaly, DailyForecast, Day, ModelKind, SeriesForecast};
+
+/// One day of a stored forecast, with its series' model, note and shape repeated on it.
+#[derive(sqlx::FromRow)]
+pub(super) struct ForecastRow {
+    series: String,
+    model: String,
+    history_end: NaiveDate,
+    note: Option<String>,
+    shape: Option<String>,
+    day: NaiveDate,
+    mean: f64,
+    lo80: f64,
+    hi80: f64,
+    lo95: f64,
+    hi95: f64,
+    sd_level: f64,
+    sd_noise: f64,
+}
+
+/// Forecasts from their rows, which come ordered by series and day.
+pub(super) fn forecasts_of(rows: Vec<ForecastRow>) -> Result<Vec<SeriesForecast>> {
+    let mut out: Vec<SeriesForecast> = Vec::new();
+    for r in rows {
+        let point = DailyForecast {
+            day: day_of(r.day),
+            mean: r.mean,
+            lo80: r.lo80,
+            hi80: r.hi80,
+            lo95: r.lo95,
+            hi95: r.hi95,
+            sd_level: r.sd_level,
+            sd_noise: r.sd_noise,
+        };
+        match out.last_mut() {
+            Some(last) if last.series == r.series => last.points.push(point),
+            _ => out.push(SeriesForecast {
+                model: ModelKind::parse(&r.model)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown model {:?}", r.model)))?,
+                series: r.series,
+                history_end: day_of(r.history_end),
+                note: r.note,
+                shape: shape_of(r.shape)?,
+                points: vec![point],
+            }),
+        }
+    }
+    Ok(out)
+}
 
 impl Store {
     /// Stores a run's forecasts.
@@ -57,29 +106,9 @@ impl Store {
                    f.lo95, f.hi95, f.sd_level, f.sd_noise FROM forecasts f JOIN (SELECT series, MAX(run_id) AS run_id \
                    FROM forecasts GROUP BY series) l ON l.series = f.series AND l.run_id = f.run_id \
                    ORDER BY f.series, f.day";
-        let mut out: Vec<SeriesForecast> = Vec::new();
-        with_pool!(self, pool => {
-            for r in sqlx::query(sql).fetch_all(pool).await? {
-                let series: String = r.try_get("series")?;
-                let point = forecast_point!(r);
-                match out.last_mut() {
-                    Some(last) if last.series == series => last.points.push(point),
-                    _ => {
-                        let model: String = r.try_get("model")?;
-                        out.push(SeriesForecast {
-                            series,
-                            model: ModelKind::parse(&model)
-                                .ok_or_else(|| StoreError::Corrupt(format!("unknown model {model:?}")))?,
-                            history_end: day_of(r.try_get("history_end")?),
-                            note: r.try_get("note")?,
-                            shape: shape_of(r.try_get("shape")?)?,
-                            points: vec![point],
-                        });
-                    }
-                }
-            }
-        });
-        Ok(out)
+        let rows: Vec<ForecastRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        forecasts_of(rows)
     }
 
     /// Stores the anomalies a run found.

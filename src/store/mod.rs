@@ -102,22 +102,6 @@ macro_rules! with_pool {
     };
 }
 
-/// A [`DailyForecast`] from a `forecasts` row of either backend.
-macro_rules! forecast_point {
-    ($r:expr) => {
-        DailyForecast {
-            day: day_of($r.try_get("day")?),
-            mean: $r.try_get("mean")?,
-            lo80: $r.try_get("lo80")?,
-            hi80: $r.try_get("hi80")?,
-            lo95: $r.try_get("lo95")?,
-            hi95: $r.try_get("hi95")?,
-            sd_level: $r.try_get("sd_level")?,
-            sd_noise: $r.try_get("sd_noise")?,
-        }
-    };
-}
-
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 const INSERT_CHUNK_ROWS: usize = 2_000;
 

@@ -7,8 +7,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, day_of, shape_of};
-use crate::domain::{BudgetMode, DailyForecast, Day, ModelKind, SeriesForecast};
+use super::{Result, Store, StoreError, day_of};
+use crate::domain::{BudgetMode, Day, SeriesForecast};
+
+/// A forecast row with when its run started.
+#[derive(sqlx::FromRow)]
+struct TimedRow {
+    #[sqlx(flatten)]
+    row: super::forecasts::ForecastRow,
+    started_at: DateTime<Utc>,
+}
 
 impl Store {
     /// Answers when the database does (`/readyz`).
@@ -58,34 +66,20 @@ impl Store {
         &self,
         series: &str,
     ) -> Result<Option<(SeriesForecast, DateTime<Utc>)>> {
-        let sql = "SELECT f.model, f.history_end, f.note, f.shape, f.day, f.mean, f.lo80, f.hi80, f.lo95, \
-                   f.hi95, f.sd_level, f.sd_noise, r.started_at FROM forecasts f \
+        let sql = "SELECT f.series, f.model, f.history_end, f.note, f.shape, f.day, f.mean, f.lo80, \
+                   f.hi80, f.lo95, f.hi95, f.sd_level, f.sd_noise, r.started_at FROM forecasts f \
                    JOIN runs r ON r.id = f.run_id \
                    WHERE f.series = $1 AND f.run_id = (SELECT MAX(run_id) FROM forecasts WHERE series = $1) \
                    ORDER BY f.day";
-        let mut out: Option<(SeriesForecast, DateTime<Utc>)> = None;
-        with_pool!(self, pool => {
-            for r in sqlx::query(sql).bind(series.to_string()).fetch_all(pool).await? {
-                let point = forecast_point!(r);
-                match &mut out {
-                    Some((f, _)) => f.points.push(point),
-                    None => {
-                        let model: String = r.try_get("model")?;
-                        let forecast = SeriesForecast {
-                            series: series.to_string(),
-                            model: ModelKind::parse(&model)
-                                .ok_or_else(|| StoreError::Corrupt(format!("unknown model {model:?}")))?,
-                            history_end: day_of(r.try_get("history_end")?),
-                            note: r.try_get("note")?,
-                            shape: shape_of(r.try_get("shape")?)?,
-                            points: vec![point],
-                        };
-                        out = Some((forecast, r.try_get("started_at")?));
-                    }
-                }
-            }
-        });
-        Ok(out)
+        let rows: Vec<TimedRow> = with_pool!(self, pool => sqlx::query_as(sql)
+            .bind(series.to_string())
+            .fetch_all(pool)
+            .await?);
+        let Some(started_at) = rows.first().map(|r| r.started_at) else {
+            return Ok(None);
+        };
+        let forecast = super::forecasts::forecasts_of(rows.into_iter().map(|r| r.row).collect())?;
+        Ok(forecast.into_iter().next().map(|f| (f, started_at)))
     }
 
     /// Names of every series with a stored forecast.
