@@ -451,7 +451,7 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BudgetMode, Currency, Money, Period, Scope, Thresholds};
+    use crate::domain::BudgetMode;
 
     fn hpa(max: i64, min: i64) -> Object {
         Object {
@@ -471,14 +471,8 @@ mod tests {
 
     fn caps_budget() -> Budget {
         Budget {
-            name: "ml".into(),
-            amount: Money::new(100.0, Currency::usd()),
-            scope: Scope::all(),
-            period: Period::Monthly,
             mode: BudgetMode::Enforce,
-            thresholds: Thresholds::default(),
-            plan: None,
-            actions: vec![],
+            ..Budget::monthly("ml", 100.0)
         }
     }
 
@@ -529,13 +523,6 @@ mod tests {
             selector: "costcast.io/tier=batch".into(),
         };
         let budget = Budget {
-            name: "ml".into(),
-            amount: Money::new(100.0, Currency::usd()),
-            scope: Scope::all(),
-            period: Period::Monthly,
-            mode: BudgetMode::Observe,
-            thresholds: Thresholds::default(),
-            plan: None,
             actions: vec![
                 rule(ActionKind::Alert),
                 rule(ActionKind::LowerAutoscalerCaps {
@@ -545,6 +532,7 @@ mod tests {
                     suspend_jobs: false,
                 }),
             ],
+            ..Budget::monthly("ml", 100.0)
         };
         assert!(ladder(&budget, 0).is_empty());
         let two = ladder(&budget, 2);

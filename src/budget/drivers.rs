@@ -78,11 +78,8 @@ pub fn drivers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::d;
     use crate::domain::{DailyForecast, ModelKind};
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
 
     fn flat(from: &str, to: &str, v: f64) -> BTreeMap<Day, f64> {
         DayRange::new(d(from), d(to))

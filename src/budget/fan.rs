@@ -87,13 +87,8 @@ pub fn fan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Budget, BudgetMode, Currency, DailyForecast, ModelKind, Money, Period, Scope, Thresholds,
-    };
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
+    use crate::domain::{Budget, DailyForecast, ModelKind};
 
     #[test]
     fn the_fan_ends_on_the_projection() {
@@ -119,16 +114,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let budget = Budget {
-            name: "b".into(),
-            amount: Money::new(3000.0, Currency::usd()),
-            scope: Scope::all(),
-            period: Period::Monthly,
-            mode: BudgetMode::Observe,
-            thresholds: Thresholds::default(),
-            plan: None,
-            actions: vec![],
-        };
+        let budget = Budget::monthly("b", 3000.0);
         let e = super::super::evaluate(&budget, &actuals, Some(&forecast), d("2024-06-21"));
         let points = fan(e.projection.period, &actuals, Some(&forecast));
         assert_eq!(points.len(), 30);

@@ -159,26 +159,11 @@ impl Total {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        BudgetMode, Currency, DailyForecast, ModelKind, Money, MonthlyPlan, Period, Scope,
-        Thresholds,
-    };
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
+    use crate::domain::{DailyForecast, ModelKind, MonthlyPlan, Period};
 
     fn budget(amount: f64) -> Budget {
-        Budget {
-            name: "b".into(),
-            amount: Money::new(amount, Currency::usd()),
-            scope: Scope::all(),
-            period: Period::Monthly,
-            mode: BudgetMode::Observe,
-            thresholds: Thresholds::default(),
-            plan: None,
-            actions: vec![],
-        }
+        Budget::monthly("b", amount)
     }
 
     /// 100 a day through the 19th of June, then a forecast of 100 ± (level 5, noise 10).

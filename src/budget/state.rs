@@ -85,19 +85,11 @@ pub fn advance(
 mod tests {
     use super::*;
     use crate::domain::{
-        ActionKind, ActionRule, BudgetMode, Currency, Day, DayRange, Money, Period, Projection,
-        Scope, Thresholds,
+        ActionKind, ActionRule, BudgetMode, Currency, Day, DayRange, Money, Projection, Thresholds,
     };
 
     fn budget(ladder: usize) -> Budget {
         Budget {
-            name: "b".into(),
-            amount: Money::new(100.0, Currency::usd()),
-            scope: Scope::all(),
-            period: Period::Monthly,
-            mode: BudgetMode::Observe,
-            thresholds: Thresholds::default(),
-            plan: None,
             actions: (0..ladder)
                 .map(|_| ActionRule {
                     kind: ActionKind::Alert,
@@ -105,6 +97,7 @@ mod tests {
                     selector: String::new(),
                 })
                 .collect(),
+            ..Budget::monthly("b", 100.0)
         }
     }
 

@@ -220,6 +220,23 @@ pub struct Budget {
     pub plan: Option<MonthlyPlan>,
 }
 
+impl Budget {
+    /// A monthly budget of `amount` USD over all spend, in observe mode with default thresholds
+    /// and no ladder: the base that examples and tests change what they need on.
+    pub fn monthly(name: &str, amount: f64) -> Budget {
+        Budget {
+            name: name.to_string(),
+            amount: Money::new(amount, super::Currency::usd()),
+            scope: Scope::all(),
+            period: Period::Monthly,
+            mode: BudgetMode::Observe,
+            thresholds: Thresholds::default(),
+            actions: Vec::new(),
+            plan: None,
+        }
+    }
+}
+
 /// Why a monthly plan does not fit its budget.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
@@ -491,10 +508,7 @@ pub struct AlertMark {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
 
     fn range(p: Period, day: &str) -> (String, String) {
         let r = p.containing(d(day));
@@ -504,31 +518,17 @@ mod tests {
     #[test]
     fn every_period_kind_covers_the_day_it_is_asked_about() {
         let s = |a: &str, b: &str| (a.to_string(), b.to_string());
-        assert_eq!(
-            range(Period::Monthly, "2024-02-10"),
-            s("2024-02-01", "2024-02-29")
-        );
-        assert_eq!(
-            range(Period::Quarterly, "2024-05-31"),
-            s("2024-04-01", "2024-06-30")
-        );
-        assert_eq!(
-            range(Period::Quarterly, "2024-12-31"),
-            s("2024-10-01", "2024-12-31")
-        );
-        assert_eq!(
-            range(Period::Quarterly, "2024-01-01"),
-            s("2024-01-01", "2024-03-31")
-        );
         // 2024-06-12 is a Wednesday.
-        assert_eq!(
-            range(Period::Weekly, "2024-06-12"),
-            s("2024-06-10", "2024-06-16")
-        );
-        assert_eq!(
-            range(Period::Weekly, "2024-06-16"),
-            s("2024-06-10", "2024-06-16")
-        );
+        for (period, day, first, last) in [
+            (Period::Monthly, "2024-02-10", "2024-02-01", "2024-02-29"),
+            (Period::Quarterly, "2024-05-31", "2024-04-01", "2024-06-30"),
+            (Period::Quarterly, "2024-12-31", "2024-10-01", "2024-12-31"),
+            (Period::Quarterly, "2024-01-01", "2024-01-01", "2024-03-31"),
+            (Period::Weekly, "2024-06-12", "2024-06-10", "2024-06-16"),
+            (Period::Weekly, "2024-06-16", "2024-06-10", "2024-06-16"),
+        ] {
+            assert_eq!(range(period, day), s(first, last), "{period:?} {day}");
+        }
         let fortnight = Period::Custom {
             start: d("2024-01-05"),
             length_days: 14,

@@ -109,6 +109,12 @@ impl From<Day> for String {
     }
 }
 
+/// A literal `YYYY-MM-DD` day, for tests; panics on anything else.
+#[cfg(test)]
+pub(crate) fn d(text: &str) -> Day {
+    Day::parse(text).expect("a test's literal day is a YYYY-MM-DD date")
+}
+
 impl std::str::FromStr for Day {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Day, DomainError> {

@@ -150,10 +150,7 @@ impl HolidayCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
 
     #[test]
     fn built_in_holidays_fall_on_their_days() {

@@ -6,6 +6,8 @@
 mod action;
 mod budget;
 mod day;
+#[cfg(test)]
+pub(crate) use day::d;
 mod dimensions;
 mod forecast;
 mod holidays;

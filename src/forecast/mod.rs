@@ -313,10 +313,7 @@ fn recurring_forecast(points: &[(Day, f64)], history_end: Day, horizon: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
 
     #[test]
     fn a_fee_on_the_first_recurs_on_the_first() {
@@ -577,26 +574,14 @@ mod structure_tests {
                 .unwrap()
                 .mean
         };
-        assert!(
-            (on("2025-05-15") - 700.0).abs() < 70.0,
-            "{}",
-            on("2025-05-15")
-        );
-        assert!(
-            (on("2025-06-15") - 700.0).abs() < 70.0,
-            "{}",
-            on("2025-06-15")
-        );
-        assert!(
-            (on("2025-06-30") - 5100.0).abs() < 510.0,
-            "{}",
-            on("2025-06-30")
-        );
-        assert!(
-            (on("2025-05-31") - 100.0).abs() < 15.0,
-            "{}",
-            on("2025-05-31")
-        );
+        for (day, want, within) in [
+            ("2025-05-15", 700.0, 70.0),
+            ("2025-06-15", 700.0, 70.0),
+            ("2025-06-30", 5100.0, 510.0),
+            ("2025-05-31", 100.0, 15.0),
+        ] {
+            assert!((on(day) - want).abs() < within, "{day}: {}", on(day));
+        }
         for p in &f.points {
             if ![15, 30].contains(&p.day.day_of_month()) {
                 assert!(p.mean < 130.0, "{} {}", p.day, p.mean);

@@ -185,10 +185,7 @@ pub fn months_before(day: Day, months: u32) -> Option<Day> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
 
     #[test]
     fn a_quarterly_charge_on_the_fifteenth_lands_on_its_day() {

@@ -120,7 +120,7 @@ pub fn build_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BudgetMode, Currency, Money, Period, Scope, Thresholds};
+    use crate::domain::Scope;
 
     fn dims(service: &str, team: &str, category: &str) -> Dimensions {
         let mut d = Dimensions {
@@ -148,14 +148,8 @@ mod tests {
             (4, day, 30.0),
         ];
         let budget = Budget {
-            name: "ml".into(),
-            amount: Money::new(1.0, Currency::usd()),
             scope: Scope::all().and(Dimension::Tag("team".into()), vec!["ml".into()]),
-            period: Period::Monthly,
-            mode: BudgetMode::Observe,
-            thresholds: Thresholds::default(),
-            plan: None,
-            actions: vec![],
+            ..Budget::monthly("ml", 1.0)
         };
         let grain = vec![Dimension::Service, Dimension::Tag("team".into())];
         let targets = build_targets(&series, &costs, &[budget], &grain, 2, &Holidays::default());

@@ -222,10 +222,7 @@ pub fn factors(events: &[YearlyEvent], end: Day, horizon: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d;
 
     fn black_friday(year: i32) -> Day {
         YearlyRule {

@@ -456,10 +456,7 @@ fn to_cents(shares: BTreeMap<Owner, f64>, total_cents: i64) -> (Vec<(Owner, f64)
 mod tests {
     use super::*;
     use crate::domain::Scope;
-
-    fn day(s: &str) -> Day {
-        Day::parse(s).unwrap()
-    }
+    use crate::domain::d as day;
 
     fn daily(rows: &[(&str, &str, f64)]) -> Daily {
         rows.iter()

@@ -311,6 +311,7 @@ fn to_groups(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::d as day;
 
     fn series(id: i64, service: &str, team: &str) -> StoredSeries {
         let mut dims = Dimensions {
@@ -323,10 +324,6 @@ mod tests {
             dims,
             currency: Currency::parse("USD").unwrap_or_else(|_| unreachable!()),
         }
-    }
-
-    fn day(s: &str) -> Day {
-        s.parse().unwrap_or_else(|_| unreachable!())
     }
 
     #[test]
