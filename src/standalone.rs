@@ -123,12 +123,7 @@ pub fn targets(series: &Series) -> Vec<(Target, Day)> {
         .iter()
         .filter_map(|(id, s)| {
             let last = s.values.len().checked_sub(1)?;
-            let target = Target {
-                name: id.clone(),
-                usage: s.points(),
-                recurring: Vec::new(),
-                holidays: Default::default(),
-            };
+            let target = Target::plain(id.clone(), s.points());
             Some((target, s.day(last)))
         })
         .collect()

@@ -414,12 +414,7 @@ mod tests {
                 )
             })
             .collect();
-        let target = Target {
-            name: "t".into(),
-            usage,
-            recurring: vec![],
-            holidays: Default::default(),
-        };
+        let target = Target::plain("t", usage);
         let (f, _) =
             forecast_target(&target, start.add_days(119), 45, ModelChoice::default()).unwrap();
         for p in &f.points {
@@ -454,12 +449,7 @@ mod structure_tests {
                 }
             })
             .collect();
-        let target = Target {
-            name: "t".into(),
-            usage,
-            recurring: vec![],
-            holidays: Default::default(),
-        };
+        let target = Target::plain("t", usage);
         (target, start.add_days(days as i64 - 1))
     }
 

@@ -20,6 +20,18 @@ pub struct Target {
     pub holidays: Holidays,
 }
 
+impl Target {
+    /// A series of daily cost with no recurring charges and no holidays.
+    pub fn plain(name: impl Into<String>, usage: Vec<(Day, f64)>) -> Target {
+        Target {
+            name: name.into(),
+            usage,
+            recurring: Vec::new(),
+            holidays: Holidays::default(),
+        }
+    }
+}
+
 /// The forecast series name of a budget's scope.
 pub fn budget_series(budget: &str) -> String {
     format!("budget:{budget}")

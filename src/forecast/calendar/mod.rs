@@ -519,12 +519,7 @@ mod tests {
             .map(|i| {
                 let s = bill(500, 1.0 + (i % 3) as f64, 0.03 + 0.003 * i as f64, 100 + i);
                 let end = s.day(s.values.len() - 1);
-                let target = Target {
-                    name: format!("s{i}"),
-                    usage: s.points(),
-                    recurring: vec![],
-                    holidays: Default::default(),
-                };
+                let target = Target::plain(format!("s{i}"), s.points());
                 (target, end)
             })
             .collect();
