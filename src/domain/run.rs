@@ -26,6 +26,8 @@ pub enum Step {
     Notify,
     /// Score every model by rolling-origin backtest of the store's series (weekly).
     Backtest,
+    /// Put back what costcast holds changed (`act restore`, or one object through the API).
+    Restore,
 }
 
 impl Step {

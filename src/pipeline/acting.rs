@@ -4,14 +4,12 @@
 use crate::app::App;
 use chrono::{DateTime, Utc};
 
-use super::RecordedRun;
-use super::{Counts, RunOptions, RunReport, StageError, counts};
+use super::{Counts, Restoring, RunOptions, RunReport, StageError, counts};
 use crate::act::{self, ActRun, slack};
 use crate::domain::{
     ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, ObjectChange, ObjectRef,
     Operation, Outcome, PlannedChange, Status,
 };
-use crate::domain::{RunDetail, RunOutcome};
 use crate::forecast::targets::budget_series;
 
 /// Whether a budget's steps in effect reach Kubernetes objects.
@@ -249,8 +247,8 @@ pub(super) async fn notify_stage(
 }
 
 /// Puts back what costcast changed for `budget` (or every budget), found in the store and by
-/// costcast's label on the cluster, as one recorded run. A restored budget starts its ladder
-/// again from the first step if its breach persists.
+/// costcast's label on the cluster, as a run of the restore step. A restored budget starts its
+/// ladder again from the first step if its breach persists.
 pub async fn restore(
     ctx: &App,
     budget: Option<&str>,
@@ -258,7 +256,7 @@ pub async fn restore(
     now: DateTime<Utc>,
 ) -> Result<RunReport, super::RunError> {
     let refuse = |source: StageError| super::RunError {
-        step: super::Step::Act,
+        step: super::Step::Restore,
         source,
         run_id: None,
     };
@@ -275,62 +273,90 @@ pub async fn restore(
             "no budget named {name:?} is configured or holds changes"
         ))));
     }
-    let leader = super::Leader::take(ctx, &super::Stop::default())
-        .await
-        .map_err(|source| super::RunError {
-            step: super::Step::Act,
-            source,
-            run_id: None,
-        })?;
-    let result = restore_locked(ctx, budget, dry_run, now).await;
-    leader.release().await;
-    result
+    let options = RunOptions {
+        dry_run,
+        restoring: budget.map_or(Restoring::Every, |b| Restoring::Budget(b.to_string())),
+        ..RunOptions::default()
+    };
+    super::run_once(ctx, "restore", &[super::Step::Restore], now, &options).await
 }
 
-async fn restore_locked(
+/// Puts one object costcast holds back (asked for through the report API), as a run of the
+/// restore step. `None` when costcast does not hold the object. The budget's ladder is left as
+/// it is: while the budget stays in breach, its next act run applies the step again, unless its
+/// mode is set to observe.
+pub async fn restore_object(
     ctx: &App,
-    budget: Option<&str>,
-    dry_run: bool,
+    target: &ObjectRef,
     now: DateTime<Utc>,
-) -> Result<RunReport, super::RunError> {
-    let run = RecordedRun::start(ctx, "restore")
+) -> Result<Option<ActionRecord>, super::RunError> {
+    let held = ctx
+        .store
+        .throttled(None)
         .await
         .map_err(|e| super::RunError {
-            step: super::Step::Act,
+            step: super::Step::Restore,
             source: e.into(),
             run_id: None,
         })?;
-    let run_id = run.id();
-    let fail = |source: StageError| super::RunError {
-        step: super::Step::Act,
-        source,
-        run_id: Some(run_id),
+    if !held.iter().any(|c| &c.target == target) {
+        return Ok(None);
+    }
+    let options = RunOptions {
+        restoring: Restoring::Object(target.clone()),
+        ..RunOptions::default()
     };
-    let mut detail = RunDetail {
-        budget: budget.map(str::to_string),
-        ..RunDetail::default()
-    };
-    let records = match restore_held(ctx, run_id, budget, dry_run, now).await {
-        Ok(records) => records,
-        Err(e) => {
-            detail.error = Some(e.to_string());
-            if let Err(store_err) = run.finish(RunOutcome::Failed, &detail).await {
-                tracing::error!(error = %store_err, "Could not record the restore's end.");
-            }
-            return Err(fail(e));
+    let report =
+        super::run_once(ctx, "api-restore", &[super::Step::Restore], now, &options).await?;
+    Ok(report.actions.into_iter().next())
+}
+
+/// The restore step: puts back what `options.restoring` names and records every object.
+pub(super) async fn restore_stage(
+    ctx: &App,
+    run_id: i64,
+    now: DateTime<Utc>,
+    options: &RunOptions,
+    report: &mut RunReport,
+) -> Result<Counts, StageError> {
+    let records = match &options.restoring {
+        Restoring::Every => restore_held(ctx, run_id, None, options.dry_run, now).await?,
+        Restoring::Budget(b) => restore_held(ctx, run_id, Some(b), options.dry_run, now).await?,
+        Restoring::Object(target) => {
+            let held = ctx.store.throttled(None).await?;
+            let change = held
+                .into_iter()
+                .find(|c| &c.target == target)
+                .ok_or_else(|| StageError::Refused(format!("costcast does not hold {target}")))?;
+            let cluster = ctx
+                .cluster()
+                .await
+                .map_err(|e| StageError::Other(e.to_string()))?;
+            let record = act::restore_one(cluster, change, true, &ctx.config.act, now).await;
+            ctx.store
+                .save_actions(run_id, std::slice::from_ref(&record))
+                .await?;
+            vec![record]
         }
     };
-    let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
-    detail.restored = Some(records.len() as u64);
-    run.finish(RunOutcome::of(!failed), &detail)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    Ok(RunReport {
-        run_id,
-        actions: records,
-        acted: true,
-        ..RunReport::default()
-    })
+    let n = |o: Outcome| records.iter().filter(|r| r.outcome == o).count() as u64;
+    let failed = n(Outcome::Failed);
+    if failed > 0 {
+        tracing::error!(
+            failed,
+            "Some objects could not be restored; the run lists them."
+        );
+    }
+    let counts = counts([
+        ("objects", records.len() as u64),
+        ("restored", n(Outcome::Done)),
+        ("planned", n(Outcome::Planned)),
+        ("conflicts", n(Outcome::Conflict)),
+        ("failed", failed),
+    ]);
+    report.actions = records;
+    report.acted = true;
+    Ok(counts)
 }
 
 /// Puts back every held object of `budget` (or of all) and resets the ladders restored.
@@ -371,60 +397,4 @@ async fn restore_held(
         ctx.store.save_budget_states(run_id, &reset).await?;
     }
     Ok(records)
-}
-
-/// Puts one object costcast holds back (asked for through the report API), under the leader
-/// lock and as a run of its own. `None` when costcast does not hold the object. The budget's
-/// ladder is left as it is: while the budget stays in breach, its next act run applies the
-/// step again, unless its mode is set to observe.
-pub async fn restore_object(
-    ctx: &App,
-    target: &ObjectRef,
-    now: DateTime<Utc>,
-) -> Result<Option<ActionRecord>, super::RunError> {
-    let fail = |source: StageError, run_id| super::RunError {
-        step: super::Step::Act,
-        source,
-        run_id,
-    };
-    let held = ctx
-        .store
-        .throttled(None)
-        .await
-        .map_err(|e| fail(e.into(), None))?
-        .into_iter()
-        .find(|c| &c.target == target);
-    let Some(held) = held else {
-        return Ok(None);
-    };
-    let cluster = ctx
-        .cluster()
-        .await
-        .map_err(|e| fail(StageError::Other(e.to_string()), None))?;
-    let leader = super::Leader::take(ctx, &super::Stop::default())
-        .await
-        .map_err(|e| fail(e, None))?;
-    let result = async {
-        let run = RecordedRun::start(ctx, "api-restore")
-            .await
-            .map_err(|e| fail(e.into(), None))?;
-        let run_id = run.id();
-        let record = act::restore_one(cluster, held, true, &ctx.config.act, now).await;
-        ctx.store
-            .save_actions(run_id, std::slice::from_ref(&record))
-            .await
-            .map_err(|e| fail(e.into(), Some(run_id)))?;
-        let detail = RunDetail {
-            restored: Some(u64::from(record.outcome != Outcome::Failed)),
-            object: Some(record.change.target.to_string()),
-            ..RunDetail::default()
-        };
-        run.finish(RunOutcome::of(record.outcome != Outcome::Failed), &detail)
-            .await
-            .map_err(|e| fail(e.into(), Some(run_id)))?;
-        Ok(Some(record))
-    }
-    .await;
-    leader.release().await;
-    result
 }

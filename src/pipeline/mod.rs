@@ -26,8 +26,8 @@ use crate::config::SourceType;
 use tracing::Instrument;
 
 use crate::domain::{
-    Accuracy, ActionRecord, Day, DayRange, Evaluation, ModelChoice, PlannedChange, RunDetail,
-    RunOutcome, StageOutcome, StageReport, StoppedBefore,
+    Accuracy, ActionRecord, Day, DayRange, Evaluation, ModelChoice, ObjectRef, PlannedChange,
+    RunDetail, RunOutcome, StageOutcome, StageReport, StoppedBefore,
 };
 use crate::forecast;
 use crate::ingest::IngestError;
@@ -49,6 +49,20 @@ pub struct RunOptions {
     pub stop: Stop,
     /// What a backtest step scores, instead of every model over the configured windows.
     pub backtest: Option<BacktestRequest>,
+    /// What a restore step puts back.
+    pub restoring: Restoring,
+}
+
+/// What a restore step puts back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Restoring {
+    /// Every object costcast holds changed.
+    #[default]
+    Every,
+    /// The objects of one budget; its ladder starts again from the bottom.
+    Budget(String),
+    /// One object; its budget's ladder is left as it is.
+    Object(ObjectRef),
 }
 
 /// The models and windows a backtest step scores.
@@ -287,8 +301,8 @@ async fn run_stage(
     let started_at = ctx.clock.now();
     let started = Instant::now();
     let work = async {
-        if matches!(step, Step::Budgets | Step::Act) && lock.is_none() {
-            // Evaluating and acting both move budget state: two runners must take turns.
+        if matches!(step, Step::Budgets | Step::Act | Step::Restore) && lock.is_none() {
+            // Evaluating, acting and restoring all move budget state: runners take turns.
             *lock = Some(Leader::take(ctx, &options.stop).await?);
         }
         match step {
@@ -298,6 +312,7 @@ async fn run_stage(
             Step::Act => acting::act_stage(ctx, run_id, now, options, report).await,
             Step::Notify => acting::notify_stage(ctx, run_id, as_of, options, report).await,
             Step::Backtest => backtest_stage(ctx, run_id, as_of, options, report).await,
+            Step::Restore => acting::restore_stage(ctx, run_id, now, options, report).await,
         }
     }
     .instrument(span.clone());
