@@ -95,8 +95,12 @@ pub fn init(
         .try_init()
         .is_ok();
     // Had a subscriber already been in place, this exporter would get no spans: dropped.
-    if let Some(export) = provider.filter(|_| installed) {
-        let _ = EXPORT.set(export);
+    if let Some(export) = provider.filter(|_| installed)
+        && EXPORT.set(export).is_err()
+    {
+        // Only the first subscriber installed gets here (try_init fails for any later one),
+        // so the slot is empty; say so should that ever change.
+        tracing::warn!("An OTLP exporter was already installed; the new one is dropped.");
     }
     match failure {
         Some(e) => Err(e),
