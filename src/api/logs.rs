@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiResult, ReadRefusals};
 use super::params::{Bounded, DayParam, Offset, OutFormat, Page, Params, range};
 use super::{AppState, cents, csv_response};
-use crate::domain::{Anomaly, Day, RunDetail, RunOutcome};
+use crate::domain::{Anomaly, Day, ObjectKind, Operation, Outcome, RunDetail, RunOutcome};
 use crate::store::{LoggedAction, RunRecord};
 
 /// Lists page at most this many items.
@@ -190,15 +190,18 @@ pub struct ActionOut {
     /// Its ladder step.
     pub step: u32,
     /// `apply` or `restore`.
-    pub operation: String,
+    #[schema(value_type = String)]
+    pub operation: Operation,
     /// The object's kind, e.g. `HorizontalPodAutoscaler`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: ObjectKind,
     /// Its namespace.
     pub namespace: String,
     /// Its name.
     pub name: String,
     /// `done`, `planned`, `skipped`, `conflict` or `failed`.
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: Outcome,
     /// A sentence for people.
     pub description: String,
     /// Why, for skipped, conflicting and failed entries.
@@ -219,11 +222,11 @@ impl From<LoggedAction> for ActionOut {
             at: a.at,
             budget: c.budget,
             step: c.step,
-            operation: r.operation.as_str().to_string(),
-            kind: c.target.kind.as_str().to_string(),
+            operation: r.operation,
+            kind: c.target.kind,
             namespace: c.target.namespace,
             name: c.target.name,
-            outcome: r.outcome.as_str().to_string(),
+            outcome: r.outcome,
             description,
             detail: r.detail,
             fields: serde_json::to_value(&c.fields).expect("changed fields serialise"),

@@ -274,7 +274,7 @@ fn budget_chart(
     let actions: Vec<(Day, String)> = detail
         .actions
         .iter()
-        .filter(|a| a.outcome == Outcome::Done.as_str())
+        .filter(|a| a.outcome == Outcome::Done)
         .map(|a| (Day::from_date(a.at.date_naive()), a.description.clone()))
         .collect();
     chart::render(&FanChart {
@@ -384,10 +384,10 @@ fn actions_table(body: &mut String, d: &BudgetDetail, name: &str) {
             "<tr><td>{}</td><td>{}</td><td>{} {}/{}</td><td>{}</td><td>{}</td></tr>",
             a.at.format("%Y-%m-%d %H:%M"),
             a.step,
-            esc(&a.kind),
+            a.kind.as_str(),
             esc(&a.namespace),
             esc(&a.name),
-            esc(&a.outcome),
+            a.outcome.as_str(),
             esc(&a.description)
         ));
     }
