@@ -115,3 +115,45 @@ pub fn unit_costs(
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, d};
+    use crate::report::Format;
+    use crate::report::cube::CostGroup;
+
+    fn table() -> CostTable {
+        let group = |team: &str, amounts: Vec<Option<f64>>| CostGroup {
+            key: vec![team.to_string()],
+            currency: Currency::usd(),
+            total: amounts.iter().flatten().sum(),
+            amounts,
+        };
+        CostTable {
+            periods: vec![d("2025-01-01"), d("2025-01-02"), d("2025-01-03")],
+            groups: vec![
+                group("ml", vec![None, Some(10.006), Some(20.0)]),
+                group("web", vec![Some(1.0), None, None]),
+            ],
+        }
+    }
+
+    #[test]
+    fn totals_name_the_days_each_group_reported_and_periods_skip_the_silent_ones() {
+        let team = [Dimension::Tag("team".into())];
+        assert_eq!(
+            costs(&table(), &team).render(Format::Csv),
+            "team,currency,from,to,cost\n\
+             ml,USD,2025-01-02,2025-01-03,30.01\n\
+             web,USD,2025-01-01,2025-01-01,1.0\n"
+        );
+        assert_eq!(
+            cost_periods(&table(), &team).render(Format::Csv),
+            "period,team,currency,amount\n\
+             2025-01-02,ml,USD,10.01\n\
+             2025-01-03,ml,USD,20.0\n\
+             2025-01-01,web,USD,1.0\n"
+        );
+    }
+}
