@@ -22,6 +22,75 @@ pub struct AlertRecord {
     pub outcome: String,
 }
 
+/// An `evaluations` row, as stored.
+#[derive(sqlx::FromRow)]
+struct EvaluationRow {
+    budget: String,
+    as_of: NaiveDate,
+    amount: f64,
+    currency: String,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    actual_to_date: f64,
+    reported_through: Option<NaiveDate>,
+    forecast_days: i32,
+    projected: f64,
+    lo80: f64,
+    hi80: f64,
+    p_breach: f64,
+    status: String,
+    mode: String,
+    forecast_error: Option<f64>,
+    steps: i32,
+    drivers: String,
+    plan: Option<String>,
+}
+
+impl TryFrom<EvaluationRow> for Evaluation {
+    type Error = StoreError;
+
+    fn try_from(r: EvaluationRow) -> Result<Evaluation> {
+        let corrupt =
+            |what: String| StoreError::Corrupt(format!("evaluation of {}: {what}", r.budget));
+        let period = DayRange::new(day_of(r.period_start), day_of(r.period_end))
+            .map_err(|e| corrupt(e.to_string()))?;
+        let currency = Currency::parse(&r.currency).map_err(|e| corrupt(e.to_string()))?;
+        let status =
+            Status::parse(&r.status).ok_or_else(|| corrupt(format!("status {:?}", r.status)))?;
+        let mode =
+            BudgetMode::parse(&r.mode).ok_or_else(|| corrupt(format!("mode {:?}", r.mode)))?;
+        let drivers =
+            serde_json::from_str(&r.drivers).map_err(|e| corrupt(format!("drivers: {e}")))?;
+        let plan = r
+            .plan
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| corrupt(format!("plan: {e}")))?;
+        Ok(Evaluation {
+            as_of: day_of(r.as_of),
+            amount: Money::new(r.amount, currency),
+            projection: Projection {
+                period,
+                actual_to_date: r.actual_to_date,
+                reported_through: r.reported_through.map(day_of),
+                forecast_days: r.forecast_days.max(0) as usize,
+                mean: r.projected,
+                lo80: r.lo80,
+                hi80: r.hi80,
+                p_breach: r.p_breach,
+            },
+            status,
+            mode,
+            forecast_error: r.forecast_error,
+            steps: r.steps.max(0) as u32,
+            drivers,
+            plan,
+            budget: r.budget,
+        })
+    }
+}
+
 impl Store {
     /// Stores a run's budget evaluations.
     pub async fn save_evaluations(&self, run_id: i64, evaluations: &[Evaluation]) -> Result<()> {
@@ -94,59 +163,14 @@ impl Store {
         budget: Option<String>,
         window: Option<(NaiveDate, i64)>,
     ) -> Result<Vec<Evaluation>> {
-        with_pool!(self, pool => {
-            let mut query = sqlx::query(sql).bind(budget);
+        let rows: Vec<EvaluationRow> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sql).bind(budget);
             if let Some((since, limit)) = window {
                 query = query.bind(since).bind(limit);
             }
-            let rows = query.fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let corrupt = |what: &str| StoreError::Corrupt(what.to_string());
-                    let status: String = r.try_get("status")?;
-                    let mode: String = r.try_get("mode")?;
-                    let currency: String = r.try_get("currency")?;
-                    let reported: Option<NaiveDate> = r.try_get("reported_through")?;
-                    let forecast_days: i32 = r.try_get("forecast_days")?;
-                    let steps: i32 = r.try_get("steps")?;
-                    let drivers: String = r.try_get("drivers")?;
-                    let plan: Option<String> = r.try_get("plan")?;
-                    let period = DayRange::new(
-                        day_of(r.try_get("period_start")?),
-                        day_of(r.try_get("period_end")?),
-                    )
-                    .map_err(|e| corrupt(&e.to_string()))?;
-                    Ok(Evaluation {
-                        budget: r.try_get("budget")?,
-                        as_of: day_of(r.try_get("as_of")?),
-                        amount: Money::new(
-                            r.try_get("amount")?,
-                            Currency::parse(&currency).map_err(|e| corrupt(&e.to_string()))?,
-                        ),
-                        projection: Projection {
-                            period,
-                            actual_to_date: r.try_get("actual_to_date")?,
-                            reported_through: reported.map(day_of),
-                            forecast_days: forecast_days.max(0) as usize,
-                            mean: r.try_get("projected")?,
-                            lo80: r.try_get("lo80")?,
-                            hi80: r.try_get("hi80")?,
-                            p_breach: r.try_get("p_breach")?,
-                        },
-                        status: Status::parse(&status).ok_or_else(|| corrupt(&status))?,
-                        mode: BudgetMode::parse(&mode).ok_or_else(|| corrupt(&mode))?,
-                        forecast_error: r.try_get("forecast_error")?,
-                        steps: steps.max(0) as u32,
-                        drivers: serde_json::from_str(&drivers)
-                            .map_err(|e| corrupt(&format!("drivers: {e}")))?,
-                        plan: plan
-                            .map(|p| serde_json::from_str(&p))
-                            .transpose()
-                            .map_err(|e| corrupt(&format!("plan: {e}")))?,
-                    })
-                })
-                .collect()
-        })
+            query.fetch_all(pool).await?
+        });
+        rows.into_iter().map(Evaluation::try_from).collect()
     }
 
     /// Stores the changes a run planned (or applied), with their outcome.
