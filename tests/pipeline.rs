@@ -6,7 +6,7 @@ use chrono::{NaiveTime, Utc};
 use common::*;
 use costcast::config::Config;
 use costcast::domain::RunOutcome;
-use costcast::domain::{ActionKind, BudgetMode, Day, Status};
+use costcast::domain::{ActionKind, BudgetMode, Day, PlanOutcome, Status};
 use costcast::pipeline::{RunOptions, Step, run_once};
 
 fn as_of() -> Day {
@@ -127,7 +127,8 @@ async fn the_demo_pipeline_predicts_a_breach_and_records_every_stage_on_both_sto
         assert!(
             planned
                 .iter()
-                .all(|(c, outcome)| c.mode == BudgetMode::Observe && outcome == "planned")
+                .all(|(c, outcome)| c.mode == BudgetMode::Observe
+                    && *outcome == PlanOutcome::Planned)
         );
 
         // Notify: the message is built and recorded, not sent (no webhook).

@@ -1,5 +1,6 @@
 //! What a finished run prints: its summary line on stderr, its tables on stdout.
 
+use crate::domain::PlanOutcome;
 use crate::pipeline::RunReport;
 use crate::report::{self, Format};
 
@@ -32,7 +33,7 @@ pub fn run(report: &RunReport) {
         let with_outcome: Vec<_> = report
             .changes
             .iter()
-            .map(|c| (c.clone(), "planned".to_string()))
+            .map(|c| (c.clone(), PlanOutcome::Planned))
             .collect();
         print!("{}", report::actions(&with_outcome).render(Format::Table));
     }

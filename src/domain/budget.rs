@@ -494,6 +494,23 @@ pub struct PlannedChange {
     pub mode: BudgetMode,
 }
 
+/// How a run recorded the ladder steps in effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "kebab-case")]
+pub enum PlanOutcome {
+    /// Planned by a run that acts (and, in enforce mode, applies).
+    Planned,
+    /// Planned by a `--dry-run`, which applies and sends nothing.
+    DryRun,
+}
+
+impl PlanOutcome {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// What a budget's last alert said, so the next run alerts only on a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertMark {

@@ -20,8 +20,8 @@ pub use action::{
 };
 pub use budget::{
     ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
-    Evaluation, MonthlyPlan, Period, PlanCheck, PlanError, PlannedChange, Projection, Status,
-    Thresholds,
+    Evaluation, MonthlyPlan, Period, PlanCheck, PlanError, PlanOutcome, PlannedChange, Projection,
+    Status, Thresholds,
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};

@@ -8,7 +8,7 @@ use super::{Counts, Restoring, RunOptions, RunReport, StageError, counts};
 use crate::act::{self, ActRun, slack};
 use crate::domain::{
     ActionKind, ActionRecord, AlertMark, Budget, BudgetMode, Evaluation, ObjectChange, ObjectRef,
-    Operation, Outcome, PlannedChange, Status,
+    Operation, Outcome, PlanOutcome, PlannedChange, Status,
 };
 use crate::forecast::targets::budget_series;
 
@@ -42,10 +42,9 @@ pub(super) async fn act_stage(
         .collect();
     let held = ctx.store.throttled(None).await?;
     let records = act_on_cluster(ctx, budgets, held, options, now).await?;
-    let outcome = if options.dry_run {
-        "dry-run"
-    } else {
-        "planned"
+    let outcome = match options.dry_run {
+        true => PlanOutcome::DryRun,
+        false => PlanOutcome::Planned,
     };
     ctx.store
         .save_planned_changes(run_id, &changes, outcome)

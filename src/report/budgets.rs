@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Report, money, rounded};
 use crate::domain::money::format_whole;
-use crate::domain::{ActionRecord, Evaluation, PlannedChange};
+use crate::domain::{ActionRecord, Evaluation, PlanOutcome, PlannedChange};
 use crate::store::LoggedAction;
 
 /// Budgets: spend to date, projection with its 80% interval, P(breach), status and ladder step.
@@ -111,7 +111,7 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
 }
 
 /// Planned changes with their outcome.
-pub fn actions(changes: &[(PlannedChange, String)]) -> Report {
+pub fn actions(changes: &[(PlannedChange, PlanOutcome)]) -> Report {
     let mut r = Report::new(&["budget", "step", "action", "mode", "outcome", "description"]);
     for (c, outcome) in changes {
         r.rows.push(vec![
@@ -119,7 +119,7 @@ pub fn actions(changes: &[(PlannedChange, String)]) -> Report {
             json!(c.step),
             json!(c.action.as_str()),
             json!(c.mode.as_str()),
-            json!(outcome),
+            json!(outcome.as_str()),
             json!(c.description),
         ]);
     }

@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use super::{Result, Store, StoreError, day_bounds, day_of, to_json};
 use crate::domain::{
-    ActionKind, BudgetMode, Currency, Day, DayRange, Evaluation, Money, PlannedChange, Projection,
-    Status,
+    ActionKind, BudgetMode, Currency, Day, DayRange, Evaluation, Money, PlanOutcome, PlannedChange,
+    Projection, Status,
 };
 
 /// An alert as recorded.
@@ -178,7 +178,7 @@ impl Store {
         &self,
         run_id: i64,
         changes: &[PlannedChange],
-        outcome: &str,
+        outcome: PlanOutcome,
     ) -> Result<()> {
         let sql = "INSERT INTO planned_changes (run_id, budget, step, action, namespaces, selector, \
                    description, mode, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -194,7 +194,7 @@ impl Store {
                     .bind(c.selector.clone())
                     .bind(c.description.clone())
                     .bind(c.mode.as_str())
-                    .bind(outcome.to_string())
+                    .bind(outcome.as_str())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -204,7 +204,7 @@ impl Store {
     }
 
     /// The changes planned by the newest run that planned any, with their outcome.
-    pub async fn latest_planned_changes(&self) -> Result<Vec<(PlannedChange, String)>> {
+    pub async fn latest_planned_changes(&self) -> Result<Vec<(PlannedChange, PlanOutcome)>> {
         let sql = "SELECT budget, step, action, namespaces, selector, description, mode, outcome \
                    FROM planned_changes WHERE run_id = (SELECT MAX(run_id) FROM planned_changes) \
                    ORDER BY budget, step";
@@ -231,7 +231,12 @@ impl Store {
                             mode: BudgetMode::parse(&mode)
                                 .ok_or_else(|| StoreError::Corrupt(format!("mode {mode:?}")))?,
                         },
-                        r.try_get("outcome")?,
+                        {
+                            let outcome: String = r.try_get("outcome")?;
+                            outcome.parse().map_err(|_| {
+                                StoreError::Corrupt(format!("plan outcome {outcome:?}"))
+                            })?
+                        },
                     ))
                 })
                 .collect()
