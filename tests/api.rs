@@ -232,6 +232,23 @@ async fn the_cli_and_the_api_give_the_same_csv_for_each_report_on_both_stores() 
 
         let (_, api) = s.text("/api/v1/accuracy?format=csv").await;
         assert_eq!(api, cli_csv(&s, &db, "accuracy").await, "{b}: accuracy");
+
+        // The demo's anomalies and runs fit on one page of either.
+        let (_, api) = s.text("/api/v1/anomalies?format=csv").await;
+        let cli = cli_csv(&s, &db, "anomalies").await;
+        assert!(
+            cli.starts_with("day,series,actual,expected,excess\n"),
+            "{b}: {cli}"
+        );
+        assert_eq!(api, cli, "{b}: anomalies");
+        let (_, api) = s.text("/api/v1/runs?format=csv").await;
+        let cli = cli_csv(&s, &db, "runs").await;
+        assert!(
+            cli.starts_with("run,job,started_at,finished_at,outcome,stage,"),
+            "{b}: {cli}"
+        );
+        assert!(cli.lines().count() > 5, "{b}: a row per stage: {cli}");
+        assert_eq!(api, cli, "{b}: runs");
     }
 }
 
