@@ -277,7 +277,16 @@ pub async fn restore(
         restoring: budget.map_or(Restoring::Every, |b| Restoring::Budget(b.to_string())),
         ..RunOptions::default()
     };
-    super::run_once(ctx, "restore", &[super::Step::Restore], now, &options).await
+    // Boxed: the restore command's future would otherwise nest the whole pipeline's, past
+    // the compiler's layout depth for the binary.
+    Box::pin(super::run_once(
+        ctx,
+        "restore",
+        &[super::Step::Restore],
+        now,
+        &options,
+    ))
+    .await
 }
 
 /// Puts one object costcast holds back (asked for through the report API), as a run of the
@@ -305,8 +314,8 @@ pub async fn restore_object(
         restoring: Restoring::Object(target.clone()),
         ..RunOptions::default()
     };
-    let report =
-        super::run_once(ctx, "api-restore", &[super::Step::Restore], now, &options).await?;
+    let run = super::run_once(ctx, "api-restore", &[super::Step::Restore], now, &options);
+    let report = Box::pin(run).await?;
     Ok(report.actions.into_iter().next())
 }
 

@@ -300,7 +300,9 @@ async fn run_stage(
     let span = tracing::info_span!("stage", step = %step, outcome = tracing::field::Empty);
     let started_at = ctx.clock.now();
     let started = Instant::now();
-    let work = async {
+    // Boxed: each stage's future is large and deep, and every command's future would
+    // otherwise nest all of them, past the compiler's layout depth for the binary.
+    let work = Box::pin(async {
         if matches!(step, Step::Budgets | Step::Act | Step::Restore) && lock.is_none() {
             // Evaluating, acting and restoring all move budget state: runners take turns.
             *lock = Some(Leader::take(ctx, &options.stop).await?);
@@ -314,7 +316,7 @@ async fn run_stage(
             Step::Backtest => backtest_stage(ctx, run_id, as_of, options, report).await,
             Step::Restore => acting::restore_stage(ctx, run_id, now, options, report).await,
         }
-    }
+    })
     .instrument(span.clone());
     // Dropping the stage's future mid-flight drops its open transaction, which rolls back.
     let result = tokio::select! {
