@@ -273,6 +273,23 @@ fn last_month_spend(df: &DataFrame, as_of: Day, predicate: Expr) -> PolarsResult
     Ok(out.column("EffectiveCost")?.f64()?.get(0).unwrap_or(0.0))
 }
 
+/// Drops the empty tables and lists serde writes for unset sections, so the file says only
+/// what the demo sets and a section appended to it by hand is not a duplicate.
+fn prune(value: &mut toml::Value) {
+    match value {
+        toml::Value::Table(table) => {
+            table.iter_mut().for_each(|(_, v)| prune(v));
+            table.retain(|_, v| match v {
+                toml::Value::Table(t) => !t.is_empty(),
+                toml::Value::Array(a) => !a.is_empty(),
+                _ => true,
+            });
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(prune),
+        _ => {}
+    }
+}
+
 fn round_to(amount: f64, step: f64) -> f64 {
     (amount / step).round() * step
 }
@@ -306,7 +323,9 @@ fn demo_config(df: &DataFrame, as_of: Day) -> Result<String, DemoError> {
             return Err(DemoError::Template(format!("it has no budget {budget:?}")));
         }
     }
-    let body = toml::to_string_pretty(&raw).map_err(|e| DemoError::Template(e.to_string()))?;
+    let mut value = toml::Value::try_from(&raw).map_err(|e| DemoError::Template(e.to_string()))?;
+    prune(&mut value);
+    let body = toml::to_string_pretty(&value).map_err(|e| DemoError::Template(e.to_string()))?;
     Ok(format!(
         "# costcast demo configuration, written by `costcast demo` for {as_of}.\n\
          # Paths are relative to this file's folder.\n\
@@ -350,5 +369,11 @@ mod tests {
         assert_eq!(config.sources[0].name, "demo-focus");
         assert_eq!(config.database_url.expose(), "sqlite:///demo/costcast.db");
         assert!(!text.contains("[redacted]"), "{text}");
+        assert!(
+            !text.contains("[daemon]") && !text.contains("= []"),
+            "{text}"
+        );
+        let appended = format!("{text}\n[daemon]\nshutdown_grace_secs = 4\n");
+        Config::parse_raw(&appended, Path::new("costcast.toml")).unwrap();
     }
 }
