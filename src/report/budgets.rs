@@ -112,43 +112,47 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
 
 /// Planned changes with their outcome.
 pub fn actions(changes: &[(PlannedChange, PlanOutcome)]) -> Report {
-    let mut r = Report::new(&["budget", "step", "action", "mode", "outcome", "description"]);
-    for (c, outcome) in changes {
-        r.rows.push(vec![
-            json!(c.budget),
-            json!(c.step),
-            json!(c.action.as_str()),
-            json!(c.mode.as_str()),
-            json!(outcome.as_str()),
-            json!(c.description),
-        ]);
-    }
-    r
+    Report::of(
+        &["budget", "step", "action", "mode", "outcome", "description"],
+        changes,
+        |(c, outcome)| {
+            vec![
+                json!(c.budget),
+                json!(c.step),
+                json!(c.action.as_str()),
+                json!(c.mode.as_str()),
+                json!(outcome.as_str()),
+                json!(c.description),
+            ]
+        },
+    )
 }
 
 /// What was done to Kubernetes objects, one row per object and operation.
 pub fn object_actions(records: &[ActionRecord]) -> Report {
-    let mut r = Report::new(&[
-        "budget",
-        "step",
-        "operation",
-        "object",
-        "outcome",
-        "fields",
-        "detail",
-    ]);
-    for a in records {
-        r.rows.push(vec![
-            json!(a.change.budget),
-            json!(a.change.step),
-            json!(a.operation.as_str()),
-            json!(a.change.target.to_string()),
-            json!(a.outcome.as_str()),
-            json!(a.change.describe_fields()),
-            json!(a.detail),
-        ]);
-    }
-    r
+    Report::of(
+        &[
+            "budget",
+            "step",
+            "operation",
+            "object",
+            "outcome",
+            "fields",
+            "detail",
+        ],
+        records,
+        |a| {
+            vec![
+                json!(a.change.budget),
+                json!(a.change.step),
+                json!(a.operation.as_str()),
+                json!(a.change.target.to_string()),
+                json!(a.outcome.as_str()),
+                json!(a.change.describe_fields()),
+                json!(a.detail),
+            ]
+        },
+    )
 }
 
 /// The action log, newest first: every change costcast made, planned or restored. The API's

@@ -8,17 +8,19 @@ use crate::forecast::backtest::Summary;
 
 /// Anomalies, newest first.
 pub fn anomalies(anomalies: &[Anomaly]) -> Report {
-    let mut r = Report::new(&["day", "series", "actual", "expected", "excess"]);
-    for a in anomalies {
-        r.rows.push(vec![
-            json!(a.day.to_string()),
-            json!(a.series),
-            money(a.actual),
-            money(a.expected),
-            money(a.actual - a.expected),
-        ]);
-    }
-    r
+    Report::of(
+        &["day", "series", "actual", "expected", "excess"],
+        anomalies,
+        |a| {
+            vec![
+                json!(a.day.to_string()),
+                json!(a.series),
+                money(a.actual),
+                money(a.expected),
+                money(a.actual - a.expected),
+            ]
+        },
+    )
 }
 
 /// Forecasts: one row per series and day, optionally only days in `[from, to]`. The CLI's
@@ -107,64 +109,68 @@ pub fn seasonality(shape: &SeriesShape) -> Option<String> {
 
 /// Backtest accuracy per series and model: the published accuracy.
 pub fn accuracy(scores: &[Accuracy]) -> Report {
-    let mut r = Report::new(&[
-        "series",
-        "model",
-        "windows",
-        "horizon",
-        "mape",
-        "smape",
-        "mase",
-        "total_error_pct",
-        "bias_pct",
-        "coverage80",
-        "coverage95",
-    ]);
-    for a in scores {
-        r.rows.push(vec![
-            json!(a.series),
-            json!(a.model),
-            json!(a.windows),
-            json!(a.horizon),
-            rounded(a.mape, 2),
-            rounded(a.smape, 2),
-            rounded(a.mase, 3),
-            rounded(a.total_error, 2),
-            rounded(a.bias, 2),
-            rounded(Some(a.coverage80), 3),
-            rounded(Some(a.coverage95), 3),
-        ]);
-    }
-    r
+    Report::of(
+        &[
+            "series",
+            "model",
+            "windows",
+            "horizon",
+            "mape",
+            "smape",
+            "mase",
+            "total_error_pct",
+            "bias_pct",
+            "coverage80",
+            "coverage95",
+        ],
+        scores,
+        |a| {
+            vec![
+                json!(a.series),
+                json!(a.model),
+                json!(a.windows),
+                json!(a.horizon),
+                rounded(a.mape, 2),
+                rounded(a.smape, 2),
+                rounded(a.mase, 3),
+                rounded(a.total_error, 2),
+                rounded(a.bias, 2),
+                rounded(Some(a.coverage80), 3),
+                rounded(Some(a.coverage95), 3),
+            ]
+        },
+    )
 }
 
 /// Backtest accuracy summarised per model.
 pub fn accuracy_summary(summaries: &[Summary]) -> Report {
-    let mut r = Report::new(&[
-        "model",
-        "series",
-        "MASE mean",
-        "MASE median",
-        "sMAPE median %",
-        "total err median %",
-        "total err p90 %",
-        "bias median %",
-        "80% coverage",
-        "95% coverage",
-    ]);
-    for s in summaries {
-        r.rows.push(vec![
-            json!(s.model),
-            json!(s.series),
-            rounded(s.mase_mean, 3),
-            rounded(s.mase_median, 3),
-            rounded(s.smape_median, 2),
-            rounded(s.total_error_median, 2),
-            rounded(s.total_error_p90, 2),
-            rounded(s.bias_median, 2),
-            rounded(s.coverage80, 3),
-            rounded(s.coverage95, 3),
-        ]);
-    }
-    r
+    Report::of(
+        &[
+            "model",
+            "series",
+            "MASE mean",
+            "MASE median",
+            "sMAPE median %",
+            "total err median %",
+            "total err p90 %",
+            "bias median %",
+            "80% coverage",
+            "95% coverage",
+        ],
+        summaries,
+        |s| {
+            vec![
+                json!(s.model),
+                json!(s.series),
+                rounded(s.mase_mean, 3),
+                rounded(s.mase_median, 3),
+                rounded(s.smape_median, 2),
+                rounded(s.total_error_median, 2),
+                rounded(s.total_error_p90, 2),
+                rounded(s.bias_median, 2),
+                rounded(s.coverage80, 3),
+                rounded(s.coverage95, 3),
+            ]
+        },
+    )
 }

@@ -46,6 +46,14 @@ impl Report {
         }
     }
 
+    /// A report of `columns` with one row per item, as `row` writes it.
+    pub(crate) fn of<T>(columns: &[&str], items: &[T], row: impl Fn(&T) -> Vec<Value>) -> Report {
+        Report {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: items.iter().map(row).collect(),
+        }
+    }
+
     /// Renders in `format`.
     pub fn render(&self, format: Format) -> String {
         match format {
