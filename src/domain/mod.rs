@@ -12,6 +12,7 @@ mod dimensions;
 mod forecast;
 mod holidays;
 pub mod money;
+mod plan;
 mod run;
 mod usage;
 
@@ -20,8 +21,7 @@ pub use action::{
 };
 pub use budget::{
     ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
-    Evaluation, MonthlyPlan, Period, PlanCheck, PlanError, PlanOutcome, PlannedChange, Projection,
-    Status, Thresholds,
+    Evaluation, Period, PlanOutcome, PlannedChange, Projection, Status, Thresholds,
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
@@ -31,6 +31,7 @@ pub use forecast::{
 };
 pub use holidays::{Builtin, Event, Holiday, HolidayCalendar, Holidays};
 pub use money::{Currency, Money};
+pub use plan::{MonthlyPlan, PlanCheck, PlanError};
 pub use run::{RunDetail, RunOutcome, RunRecord, StageOutcome, StageReport, Step, StoppedBefore};
 pub use usage::{UsageMetric, UsagePoint};
 
