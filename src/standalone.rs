@@ -165,9 +165,16 @@ pub fn forecast(
             "hi95",
             "sd_level",
             "sd_noise",
+            "change_day",
+            "change_percent",
         ])
         .map_err(write_err)?;
     for f in &forecasts {
+        // The recent change, repeated on each day as the series' other fields would be.
+        let (change_day, change_percent) = match &f.shape.change {
+            Some(c) => (c.day.to_string(), format!("{:.1}", c.percent)),
+            None => (String::new(), String::new()),
+        };
         for p in &f.points {
             let n = |v: f64| format!("{v:.4}");
             writer
@@ -181,6 +188,8 @@ pub fn forecast(
                     n(p.hi95),
                     n(p.sd_level),
                     n(p.sd_noise),
+                    change_day.clone(),
+                    change_percent.clone(),
                 ])
                 .map_err(write_err)?;
         }

@@ -351,7 +351,7 @@ fn forecast_input_writes_45_days_per_series_without_a_database() {
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(
         lines[0],
-        "series_id,date,mean,lo80,hi80,lo95,hi95,sd_level,sd_noise"
+        "series_id,date,mean,lo80,hi80,lo95,hi95,sd_level,sd_noise,change_day,change_percent"
     );
     assert_eq!(lines.len(), 1 + 2 * 45);
     assert!(lines[1].starts_with("a,2024-04-30,"), "{}", lines[1]);
