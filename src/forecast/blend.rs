@@ -104,14 +104,7 @@ fn backtest(series: &DailySeries, kind: ModelKind, origins: &[usize]) -> Candida
     let n = series.values.len();
     let backtests: Vec<ModelForecast> = origins
         .iter()
-        .map(|origin| {
-            let history = DailySeries {
-                start: series.start,
-                values: series.values[..*origin].to_vec(),
-                holidays: series.holidays.clone(),
-            };
-            fit_and_forecast(&history, kind, n - origin)
-        })
+        .map(|origin| fit_and_forecast(&series.head(*origin), kind, n - origin))
         .collect();
     let errors: Vec<f64> = origins
         .iter()

@@ -25,7 +25,7 @@ use crate::domain::{
     Accuracy, Anomaly, DailyForecast, Day, ModelChoice, ModelKind, SeriesForecast, SeriesShape,
 };
 use model::fit_and_forecast;
-use prepare::{DailySeries, smooth_outliers};
+use prepare::{DailySeries, Excursion, smooth_outliers};
 pub use targets::{Target, build_targets};
 
 /// Charge categories forecast as recurring charges rather than usage.
@@ -136,6 +136,7 @@ pub fn prepare(name: &str, series: &DailySeries) -> Prepared {
             start: series.start,
             values: smoothed,
             holidays: series.holidays.clone(),
+            excursions: Excursion::runs(&outliers),
         },
         anomalies,
         charges,

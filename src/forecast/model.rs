@@ -434,6 +434,7 @@ mod tests {
             start: crate::domain::Day::parse("2024-01-01").unwrap(),
             values,
             holidays: Default::default(),
+            excursions: Vec::new(),
         }
     }
 

@@ -14,12 +14,77 @@ pub struct DailySeries {
     pub values: Vec<f64>,
     /// The holidays the model may fit.
     pub holidays: Holidays,
+    /// Excursions of the history that came back: how often, how long and which way this
+    /// series has strayed before tells a new level from another passing spike.
+    pub excursions: Vec<Excursion>,
+}
+
+/// A run of outlying days that came back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Excursion {
+    /// Index of its first day.
+    pub start: usize,
+    /// How many days it lasted.
+    pub days: usize,
+    /// How far it went, in logs of its days' total over what was expected of them.
+    pub log_size: f64,
+}
+
+impl Excursion {
+    /// The runs of consecutive outliers the same way, in order.
+    pub fn runs(outliers: &[Outlier]) -> Vec<Excursion> {
+        let mut runs: Vec<(usize, usize, bool, f64, f64)> = Vec::new();
+        for o in outliers {
+            let up = o.actual > o.expected;
+            match runs.last_mut() {
+                Some(r) if r.0 + r.1 == o.index && r.2 == up => {
+                    r.1 += 1;
+                    r.3 += o.actual;
+                    r.4 += o.expected;
+                }
+                _ => runs.push((o.index, 1, up, o.actual, o.expected)),
+            }
+        }
+        runs.into_iter()
+            .map(|(start, days, _, actual, expected)| {
+                // A floor keeps a run to or from zero finite: it counts as a tenfold move.
+                let floor = 0.1 * actual.max(expected);
+                Excursion {
+                    start,
+                    days,
+                    log_size: ((actual + floor) / (expected + floor)).ln(),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether a change of `log_size` lasting `days` so far looks like this excursion did:
+    /// the same way, at least as long, between half and twice the size.
+    pub fn resembles(&self, days: usize, log_size: f64) -> bool {
+        let ratio = self.log_size / log_size;
+        self.days >= days && (0.5..=2.0).contains(&ratio)
+    }
 }
 
 impl DailySeries {
     /// The day of value `i`.
     pub fn day(&self, i: usize) -> Day {
         self.start.add_days(i as i64)
+    }
+
+    /// The first `days` days, with the excursions that ended within them.
+    pub fn head(&self, days: usize) -> DailySeries {
+        DailySeries {
+            start: self.start,
+            values: self.values[..days].to_vec(),
+            holidays: self.holidays.clone(),
+            excursions: self
+                .excursions
+                .iter()
+                .filter(|e| e.start + e.days < days)
+                .copied()
+                .collect(),
+        }
     }
 
     /// The series as `(day, value)` points.
@@ -46,6 +111,7 @@ impl DailySeries {
             start,
             values,
             holidays: Holidays::default(),
+            excursions: Vec::new(),
         })
     }
 
@@ -66,6 +132,7 @@ impl DailySeries {
             start: Day::from_ymd(2024, 1, 1).expect("2024-01-01 is a date"),
             values,
             holidays: Holidays::default(),
+            excursions: Vec::new(),
         }
     }
 }

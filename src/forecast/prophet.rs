@@ -73,6 +73,7 @@ mod tests {
                 start,
                 values,
                 holidays: Default::default(),
+                excursions: Vec::new(),
             },
             14,
         )

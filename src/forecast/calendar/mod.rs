@@ -74,8 +74,8 @@ const RECENT_DAYS: usize = 21;
 const CHANGE_EVIDENCE: f64 = 3.0;
 /// ... and move the level by at least this much (in logs, about 8%).
 const MIN_CHANGE: f64 = 0.08;
-/// Days of evidence at which a new level is as likely to hold as to revert; each further day
-/// makes reverting less likely.
+/// Days of evidence at which a new level, in a series with no excursions before, is as likely
+/// to hold as to revert; each further day makes reverting less likely.
 const CHANGE_HALF_DAYS: f64 = 0.5;
 
 /// Prior scale of a holiday's effect, in logs: a holiday seen once or twice is believed, but
@@ -197,10 +197,12 @@ fn fit_series(series: &DailySeries, z: Vec<f64>) -> Result<Fitted, ModelError> {
             design.terms.push(Term::Shift(at));
             problem.add_shift(at);
             (fit, _) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
-            Some(RecentChange {
-                days: n - at,
-                log_size: fit.beta[design.terms.len() - 1],
-            })
+            Some(RecentChange::new(
+                n - at,
+                fit.beta[design.terms.len() - 1],
+                &series.excursions,
+                shifts.len(),
+            ))
         }
         None => None,
     };
@@ -372,6 +374,7 @@ mod tests {
             start,
             values,
             holidays: Default::default(),
+            excursions: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::design::{Fit, Problem, Rows, Term};
 use super::*;
+use crate::forecast::prepare::Excursion;
 
 /// The evidence (a χ²₁ statistic) for adding a level shift from day `t` to `fit`, for every
 /// `t` at once. The gain of adding a column x to a least-squares fit is (xᵀWr)² / (xᵀWx − gᵀA⁻¹g)
@@ -168,13 +169,37 @@ pub struct RecentChange {
     pub days: usize,
     /// The change, in logs: the fitted shift's coefficient.
     pub log_size: f64,
+    /// The odds that it is an excursion that will pass rather than a new level.
+    pub passing_odds: f64,
 }
 
 impl RecentChange {
-    /// The probability that the new level holds, rising with the days it has held: after
-    /// [`CHANGE_HALF_DAYS`] days even odds, after a week about 93%.
+    /// A change of `log_size` from `days` days before the end of a series with the past
+    /// `excursions` and `shifts` level shifts.
+    ///
+    /// Passing excursions and new levels compete as explanations of the newest days: the odds
+    /// are the rate of excursions that lasted at least as long, the same way and about as far
+    /// ([`Excursion::resembles`]), over the rate of
+    /// level changes, each counted in the series' own history on top of a prior of one change
+    /// against [`CHANGE_HALF_DAYS`]` / days` excursions (with no history: even odds after half
+    /// a day, about 93% holding after a week). A bill whose runaway jobs have lasted four days
+    /// before is not believed to have a new level after three.
+    pub fn new(days: usize, log_size: f64, excursions: &[Excursion], shifts: usize) -> Self {
+        let as_long = excursions
+            .iter()
+            .filter(|e| e.resembles(days, log_size))
+            .count();
+        let passing_odds =
+            (as_long as f64 + CHANGE_HALF_DAYS / days as f64) / (shifts as f64 + 1.0);
+        RecentChange {
+            days,
+            log_size,
+            passing_odds,
+        }
+    }
+
+    /// The probability that the new level holds.
     pub fn persistence(&self) -> f64 {
-        let days = self.days as f64;
-        days / (days + CHANGE_HALF_DAYS)
+        1.0 / (1.0 + self.passing_odds)
     }
 }
