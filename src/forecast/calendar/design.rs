@@ -74,10 +74,17 @@ impl Design {
                 .map(|k| Term::MonthDay(*k)),
         );
         for holiday in holidays.all() {
+            // A built-in holiday under way in the newest days is the same column as a change
+            // of level there: fitted from that occurrence alone it would take the change, and
+            // hand it back when the holiday ends. Only occurrences before the newest weeks
+            // count; a listed event's dates are the user's word and always do.
+            let settled = |t: usize| matches!(holiday, Holiday::Event(_)) || t + RECENT_DAYS <= n;
             let seen = (0..n)
                 .filter(|t| {
                     let day = start.add_days(*t as i64);
-                    holidays.contains(holiday, day) && !holidays.contains(holiday, day.add_days(-1))
+                    holidays.contains(holiday, day)
+                        && !holidays.contains(holiday, day.add_days(-1))
+                        && settled(*t)
                 })
                 .count();
             if seen >= holidays.min_seen(holiday) {
