@@ -130,13 +130,22 @@ pub(super) fn recent_shift(
         .max_by(|l, r| l.1.total_cmp(&r.1))?;
     // A ramp that flattens (or a decline that steepens) also leaves its newest days off the
     // fit, but a bend in the trend that began weeks before explains them as well as a step or
-    // better. (A bend just before a step mimics the step, so those are not tried.)
+    // better. (A bend just before a step mimics the step, so those are not tried.) A bend
+    // drifts off the line by a little a day; a jump of a third or more in days is a jump,
+    // whatever the weeks before it did.
+    if gains.size(at).abs() >= JUMP {
+        return Some(at);
+    }
     let bend = (at.saturating_sub(RECENT_DAYS + 7)..at.saturating_sub(7))
         .step_by(3)
         .map(|k| bend_gain(problem, fit, &weights, k))
         .fold(0.0, f64::max);
     (bend < gain).then_some(at)
 }
+
+/// A recent change this large (in logs, about 35%) is a jump even where a bend in the trend
+/// explains the newest days as well.
+const JUMP: f64 = 0.3;
 
 /// The evidence (a χ²₁ statistic) for adding to `fit` a change of slope from day `k`, as
 /// [`ShiftGains`] measures a step.
