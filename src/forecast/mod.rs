@@ -508,6 +508,77 @@ mod structure_tests {
     }
 
     #[test]
+    fn a_step_a_week_before_a_first_year_end_is_followed() {
+        // 200 days of history, none of it a December: spend rises 60% on 17 December and the
+        // cut is on the 28th. The year-end days of this first December cannot tell a holiday
+        // from the new level, so they do not take it: the total is within 12% of the new level's.
+        let step = Day::parse("2025-12-17").unwrap();
+        let (target, end) = bill("2025-06-12", 200, |_, day| {
+            700.0 * weekday(day) * if day >= step { 1.6 } else { 1.0 }
+        });
+        assert_eq!(end.to_string(), "2025-12-28");
+        let f = forecast(&target, end, 30);
+        let truth: f64 = (1..=30).map(|h| 1120.0 * weekday(end.add_days(h))).sum();
+        let got = total(&f, 30);
+        assert!(
+            (got - truth).abs() / truth < 0.12,
+            "{got:.0} vs {truth:.0}: {:?}",
+            f.note
+        );
+    }
+
+    #[test]
+    fn a_jump_after_weeks_of_growth_is_followed() {
+        // Spend grows 4% a week for five weeks, then doubles six days before the cut. A bend
+        // in the trend explains the newest days about as well as a step, but a doubling is a
+        // jump: the total is within 15% of the new level's, not at the old one.
+        let (target, end) = bill("2024-01-01", 306, |t, day| {
+            let growth = 1.04f64.powf((t.saturating_sub(265)) as f64 / 7.0);
+            500.0 * weekday(day) * growth * if t >= 300 { 2.0 } else { 1.0 }
+        });
+        let level = 500.0 * 1.04f64.powf(41.0 / 7.0) * 2.0;
+        let truth: f64 = (1..=30).map(|h| level * weekday(end.add_days(h))).sum();
+        let got = total(&forecast(&target, end, 30), 30);
+        assert!((got - truth).abs() / truth < 0.15, "{got:.0} vs {truth:.0}");
+    }
+
+    #[test]
+    fn an_excursion_like_the_runaways_that_came_back_is_likely_to_pass() {
+        // Three days at 3× at the end of a bill whose runaway jobs have twice before run three
+        // days at 3× and come back: less likely to hold than not, and the 30-day total stays
+        // under 1.8× the usual level. The same three days on a bill with no such history are
+        // most likely a new level, and the total is over 2.4× the usual.
+        let shape = |spikes: bool| {
+            move |t: usize, day: Day| {
+                let runaway =
+                    (t >= 297) || (spikes && ((120..123).contains(&t) || (220..223).contains(&t)));
+                800.0 * weekday(day) * if runaway { 3.0 } else { 1.0 }
+            }
+        };
+        let usual = |end: Day| -> f64 { (1..=30).map(|h| 800.0 * weekday(end.add_days(h))).sum() };
+        let (target, end) = bill("2024-01-01", 300, shape(true));
+        let f = forecast(&target, end, 30);
+        let change = f.shape.change.expect("three days at 3x are a change");
+        assert!(change.holds < 0.5, "{change:?}");
+        assert!(
+            total(&f, 30) < 1.8 * usual(end),
+            "{} vs {}",
+            total(&f, 30),
+            usual(end)
+        );
+        let (target, end) = bill("2024-01-01", 300, shape(false));
+        let f = forecast(&target, end, 30);
+        let change = f.shape.change.expect("a change");
+        assert!(change.holds > 0.8, "{change:?}");
+        assert!(
+            total(&f, 30) > 2.4 * usual(end),
+            "{} vs {}",
+            total(&f, 30),
+            usual(end)
+        );
+    }
+
+    #[test]
     fn a_step_down_to_zero_is_followed_too() {
         // A workload scaled to zero five days before the cut: the 30-day total is under a
         // quarter of the old level's.
