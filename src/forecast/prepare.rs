@@ -33,25 +33,17 @@ pub struct Excursion {
 impl Excursion {
     /// The runs of consecutive outliers the same way, in order.
     pub fn runs(outliers: &[Outlier]) -> Vec<Excursion> {
-        let mut runs: Vec<(usize, usize, bool, f64, f64)> = Vec::new();
-        for o in outliers {
-            let up = o.actual > o.expected;
-            match runs.last_mut() {
-                Some(r) if r.0 + r.1 == o.index && r.2 == up => {
-                    r.1 += 1;
-                    r.3 += o.actual;
-                    r.4 += o.expected;
-                }
-                _ => runs.push((o.index, 1, up, o.actual, o.expected)),
-            }
-        }
-        runs.into_iter()
-            .map(|(start, days, _, actual, expected)| {
+        let up = |o: &Outlier| o.actual > o.expected;
+        outliers
+            .chunk_by(|a, b| b.index == a.index + 1 && up(a) == up(b))
+            .map(|run| {
+                let actual: f64 = run.iter().map(|o| o.actual).sum();
+                let expected: f64 = run.iter().map(|o| o.expected).sum();
                 // A floor keeps a run to or from zero finite: it counts as a tenfold move.
                 let floor = 0.1 * actual.max(expected);
                 Excursion {
-                    start,
-                    days,
+                    start: run[0].index,
+                    days: run.len(),
                     log_size: ((actual + floor) / (expected + floor)).ln(),
                 }
             })

@@ -188,11 +188,11 @@ impl RecentChange {
     ///
     /// Passing excursions and new levels compete as explanations of the newest days: the odds
     /// are the rate of excursions that lasted at least as long, the same way and about as far
-    /// ([`Excursion::resembles`]), over the rate of
-    /// level changes, each counted in the series' own history on top of a prior of one change
-    /// against [`CHANGE_HALF_DAYS`]` / days` excursions (with no history: even odds after half
-    /// a day, about 93% holding after a week). A bill whose runaway jobs have lasted four days
-    /// before is not believed to have a new level after three.
+    /// ([`Excursion::resembles`]), over the rate of level changes, each counted in the series'
+    /// own history on top of a prior of one change against [`CHANGE_HALF_DAYS`]` / days`
+    /// excursions (with no history: even odds after half a day, about 93% holding after a
+    /// week). A bill whose runaway jobs have lasted four days before is not believed to have a
+    /// new level after three.
     pub fn new(days: usize, log_size: f64, excursions: &[Excursion], shifts: usize) -> Self {
         let as_long = excursions
             .iter()
