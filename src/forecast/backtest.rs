@@ -49,9 +49,26 @@ impl Plan {
     }
 }
 
+/// One target's backtest under one choice: the averages, and each window's total error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The scores averaged over the windows.
+    pub accuracy: Accuracy,
+    /// Each window's |forecast total − actual total| / actual total, in %, oldest first.
+    pub total_errors: Vec<f64>,
+}
+
 /// Backtests every target, each up to its own last trusted day, under every choice, in
 /// parallel; one [`Accuracy`] per target and choice that has at least one window.
 pub fn run(targets: &[(Target, Day)], choices: &[ModelChoice], plan: Plan) -> Vec<Accuracy> {
+    run_scored(targets, choices, plan)
+        .into_iter()
+        .map(|s| s.accuracy)
+        .collect()
+}
+
+/// [`run`], keeping each window's total error.
+pub fn run_scored(targets: &[(Target, Day)], choices: &[ModelChoice], plan: Plan) -> Vec<Scored> {
     let jobs: Vec<(&Target, Day, ModelChoice)> = targets
         .iter()
         .flat_map(|(t, end)| choices.iter().map(move |c| (t, *end, *c)))
@@ -61,14 +78,9 @@ pub fn run(targets: &[(Target, Day)], choices: &[ModelChoice], plan: Plan) -> Ve
         .collect()
 }
 
-/// One target's accuracy under `choice`, forecasting usage and recurring charges exactly as a
+/// One target's scores under `choice`, forecasting usage and recurring charges exactly as a
 /// run does; `None` when its history through `end` is too short for a window.
-pub fn score_target(
-    target: &Target,
-    end: Day,
-    choice: ModelChoice,
-    plan: Plan,
-) -> Option<Accuracy> {
+fn score_target(target: &Target, end: Day, choice: ModelChoice, plan: Plan) -> Option<Scored> {
     let all: Vec<(Day, f64)> = target
         .usage
         .iter()
@@ -95,7 +107,10 @@ pub fn score_target(
             ))
         })
         .collect();
-    Some(summarise(&target.name, choice.to_string(), plan, &scores))
+    Some(Scored {
+        accuracy: summarise(&target.name, choice.to_string(), plan, &scores),
+        total_errors: scores.iter().filter_map(|s| s.total_error).collect(),
+    })
 }
 
 fn score_window(train: &[f64], actual: &[f64], forecast: &[f64], bounds: &[Bounds]) -> WindowScore {

@@ -25,7 +25,7 @@ use crate::domain::{
     Accuracy, Anomaly, DailyForecast, Day, ModelChoice, ModelKind, SeriesForecast, SeriesShape,
 };
 use model::fit_and_forecast;
-use prepare::{DailySeries, Excursion, smooth_outliers};
+use prepare::{DailySeries, Excursion, median, smooth_outliers};
 pub use targets::{Target, build_targets};
 
 /// Charge categories forecast as recurring charges rather than usage.
@@ -55,13 +55,13 @@ pub fn calibrate_by_backtest(
         horizon: backtest::WINDOW_DAYS,
         windows,
     };
-    let accuracy = backtest::run(targets, &[choice], plan);
+    let scored = backtest::run_scored(targets, &[choice], plan);
     for f in forecasts {
-        if let Some(a) = accuracy.iter().find(|a| a.series == f.series) {
-            calibrate_level(f, a);
+        if let Some(s) = scored.iter().find(|s| s.accuracy.series == f.series) {
+            calibrate_level(f, plan.horizon, &s.total_errors);
         }
     }
-    accuracy
+    scored.into_iter().map(|s| s.accuracy).collect()
 }
 
 /// Forecasts every target `horizon_days` past its last trusted day.
@@ -225,23 +225,29 @@ pub fn forecast_target(
     ))
 }
 
-/// A standard deviation over the mean absolute value of a normal error: σ = 1.2533 × E|X|.
-const SD_PER_MEAN_ABS: f64 = 1.253_314;
+/// A standard deviation over the median absolute value of a normal error: σ = 1.4826 × med|X|.
+const SD_PER_MEDIAN_ABS: f64 = 1.482_6;
 /// Windows' worth of weight the model's own error estimate keeps against the backtest's.
 const PRIOR_WINDOWS: f64 = 3.0;
 
-/// Rescales a forecast's level error so the spread it implies for a total over the backtest
-/// horizon agrees with the totals the backtest actually missed by.
+/// Rescales a forecast's level error so the spread it implies for a total over `horizon` days
+/// agrees with the totals the backtest windows actually missed by (`total_errors`, in %).
 ///
 /// Daily errors of a regression are correlated (a level or trend that is off is off every day),
 /// and a period total's interval has to carry that. The backtest measured it directly: its
 /// windows' total errors. The model's own estimate and the backtest's are pooled, weighted by
-/// windows, so three windows move the interval but do not alone decide it.
-pub fn calibrate_level(forecast: &mut SeriesForecast, accuracy: &Accuracy) {
-    let Some(total_error) = accuracy.total_error else {
+/// windows, so three windows move the interval but do not alone decide it. The windows' spread
+/// is read from their median miss: total errors are heavy-tailed (one window holds a launch or
+/// a migration), and a normal interval as wide as their mean says covers the typical month far
+/// more often than 80%. Windows that ended before a recent change of level know nothing of how
+/// far the new level may be off, so while the change is unsettled they may widen the interval
+/// but not narrow it.
+pub fn calibrate_level(forecast: &mut SeriesForecast, horizon: usize, total_errors: &[f64]) {
+    let mut errors = total_errors.to_vec();
+    if errors.is_empty() {
         return;
-    };
-    let days = accuracy.horizon.min(forecast.points.len());
+    }
+    let days = horizon.min(forecast.points.len());
     let window = &forecast.points[..days];
     let mean: f64 = window.iter().map(|p| p.mean).sum();
     let level: f64 = window.iter().map(|p| p.sd_level).sum();
@@ -250,11 +256,14 @@ pub fn calibrate_level(forecast: &mut SeriesForecast, accuracy: &Accuracy) {
         return;
     }
     let implied = (level * level + noise_var).sqrt() / mean;
-    let measured = SD_PER_MEAN_ABS * total_error / 100.0;
-    let windows = accuracy.windows as f64;
-    let pooled = ((PRIOR_WINDOWS * implied.powi(2) + windows * measured.powi(2))
+    let measured = SD_PER_MEDIAN_ABS * median(&mut errors) / 100.0;
+    let windows = errors.len() as f64;
+    let mut pooled = ((PRIOR_WINDOWS * implied.powi(2) + windows * measured.powi(2))
         / (PRIOR_WINDOWS + windows))
         .sqrt();
+    if forecast.shape.change.is_some_and(|c| c.holds < 1.0) {
+        pooled = pooled.max(implied);
+    }
     // The level error that makes the total's spread `pooled`, keeping the daily noise.
     let wanted_level = ((pooled * mean).powi(2) - noise_var).max(0.0).sqrt();
     for p in &mut forecast.points {
@@ -314,7 +323,7 @@ fn recurring_forecast(points: &[(Day, f64)], history_end: Day, horizon: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::d;
+    use crate::domain::{LevelChange, d};
 
     #[test]
     fn a_fee_on_the_first_recurs_on_the_first() {
@@ -326,8 +335,9 @@ mod tests {
         assert_eq!(f.iter().filter(|v| **v != 0.0).count(), 2);
     }
 
-    #[test]
-    fn a_total_missed_by_more_than_the_model_thought_widens_the_level_error() {
+    /// Thirty days of 100 ± 5 with a level error of 0.5 a day: the model implies a relative
+    /// spread of sqrt(15² + 30 × 25) / 3000 ≈ 1.04% for the total.
+    fn calibrated(errors: &[f64], change: Option<LevelChange>) -> f64 {
         let day = d("2024-03-01");
         let point = |h: i64| DailyForecast {
             day: day.add_days(h),
@@ -344,30 +354,52 @@ mod tests {
             model: ModelKind::Calendar,
             history_end: day,
             note: None,
-            shape: Default::default(),
+            shape: SeriesShape {
+                change,
+                ..Default::default()
+            },
             points: (0..30).map(point).collect(),
         };
-        // Implied: sqrt(15² + 30 × 25) / 3000 ≈ 1.0%. Measured: 4% mean absolute total error
-        // over 3 windows, σ ≈ 5.0%. Pooled evenly: sqrt((1.0² + 5.0²) / 2) ≈ 3.6%.
-        let accuracy = Accuracy {
-            series: "budget:ml".into(),
-            model: "calendar".into(),
-            windows: 3,
-            horizon: 30,
-            mape: None,
-            smape: None,
-            mase: None,
-            total_error: Some(4.0),
-            bias: Some(4.0),
-            coverage80: 0.8,
-            coverage95: 0.95,
-        };
-        calibrate_level(&mut f, &accuracy);
-        let level: f64 = f.points.iter().map(|p| p.sd_level).sum();
-        let sd = (level * level + 30.0 * 25.0).sqrt() / 3000.0;
-        assert!((sd - 0.0361).abs() < 0.001, "relative sd of the total {sd}");
+        calibrate_level(&mut f, 30, errors);
         // Daily intervals and noise are the backtested ones and stay as they were.
         assert_eq!((f.points[0].sd_noise, f.points[0].hi80), (5.0, 110.0));
+        let level: f64 = f.points.iter().map(|p| p.sd_level).sum();
+        (level * level + 30.0 * 25.0).sqrt() / 3000.0
+    }
+
+    #[test]
+    fn a_total_missed_by_more_than_the_model_thought_widens_the_level_error() {
+        // Measured: a 4% median miss over 3 windows, σ ≈ 5.93%. Pooled evenly with the implied
+        // 1.04%: sqrt((1.04² + 5.93²) / 2) ≈ 4.26%.
+        let sd = calibrated(&[2.0, 4.0, 9.0], None);
+        assert!((sd - 0.0426).abs() < 0.001, "relative sd of the total {sd}");
+    }
+
+    #[test]
+    fn one_window_that_missed_by_far_does_not_set_the_spread() {
+        // A window that held a migration (30% off) beside two typical ones (1%): the spread
+        // follows the typical month, sqrt((1.04² + 1.48²) / 2) ≈ 1.28%, not the migration.
+        let sd = calibrated(&[1.0, 30.0, 1.0], None);
+        assert!((sd - 0.0128).abs() < 0.001, "relative sd of the total {sd}");
+    }
+
+    #[test]
+    fn windows_from_before_an_unsettled_change_do_not_narrow_its_interval() {
+        let change = |holds: f64| {
+            Some(LevelChange {
+                day: d("2024-02-25"),
+                percent: 40.0,
+                holds,
+            })
+        };
+        // Backtest windows that ended before the change missed by 0.1%: the model's 1.04%
+        // stands while the change may still revert. Once it is settled they pool it down to
+        // 0.74%, under the daily noise alone (sqrt(30 × 25) / 3000 ≈ 0.91%): no level error
+        // is left.
+        let unsettled = calibrated(&[0.1, 0.1, 0.1], change(0.8));
+        assert!((unsettled - 0.0104).abs() < 0.0005, "{unsettled}");
+        let settled = calibrated(&[0.1, 0.1, 0.1], change(1.0));
+        assert!((settled - 0.0091).abs() < 0.0005, "{settled}");
     }
 
     #[test]

@@ -70,8 +70,12 @@ const DAMPING: f64 = 0.98;
 const ESTABLISHED_DAYS: usize = 60;
 /// The newest days searched for a change of level the fit has not absorbed.
 const RECENT_DAYS: usize = 21;
-/// A recent change must stand this many standard errors from zero.
-const CHANGE_EVIDENCE: f64 = 3.0;
+/// A recent change must stand this many standard errors from zero. Below three, noise is
+/// taken for a change more often, but the forecast only moves by the share it gives the new
+/// level to hold, while a real change missed leaves the interval blind to it: on varied bills
+/// with steps 2 to 21 days old, 2.5 raised the 80% coverage of totals from 72% to 75% and cut
+/// the mean MASE by 2%, for 5% more on series without steps.
+const CHANGE_EVIDENCE: f64 = 2.5;
 /// ... and move the level by at least this much (in logs, about 8%).
 const MIN_CHANGE: f64 = 0.08;
 /// Days of evidence at which a new level, in a series with no excursions before, is as likely
