@@ -245,6 +245,31 @@ fn a_holiday_dip_recurs() {
 }
 
 #[test]
+fn a_year_end_unlike_the_last_is_not_taken_for_a_change_of_level() {
+    // Last year the bill stopped from 24 December to 1 January; this year it runs on. Cut on
+    // 2025-12-26, three days into the holiday: the fit expected next to nothing on them, but
+    // a holiday unlike the last one says nothing about the level after it, so no change is
+    // reported and January is forecast within 15% of the usual level (the change the three
+    // days would make is more than fivefold).
+    let (target, end) = bill("2024-12-01", 391, |_, day| {
+        let shutdown = day.year() == 2024 && day.month() == 12 && day.day_of_month() >= 24
+            || day.year() == 2025 && day.month() == 1 && day.day_of_month() == 1;
+        if shutdown { 0.0 } else { 1000.0 * weekday(day) }
+    });
+    assert_eq!(end, Day::parse("2025-12-26").unwrap());
+    let f = forecast(&target, end, 30);
+    assert_eq!(f.shape.change, None, "{:?}", f.note);
+    let january: Vec<&DailyForecast> = f
+        .points
+        .iter()
+        .filter(|p| p.day.month() == 1 && p.day.day_of_month() > 1)
+        .collect();
+    let got: f64 = january.iter().map(|p| p.mean).sum();
+    let truth: f64 = january.iter().map(|p| 1000.0 * weekday(p.day)).sum();
+    assert!((got - truth).abs() / truth < 0.15, "{got:.0} vs {truth:.0}");
+}
+
+#[test]
 fn a_run_on_the_second_tuesday_lands_on_its_day() {
     // A monthly batch run triples the second Tuesday's spend. It moves through the dates
     // (the 8th to the 14th), so no day-of-month term holds it. Cut after ten months, the

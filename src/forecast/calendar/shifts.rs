@@ -93,7 +93,9 @@ pub(super) fn best_shift(
 /// what the fitted terms could explain and moves the level by [`MIN_CHANGE`] or more.
 ///
 /// The newest days get their full weight back first: the robust fit discounts them as outliers
-/// exactly when they are a new level, which would hide the largest changes best.
+/// exactly when they are a new level, which would hide the largest changes best. Days of a
+/// holiday the fit has a term for get none: a holiday unlike the last one (a shutdown that did
+/// not happen this year) would otherwise pass for a change of level that outlives it.
 pub(super) fn recent_shift(
     problem: &Problem,
     terms: &[Term],
@@ -102,23 +104,44 @@ pub(super) fn recent_shift(
 ) -> Option<usize> {
     let n = weights.len();
     let newest = n.saturating_sub(RECENT_DAYS.min(n / 4));
-    let mut weights = weights.to_vec();
+    let holidays: Vec<usize> = (0..terms.len())
+        .filter(|j| matches!(terms[*j], Term::Holiday(_)))
+        .collect();
+    let on_holiday = |row: &[f64]| holidays.iter().any(|j| row[*j] != 0.0);
+    let original = weights;
+    let mut weights = original.to_vec();
+    for (w, row) in weights[newest..]
+        .iter_mut()
+        .zip(problem.x.iter().skip(newest))
+    {
+        *w = if on_holiday(row) { 0.0 } else { 1.0 };
+    }
     let refit;
-    let fit = match weights[newest..].iter().all(|w| *w == 1.0) {
+    let fit = match weights[newest..] == original[newest..] {
         true => fit,
         false => {
-            weights[newest..].fill(1.0);
             refit = problem.solve(&weights, terms, fit.sigma)?;
             &refit
         }
     };
     let gains = ShiftGains::new(&problem.x, fit, &weights);
+    // The days from `t` that carry evidence.
+    let counted = |t: usize| -> Vec<f64> {
+        (t..n)
+            .filter(|i| weights[*i] > 0.0)
+            .map(|i| fit.residuals[i])
+            .collect()
+    };
     // A level carries most of its days, the newest included; a spike that is passing carries
     // the mean alone, or has already come back.
     let level_like = |t: usize| {
+        let days = counted(t);
+        if days.len() < 2 {
+            return false;
+        }
         let mean = gains.b[t] / gains.a[t];
-        let share = |from: usize| median(&mut fit.residuals[from..].to_vec()) / mean;
-        share(t) >= 0.5 && share(t.max(n - 3)) >= 0.25
+        let share = |from: usize| median(&mut days[from..].to_vec()) / mean;
+        share(0) >= 0.5 && share(days.len().saturating_sub(3)) >= 0.25
     };
     let (at, gain) = (newest..n.saturating_sub(1))
         .map(|t| (t, gains.gain(t)))
