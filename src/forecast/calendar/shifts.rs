@@ -194,6 +194,10 @@ pub(super) fn bend_gain(problem: &Problem, fit: &Fit, weights: &[f64], k: usize)
     }
 }
 
+/// Past this multiple of the level, a rise is more often a runaway than a new level (see
+/// [`RecentChange::new`]).
+const RUNAWAY_RATIO: f64 = 2.0;
+
 /// A change of level in the newest days that the fit has not absorbed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecentChange {
@@ -215,14 +219,18 @@ impl RecentChange {
     /// own history on top of a prior of one change against [`CHANGE_HALF_DAYS`]` / days`
     /// excursions (with no history: even odds after half a day, about 93% holding after a
     /// week). A bill whose runaway jobs have lasted four days before is not believed to have a
-    /// new level after three.
+    /// new level after three. A rise beyond [`RUNAWAY_RATIO`] times the level multiplies the
+    /// odds by the square of how far beyond: a fivefold rise two days old is more likely to
+    /// pass than to hold. Falls are not discounted: a workload scaled to zero stays there.
     pub fn new(days: usize, log_size: f64, excursions: &[Excursion], shifts: usize) -> Self {
         let as_long = excursions
             .iter()
             .filter(|e| e.resembles(days, log_size))
             .count();
+        // Beyond a doubling, a rise is more often a runaway job or a burst than a new level.
+        let runaway = (log_size.exp() / RUNAWAY_RATIO).max(1.0).powi(2);
         let passing_odds =
-            (as_long as f64 + CHANGE_HALF_DAYS / days as f64) / (shifts as f64 + 1.0);
+            runaway * (as_long as f64 + CHANGE_HALF_DAYS / days as f64) / (shifts as f64 + 1.0);
         RecentChange {
             days,
             log_size,
@@ -233,5 +241,24 @@ impl RecentChange {
     /// The probability that the new level holds.
     pub fn persistence(&self) -> f64 {
         1.0 / (1.0 + self.passing_odds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rise_far_beyond_a_doubling_is_more_likely_to_pass() {
+        let holds =
+            |days: usize, ratio: f64| RecentChange::new(days, ratio.ln(), &[], 0).persistence();
+        // Two days of +50%: 1 / (1 + 0.25) = 80% holding, as for any change up to a doubling.
+        assert!((holds(2, 1.5) - 0.8).abs() < 1e-9);
+        assert!((holds(2, 2.0) - 0.8).abs() < 1e-9);
+        // Fivefold: odds 0.25 × 2.5² ≈ 1.56, 39% holding; a week on, 0.071 × 6.25: 69%.
+        assert!((holds(2, 5.0) - 0.390).abs() < 0.001, "{}", holds(2, 5.0));
+        assert!((holds(7, 5.0) - 0.691).abs() < 0.001, "{}", holds(7, 5.0));
+        // A fall to a fifth is not a runaway: 80% holding after two days.
+        assert!((holds(2, 0.2) - 0.8).abs() < 1e-9);
     }
 }
