@@ -93,9 +93,10 @@ pub(super) fn best_shift(
 /// what the fitted terms could explain and moves the level by [`MIN_CHANGE`] or more.
 ///
 /// The newest days get their full weight back first: the robust fit discounts them as outliers
-/// exactly when they are a new level, which would hide the largest changes best. Days of a
-/// holiday the fit has a term for get none: a holiday unlike the last one (a shutdown that did
-/// not happen this year) would otherwise pass for a change of level that outlives it.
+/// exactly when they are a new level, which would hide the largest changes best. A change must
+/// show on two days or more that are not holidays the fit has a term for: a holiday unlike the
+/// last one (a shutdown that did not happen this year) would otherwise pass for a change of
+/// level that outlives it.
 pub(super) fn recent_shift(
     problem: &Problem,
     terms: &[Term],
@@ -108,34 +109,25 @@ pub(super) fn recent_shift(
         .filter(|j| matches!(terms[*j], Term::Holiday(_)))
         .collect();
     let on_holiday = |row: &[f64]| holidays.iter().any(|j| row[*j] != 0.0);
-    let original = weights;
-    let mut weights = original.to_vec();
-    for (w, row) in weights[newest..]
-        .iter_mut()
-        .zip(problem.x.iter().skip(newest))
-    {
-        *w = if on_holiday(row) { 0.0 } else { 1.0 };
-    }
+    let plain: Vec<bool> = problem.x.iter().map(|row| !on_holiday(row)).collect();
+    let mut weights = weights.to_vec();
     let refit;
-    let fit = match weights[newest..] == original[newest..] {
+    let fit = match weights[newest..].iter().all(|w| *w == 1.0) {
         true => fit,
         false => {
+            weights[newest..].fill(1.0);
             refit = problem.solve(&weights, terms, fit.sigma)?;
             &refit
         }
     };
     let gains = ShiftGains::new(&problem.x, fit, &weights);
-    // The days from `t` that carry evidence.
-    let counted = |t: usize| -> Vec<f64> {
-        (t..n)
-            .filter(|i| weights[*i] > 0.0)
-            .map(|i| fit.residuals[i])
-            .collect()
-    };
     // A level carries most of its days, the newest included; a spike that is passing carries
-    // the mean alone, or has already come back.
+    // the mean alone, or has already come back. Only days that are not holidays count here.
     let level_like = |t: usize| {
-        let days = counted(t);
+        let days: Vec<f64> = (t..n)
+            .filter(|i| plain[*i])
+            .map(|i| fit.residuals[i])
+            .collect();
         if days.len() < 2 {
             return false;
         }
