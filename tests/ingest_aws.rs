@@ -410,8 +410,13 @@ async fn a_response_that_breaks_the_documented_shape_names_the_field_and_stores_
     }
 }
 
-/// A Cost Explorer stand-in that throttles the first `throttled` requests, then answers.
-async fn throttling_stub(throttled: u32) -> (String, Arc<AtomicU32>) {
+/// A Cost Explorer stand-in that fails the first `failures` requests with `status` and the
+/// error type `kind`, then answers with 2024-02-01's page; and how many requests it saw.
+async fn failing_stub(
+    failures: u32,
+    status: axum::http::StatusCode,
+    kind: &'static str,
+) -> (String, Arc<AtomicU32>) {
     use axum::http::{HeaderMap, StatusCode, header};
     use axum::routing::post;
 
@@ -430,17 +435,10 @@ async fn throttling_stub(throttled: u32) -> (String, Arc<AtomicU32>) {
                     header::CONTENT_TYPE,
                     "application/x-amz-json-1.1".parse().unwrap(),
                 );
-                if n < throttled {
-                    headers.insert(
-                        "x-amzn-errortype",
-                        "LimitExceededException".parse().unwrap(),
-                    );
-                    (
-                        StatusCode::BAD_REQUEST,
-                        headers,
-                        r#"{"__type":"LimitExceededException","message":"Rate exceeded"}"#
-                            .to_string(),
-                    )
+                if n < failures {
+                    headers.insert("x-amzn-errortype", kind.parse().unwrap());
+                    let error = json!({"__type": kind, "message": "injected"}).to_string();
+                    (status, headers, error)
                 } else {
                     (StatusCode::OK, headers, body)
                 }
@@ -449,6 +447,16 @@ async fn throttling_stub(throttled: u32) -> (String, Arc<AtomicU32>) {
     );
     let url = serve_locally(app).await;
     (url, seen)
+}
+
+/// [`failing_stub`] throttling like Cost Explorer does.
+async fn throttling_stub(throttled: u32) -> (String, Arc<AtomicU32>) {
+    failing_stub(
+        throttled,
+        axum::http::StatusCode::BAD_REQUEST,
+        "LimitExceededException",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -486,6 +494,175 @@ async fn throttling_is_retried_with_backoff_and_a_run_that_still_fails_stores_no
         assert_eq!(seen.load(Ordering::SeqCst), 3, "max_attempts = 3");
         assert!(
             err.contains("source aws") && err.contains("LimitExceededException"),
+            "{err}"
+        );
+        close(
+            &daily_totals(&ctx.store).await,
+            &[("2024-02-01", 2.25)],
+            db.backend,
+        );
+        ctx.store.close().await;
+    }
+}
+
+/// A store holding 2024-02-01 of source `aws` at 2.25, fetched from a stand-in.
+async fn seeded(db: &TestDb) -> App {
+    let (url, _) = throttling_stub(0).await;
+    let ctx = context(config(&source_toml(&url, ""), Path::new("/"), db)).await;
+    let day = d("2024-02-01");
+    ingest_at(&ctx, "2024-03-01", Some(DayRange::new(day, day).unwrap()))
+        .await
+        .expect("seeded");
+    ctx
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_and_a_run_that_still_fails_stores_nothing() {
+    use axum::http::StatusCode;
+    fake_credentials();
+    let day = d("2024-02-01");
+    let range = Some(DayRange::new(day, day).unwrap());
+    for db in both_dbs().await {
+        // Two 500s, then an answer: retried, and the day is stored.
+        let (url, seen) = failing_stub(2, StatusCode::INTERNAL_SERVER_ERROR, "InternalError").await;
+        let ctx = context(config(&source_toml(&url, ""), Path::new("/"), &db)).await;
+        ingest_at(&ctx, "2024-03-01", range).await.expect("retried");
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "two 500s, then one answer");
+        close(
+            &daily_totals(&ctx.store).await,
+            &[("2024-02-01", 2.25)],
+            db.backend,
+        );
+
+        // 503s past max_attempts (3): the run fails naming the source, the stored day stays.
+        let (url, seen) = failing_stub(
+            u32::MAX,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+        )
+        .await;
+        let ctx2 = context(config(&source_toml(&url, ""), Path::new("/"), &db)).await;
+        let err = ingest_at(&ctx2, "2024-03-01", range)
+            .await
+            .expect_err("still unavailable")
+            .to_string();
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "max_attempts = 3");
+        assert!(
+            err.contains("source aws") && err.contains("ServiceUnavailable"),
+            "{err}"
+        );
+        close(
+            &daily_totals(&ctx.store).await,
+            &[("2024-02-01", 2.25)],
+            db.backend,
+        );
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_page_token_or_too_many_pages_stops_the_run_and_stores_nothing() {
+    fake_credentials();
+    let range = Some(DayRange::new(d("2024-02-01"), d("2024-02-03")).unwrap());
+    const NINE: &[(&str, &str)] = &[("AWS Lambda", "9.00")];
+    const EIGHT: &[(&str, &str)] = &[("AWS Lambda", "8.00")];
+    for db in both_dbs().await {
+        let ctx = seeded(&db).await;
+
+        // Every page names the same next page: moto would answer it forever.
+        inject(vec![
+            page(&[("2024-02-01", NINE, false)], Some("again")),
+            page(&[("2024-02-02", NINE, false)], Some("again")),
+        ])
+        .await;
+        let repeating = context(config(&source_toml(&moto_url(), ""), Path::new("/"), &db)).await;
+        let err = ingest_at(&repeating, "2024-03-01", range)
+            .await
+            .expect_err("a repeated token")
+            .to_string();
+        assert!(
+            err.contains("source aws") && err.contains("repeats the NextPageToken \"again\""),
+            "{err}"
+        );
+        close(
+            &daily_totals(&ctx.store).await,
+            &[("2024-02-01", 2.25)],
+            db.backend,
+        );
+
+        // Three distinct pages where two are allowed: stopped after two billed requests.
+        inject(vec![
+            page(&[("2024-02-01", EIGHT, false)], Some("t1")),
+            page(&[("2024-02-02", EIGHT, false)], Some("t2")),
+            page(&[("2024-02-03", EIGHT, false)], None),
+        ])
+        .await;
+        let capped = context(config(
+            &source_toml(&moto_url(), "max_pages = 2"),
+            Path::new("/"),
+            &db,
+        ))
+        .await;
+        let err = ingest_at(&capped, "2024-03-01", range)
+            .await
+            .expect_err("past max_pages")
+            .to_string();
+        assert!(
+            err.contains("source aws") && err.contains("more than 2 pages (max_pages)"),
+            "{err}"
+        );
+        close(
+            &daily_totals(&ctx.store).await,
+            &[("2024-02-01", 2.25)],
+            db.backend,
+        );
+
+        // The same three pages with room for them are stored: the cap, not the pages, stopped it.
+        let roomy = context(config(&source_toml(&moto_url(), ""), Path::new("/"), &db)).await;
+        ingest_at(&roomy, "2024-03-01", range)
+            .await
+            .expect("three pages");
+        close(
+            &daily_totals(&ctx.store).await,
+            &[
+                ("2024-02-01", 8.0),
+                ("2024-02-02", 8.0),
+                ("2024-02-03", 8.0),
+            ],
+            db.backend,
+        );
+        ctx.store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_cost_explorer_fails_at_the_deadline_and_stores_nothing() {
+    use axum::routing::post;
+    fake_credentials();
+    let day = d("2024-02-01");
+    let range = Some(DayRange::new(day, day).unwrap());
+    for db in both_dbs().await {
+        let ctx = seeded(&db).await;
+        // Accepts the request and never answers.
+        let stalled = axum::Router::new().route(
+            "/",
+            post(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                ""
+            }),
+        );
+        let url = serve_locally(stalled).await;
+        let cfg = config(
+            &source_toml(&url, "timeout_seconds = 1"),
+            Path::new("/"),
+            &db,
+        );
+        let err = ingest_at(&context(cfg).await, "2024-03-01", range)
+            .await
+            .expect_err("stalled")
+            .to_string();
+        assert!(
+            err.contains("source aws") && err.contains("not finished within 1 s (timeout_seconds)"),
             "{err}"
         );
         close(

@@ -270,6 +270,7 @@ mod tests {
         };
         assert_eq!(ce.metric, "UnblendedCost");
         assert_eq!((ce.backfill_months, ce.refetch_days), (13, 3));
+        assert_eq!((ce.max_pages, ce.timeout.as_secs()), (1000, 600));
         assert_eq!(ce.group_by[1], super::CeGroupBy::Tag("team".into()));
         assert!(ce.filter.as_ref().unwrap().not.is_some());
     }
@@ -286,6 +287,13 @@ mod tests {
         assert!(error(&format!("{CE}group_by = ['TAG:']\n")).starts_with("sources[0].group_by[0]"));
         assert!(
             error(&format!("{CE}backfill_months = 14\n")).starts_with("sources[0].backfill_months")
+        );
+        assert_eq!(
+            error(&format!("{CE}max_pages = 0\n")),
+            "sources[0].max_pages: must be 1 to 100000, got 0"
+        );
+        assert!(
+            error(&format!("{CE}timeout_seconds = -5\n")).starts_with("sources[0].timeout_seconds")
         );
         assert!(
             error(&format!(

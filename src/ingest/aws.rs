@@ -5,7 +5,7 @@
 //! API still marked `Estimated`. All pages are fetched before anything is returned, so a run
 //! that fails part-way stores nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -75,9 +75,16 @@ pub async fn fetch(
         .end(window.end().add_days(1).to_string())
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let (results, requests) = pages(source, settings, &client, period)
-        .await
-        .map_err(failed)?;
+    let (results, requests) =
+        tokio::time::timeout(settings.timeout, pages(source, settings, &client, period))
+            .await
+            .map_err(|_| {
+                failed(format!(
+                    "not finished within {} s (timeout_seconds); nothing was stored",
+                    settings.timeout.as_secs()
+                ))
+            })?
+            .map_err(failed)?;
     let (points, estimated) = convert(source, settings, &results, window).map_err(failed)?;
     tracing::info!(
         source,
@@ -108,7 +115,8 @@ async fn client(settings: &CostExplorerSource) -> Client {
     Client::new(&loader.load().await)
 }
 
-/// Every page of daily costs over `period`, and the requests it took.
+/// Every page of daily costs over `period`, and the requests it took. A page token seen
+/// before, or more than `max_pages` pages, is an error: each page is a billed request.
 async fn pages(
     source: &str,
     settings: &CostExplorerSource,
@@ -129,6 +137,7 @@ async fn pages(
         .collect();
     let mut results: Vec<ResultByTime> = Vec::new();
     let mut token: Option<String> = None;
+    let mut seen: HashSet<String> = HashSet::new();
     let mut requests = 0u32;
     loop {
         let response = client
@@ -151,7 +160,21 @@ async fn pages(
             "Cost Explorer page fetched."
         );
         match page.next_page_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            Some(t) if !t.is_empty() => {
+                if !seen.insert(t.to_string()) {
+                    return Err(format!(
+                        "page {requests} repeats the NextPageToken {t:?} of an earlier page; \
+                         stopped rather than pay for the same pages again"
+                    ));
+                }
+                if requests >= settings.max_pages {
+                    return Err(format!(
+                        "more than {} pages (max_pages); stopped after {requests} billed requests",
+                        settings.max_pages
+                    ));
+                }
+                token = Some(t.to_string());
+            }
             _ => break,
         }
     }
@@ -397,6 +420,8 @@ mod tests {
             region: "us-east-1".into(),
             endpoint_url: None,
             max_attempts: 3,
+            max_pages: 1000,
+            timeout: std::time::Duration::from_secs(600),
         }
     }
 

@@ -18,6 +18,8 @@ pub(crate) struct RawCostExplorer {
     region: Option<String>,
     endpoint_url: Option<String>,
     max_attempts: Option<i64>,
+    max_pages: Option<i64>,
+    timeout_seconds: Option<i64>,
 }
 
 /// One GroupBy of a Cost Explorer query.
@@ -163,6 +165,11 @@ pub struct CostExplorerSource {
     pub endpoint_url: Option<String>,
     /// Attempts per request, throttling and transient errors included.
     pub max_attempts: u32,
+    /// Pages one run may fetch: each is a billed request, and an API that kept answering with
+    /// a next page would otherwise be paid for forever.
+    pub max_pages: u32,
+    /// The longest one run may spend fetching, retries included.
+    pub timeout: std::time::Duration,
 }
 
 const CE_METRICS: [&str; 5] = [
@@ -226,5 +233,12 @@ pub(super) fn cost_explorer(
         region: raw.region.clone().unwrap_or_else(|| "us-east-1".into()),
         endpoint_url: raw.endpoint_url.clone(),
         max_attempts: bounded(key("max_attempts"), raw.max_attempts, 5, 20)?,
+        max_pages: bounded(key("max_pages"), raw.max_pages, 1000, 100_000)?,
+        timeout: std::time::Duration::from_secs(u64::from(bounded(
+            key("timeout_seconds"),
+            raw.timeout_seconds,
+            600,
+            86_400,
+        )?)),
     })
 }
