@@ -347,3 +347,39 @@ async fn an_answer_that_is_not_the_prometheus_api_is_refused_and_stores_nothing(
         good.store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_answer_keeps_the_stored_usage() {
+    // A Prometheus that answers every query with no series, as one whose retention dropped the
+    // window does.
+    let app = axum::Router::new().fallback(|| async {
+        axum::Json(serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "matrix", "result": []}
+        }))
+    });
+    let url = serve_locally(app).await;
+    for db in both_dbs().await {
+        let good = context(config(&prices_toml(&prometheus_url()), Path::new("/"), &db)).await;
+        ingest_source(&good, "k8s", three_days())
+            .await
+            .expect("good");
+        let usage = good.store.usage("k8s", None, None).await.unwrap();
+        let costs = stored_costs(&good, "k8s").await;
+        assert!(!usage.is_empty() && !costs.is_empty(), "{}", db.backend);
+
+        let empty = context(config(&prices_toml(&url), Path::new("/"), &db)).await;
+        let report = ingest_source(&empty, "k8s", three_days())
+            .await
+            .expect("an empty answer is not an error");
+        assert_eq!(
+            report.stages[0].counts.get("days_written").copied(),
+            Some(0),
+            "{}: nothing replaced",
+            db.backend
+        );
+        assert_eq!(good.store.usage("k8s", None, None).await.unwrap(), usage);
+        assert_eq!(stored_costs(&good, "k8s").await, costs);
+        good.store.close().await;
+    }
+}

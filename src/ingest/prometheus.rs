@@ -275,13 +275,27 @@ pub async fn fetch(
             allocated(source, &usage, &capacity, allocation, &inputs.billed)?
         }
     };
+    // No sample at all is a Prometheus without the data (a retention gap, a query gone wrong),
+    // not a cluster that used nothing: idle namespaces still have samples, at zero. Replacing
+    // the window with it would delete what is stored.
+    let covered = match client.samples {
+        0 => {
+            tracing::warn!(
+                source,
+                %window,
+                "Prometheus answered no samples for the window; its stored usage is kept."
+            );
+            None
+        }
+        _ => Some(window),
+    };
     Ok(Batch {
         source: source.to_string(),
         files: Vec::new(),
         points: costs,
         usage: points,
         rows_read: client.samples,
-        covered: Some(window),
+        covered,
         requests: client.requests,
         estimated: Vec::new(),
     })
