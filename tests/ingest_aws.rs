@@ -486,21 +486,8 @@ async fn throttling_is_retried_with_backoff_and_a_run_that_still_fails_stores_no
 
         // Throttled past max_attempts (3): the run fails, says why, and the stored day stays.
         let (url, seen) = throttling_stub(u32::MAX).await;
-        let ctx2 = context(config(&source_toml(&url, ""), Path::new("/"), &db)).await;
-        let err = ingest_at(&ctx2, "2024-03-01", range)
-            .await
-            .expect_err("still throttled")
-            .to_string();
+        fails_keeping_the_stored_day(&ctx, &db, &url, "", range, "LimitExceededException").await;
         assert_eq!(seen.load(Ordering::SeqCst), 3, "max_attempts = 3");
-        assert!(
-            err.contains("source aws") && err.contains("LimitExceededException"),
-            "{err}"
-        );
-        close(
-            &daily_totals(&ctx.store).await,
-            &[("2024-02-01", 2.25)],
-            db.backend,
-        );
         ctx.store.close().await;
     }
 }
@@ -514,6 +501,34 @@ async fn seeded(db: &TestDb) -> App {
         .await
         .expect("seeded");
     ctx
+}
+
+/// Ingests `range` from `endpoint` (with the source settings `extra`) into the store of `kept`,
+/// which holds 2024-02-01 at 2.25: the run must fail naming source `aws` and `expected`, and the
+/// stored day must stay as it was.
+async fn fails_keeping_the_stored_day(
+    kept: &App,
+    db: &TestDb,
+    endpoint: &str,
+    extra: &str,
+    range: Option<DayRange>,
+    expected: &str,
+) {
+    let ctx = context(config(&source_toml(endpoint, extra), Path::new("/"), db)).await;
+    let err = ingest_at(&ctx, "2024-03-01", range)
+        .await
+        .expect_err(expected)
+        .to_string();
+    assert!(
+        err.contains("source aws") && err.contains(expected),
+        "{}: {err}",
+        db.backend
+    );
+    close(
+        &daily_totals(&kept.store).await,
+        &[("2024-02-01", 2.25)],
+        db.backend,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -541,21 +556,8 @@ async fn server_errors_are_retried_and_a_run_that_still_fails_stores_nothing() {
             "ServiceUnavailable",
         )
         .await;
-        let ctx2 = context(config(&source_toml(&url, ""), Path::new("/"), &db)).await;
-        let err = ingest_at(&ctx2, "2024-03-01", range)
-            .await
-            .expect_err("still unavailable")
-            .to_string();
+        fails_keeping_the_stored_day(&ctx, &db, &url, "", range, "ServiceUnavailable").await;
         assert_eq!(seen.load(Ordering::SeqCst), 3, "max_attempts = 3");
-        assert!(
-            err.contains("source aws") && err.contains("ServiceUnavailable"),
-            "{err}"
-        );
-        close(
-            &daily_totals(&ctx.store).await,
-            &[("2024-02-01", 2.25)],
-            db.backend,
-        );
         ctx.store.close().await;
     }
 }
@@ -575,20 +577,8 @@ async fn a_repeated_page_token_or_too_many_pages_stops_the_run_and_stores_nothin
             page(&[("2024-02-02", NINE, false)], Some("again")),
         ])
         .await;
-        let repeating = context(config(&source_toml(&moto_url(), ""), Path::new("/"), &db)).await;
-        let err = ingest_at(&repeating, "2024-03-01", range)
-            .await
-            .expect_err("a repeated token")
-            .to_string();
-        assert!(
-            err.contains("source aws") && err.contains("repeats the NextPageToken \"again\""),
-            "{err}"
-        );
-        close(
-            &daily_totals(&ctx.store).await,
-            &[("2024-02-01", 2.25)],
-            db.backend,
-        );
+        let repeated = "repeats the NextPageToken \"again\"";
+        fails_keeping_the_stored_day(&ctx, &db, &moto_url(), "", range, repeated).await;
 
         // Three distinct pages where two are allowed: stopped after two billed requests.
         inject(vec![
@@ -597,25 +587,8 @@ async fn a_repeated_page_token_or_too_many_pages_stops_the_run_and_stores_nothin
             page(&[("2024-02-03", EIGHT, false)], None),
         ])
         .await;
-        let capped = context(config(
-            &source_toml(&moto_url(), "max_pages = 2"),
-            Path::new("/"),
-            &db,
-        ))
-        .await;
-        let err = ingest_at(&capped, "2024-03-01", range)
-            .await
-            .expect_err("past max_pages")
-            .to_string();
-        assert!(
-            err.contains("source aws") && err.contains("more than 2 pages (max_pages)"),
-            "{err}"
-        );
-        close(
-            &daily_totals(&ctx.store).await,
-            &[("2024-02-01", 2.25)],
-            db.backend,
-        );
+        let capped = "more than 2 pages (max_pages)";
+        fails_keeping_the_stored_day(&ctx, &db, &moto_url(), "max_pages = 2", range, capped).await;
 
         // The same three pages with room for them are stored: the cap, not the pages, stopped it.
         let roomy = context(config(&source_toml(&moto_url(), ""), Path::new("/"), &db)).await;
@@ -652,24 +625,8 @@ async fn a_stalled_cost_explorer_fails_at_the_deadline_and_stores_nothing() {
             }),
         );
         let url = serve_locally(stalled).await;
-        let cfg = config(
-            &source_toml(&url, "timeout_seconds = 1"),
-            Path::new("/"),
-            &db,
-        );
-        let err = ingest_at(&context(cfg).await, "2024-03-01", range)
-            .await
-            .expect_err("stalled")
-            .to_string();
-        assert!(
-            err.contains("source aws") && err.contains("not finished within 1 s (timeout_seconds)"),
-            "{err}"
-        );
-        close(
-            &daily_totals(&ctx.store).await,
-            &[("2024-02-01", 2.25)],
-            db.backend,
-        );
+        let deadline = "not finished within 1 s (timeout_seconds)";
+        fails_keeping_the_stored_day(&ctx, &db, &url, "timeout_seconds = 1", range, deadline).await;
         ctx.store.close().await;
     }
 }

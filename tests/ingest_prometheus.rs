@@ -319,6 +319,17 @@ async fn a_bad_query_or_one_without_namespace_names_the_query_and_stores_nothing
     }
 }
 
+/// A store with the data's first three days ingested from the real Prometheus, and the usage
+/// stored.
+async fn seeded(db: &TestDb) -> (App, Vec<UsagePoint>) {
+    let good = context(config(&prices_toml(&prometheus_url()), Path::new("/"), db)).await;
+    ingest_source(&good, "k8s", three_days())
+        .await
+        .expect("good");
+    let usage = good.store.usage("k8s", None, None).await.unwrap();
+    (good, usage)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_that_is_not_the_prometheus_api_is_refused_and_stores_nothing() {
     // A proxy's login page where Prometheus should be.
@@ -326,11 +337,7 @@ async fn an_answer_that_is_not_the_prometheus_api_is_refused_and_stores_nothing(
         .fallback(|| async { axum::response::Html("<html><body>Please sign in</body></html>") });
     let url = serve_locally(app).await;
     for db in both_dbs().await {
-        let good = context(config(&prices_toml(&prometheus_url()), Path::new("/"), &db)).await;
-        ingest_source(&good, "k8s", three_days())
-            .await
-            .expect("good");
-        let before = good.store.usage("k8s", None, None).await.unwrap();
+        let (good, before) = seeded(&db).await;
 
         let bad = context(config(&prices_toml(&url), Path::new("/"), &db)).await;
         let err = ingest_source(&bad, "k8s", three_days())
@@ -360,11 +367,7 @@ async fn an_empty_answer_keeps_the_stored_usage() {
     });
     let url = serve_locally(app).await;
     for db in both_dbs().await {
-        let good = context(config(&prices_toml(&prometheus_url()), Path::new("/"), &db)).await;
-        ingest_source(&good, "k8s", three_days())
-            .await
-            .expect("good");
-        let usage = good.store.usage("k8s", None, None).await.unwrap();
+        let (good, usage) = seeded(&db).await;
         let costs = stored_costs(&good, "k8s").await;
         assert!(!usage.is_empty() && !costs.is_empty(), "{}", db.backend);
 

@@ -109,7 +109,12 @@ pub(super) fn recent_shift(
         .filter(|j| matches!(terms[*j], Term::Holiday(_)))
         .collect();
     let on_holiday = |row: &[f64]| holidays.iter().any(|j| row[*j] != 0.0);
-    let plain: Vec<bool> = problem.x.iter().map(|row| !on_holiday(row)).collect();
+    let plain: Vec<bool> = problem
+        .x
+        .iter()
+        .skip(newest)
+        .map(|row| !on_holiday(row))
+        .collect();
     let mut weights = weights.to_vec();
     let refit;
     let fit = match weights[newest..].iter().all(|w| *w == 1.0) {
@@ -125,7 +130,7 @@ pub(super) fn recent_shift(
     // the mean alone, or has already come back. Only days that are not holidays count here.
     let level_like = |t: usize| {
         let days: Vec<f64> = (t..n)
-            .filter(|i| plain[*i])
+            .filter(|i| plain[*i - newest])
             .map(|i| fit.residuals[i])
             .collect();
         if days.len() < 2 {
