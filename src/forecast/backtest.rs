@@ -54,8 +54,17 @@ impl Plan {
 pub struct Scored {
     /// The scores averaged over the windows.
     pub accuracy: Accuracy,
-    /// Each window's |forecast total − actual total| / actual total, in %, oldest first.
-    pub total_errors: Vec<f64>,
+    /// Each window's miss of its 30-day total, oldest first.
+    pub misses: Vec<Miss>,
+}
+
+/// How far one backtest window's total was off, and on how much history it was forecast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Miss {
+    /// |forecast total − actual total| / actual total, in %.
+    pub percent: f64,
+    /// Days of history before the window's origin.
+    pub history_days: usize,
 }
 
 /// Backtests every target, each up to its own last trusted day, under every choice, in
@@ -92,24 +101,30 @@ fn score_target(target: &Target, end: Day, choice: ModelChoice, plan: Plan) -> O
     if origins.is_empty() {
         return None;
     }
-    let scores: Vec<WindowScore> = origins
+    let scores: Vec<(usize, WindowScore)> = origins
         .iter()
         .filter_map(|origin| {
             let (f, _) = forecast_target(target, total.day(origin - 1), plan.horizon, choice)?;
             let mean: Vec<f64> = f.points.iter().map(|p| p.mean).collect();
             let bounds: Vec<Bounds> = f.points.iter().map(Bounds::of).collect();
             let actual = &total.values[*origin..origin + plan.horizon];
-            Some(score_window(
-                &total.values[..*origin],
-                actual,
-                &mean,
-                &bounds,
-            ))
+            let score = score_window(&total.values[..*origin], actual, &mean, &bounds);
+            Some((*origin, score))
         })
         .collect();
+    let misses = scores
+        .iter()
+        .filter_map(|(origin, s)| {
+            s.total_error.map(|percent| Miss {
+                percent,
+                history_days: *origin,
+            })
+        })
+        .collect();
+    let scores: Vec<WindowScore> = scores.into_iter().map(|(_, s)| s).collect();
     Some(Scored {
         accuracy: summarise(&target.name, choice.to_string(), plan, &scores),
-        total_errors: scores.iter().filter_map(|s| s.total_error).collect(),
+        misses,
     })
 }
 

@@ -58,7 +58,7 @@ pub fn calibrate_by_backtest(
     let scored = backtest::run_scored(targets, &[choice], plan);
     for f in forecasts {
         if let Some(s) = scored.iter().find(|s| s.accuracy.series == f.series) {
-            calibrate_level(f, plan.horizon, &s.total_errors);
+            calibrate_level(f, plan.horizon, &s.misses);
         }
     }
     scored.into_iter().map(|s| s.accuracy).collect()
@@ -229,21 +229,27 @@ pub fn forecast_target(
 const SD_PER_MEDIAN_ABS: f64 = 1.482_6;
 /// Windows' worth of weight the model's own error estimate keeps against the backtest's.
 const PRIOR_WINDOWS: f64 = 3.0;
+/// A window forecast from this much history or more counts as a whole window; one forecast
+/// from less counts in proportion. A model fitted on one to three months misses by more than
+/// the one fitted on the whole history: on generated bills of 120 to 200 days, whose windows
+/// are forecast from 30 to 170, 80% intervals of totals covered about 92%.
+const WHOLE_WINDOW_DAYS: f64 = 365.0;
 
 /// Rescales a forecast's level error so the spread it implies for a total over `horizon` days
-/// agrees with the totals the backtest windows actually missed by (`total_errors`, in %).
+/// agrees with the totals the backtest windows actually missed by (`misses`).
 ///
 /// Daily errors of a regression are correlated (a level or trend that is off is off every day),
 /// and a period total's interval has to carry that. The backtest measured it directly: its
 /// windows' total errors. The model's own estimate and the backtest's are pooled, weighted by
-/// windows, so three windows move the interval but do not alone decide it. The windows' spread
+/// windows, so three windows move the interval but do not alone decide it, and windows forecast
+/// from a short history count for less ([`WHOLE_WINDOW_DAYS`]). The windows' spread
 /// is read from their median miss: total errors are heavy-tailed (one window holds a launch or
 /// a migration), and a normal interval as wide as their mean says covers the typical month far
 /// more often than 80%. Windows that ended before a recent change of level know nothing of how
 /// far the new level may be off, so while the change is unsettled they may widen the interval
 /// but not narrow it.
-pub fn calibrate_level(forecast: &mut SeriesForecast, horizon: usize, total_errors: &[f64]) {
-    let mut errors = total_errors.to_vec();
+pub fn calibrate_level(forecast: &mut SeriesForecast, horizon: usize, misses: &[backtest::Miss]) {
+    let mut errors: Vec<f64> = misses.iter().map(|m| m.percent).collect();
     if errors.is_empty() {
         return;
     }
@@ -257,7 +263,10 @@ pub fn calibrate_level(forecast: &mut SeriesForecast, horizon: usize, total_erro
     }
     let implied = (level * level + noise_var).sqrt() / mean;
     let measured = SD_PER_MEDIAN_ABS * median(&mut errors) / 100.0;
-    let windows = errors.len() as f64;
+    let windows: f64 = misses
+        .iter()
+        .map(|m| (m.history_days as f64 / WHOLE_WINDOW_DAYS).min(1.0))
+        .sum();
     let mut pooled = ((PRIOR_WINDOWS * implied.powi(2) + windows * measured.powi(2))
         / (PRIOR_WINDOWS + windows))
         .sqrt();
@@ -338,6 +347,11 @@ mod tests {
     /// Thirty days of 100 ± 5 with a level error of 0.5 a day: the model implies a relative
     /// spread of sqrt(15² + 30 × 25) / 3000 ≈ 1.04% for the total.
     fn calibrated(errors: &[f64], change: Option<LevelChange>) -> f64 {
+        calibrated_from(errors, 400, change)
+    }
+
+    /// As [`calibrated`], with every window forecast from `history_days` days.
+    fn calibrated_from(errors: &[f64], history_days: usize, change: Option<LevelChange>) -> f64 {
         let day = d("2024-03-01");
         let point = |h: i64| DailyForecast {
             day: day.add_days(h),
@@ -360,7 +374,14 @@ mod tests {
             },
             points: (0..30).map(point).collect(),
         };
-        calibrate_level(&mut f, 30, errors);
+        let misses: Vec<backtest::Miss> = errors
+            .iter()
+            .map(|percent| backtest::Miss {
+                percent: *percent,
+                history_days,
+            })
+            .collect();
+        calibrate_level(&mut f, 30, &misses);
         // Daily intervals and noise are the backtested ones and stay as they were.
         assert_eq!((f.points[0].sd_noise, f.points[0].hi80), (5.0, 110.0));
         let level: f64 = f.points.iter().map(|p| p.sd_level).sum();
@@ -373,6 +394,14 @@ mod tests {
         // 1.04%: sqrt((1.04² + 5.93²) / 2) ≈ 4.26%.
         let sd = calibrated(&[2.0, 4.0, 9.0], None);
         assert!((sd - 0.0426).abs() < 0.001, "relative sd of the total {sd}");
+    }
+
+    #[test]
+    fn windows_forecast_from_a_short_history_count_for_less() {
+        // The same misses as above from 73 days of history each: 3 × 0.2 = 0.6 of a window
+        // against the model's 3, sqrt((3 × 1.04² + 0.6 × 5.93²) / 3.6) ≈ 2.60%.
+        let sd = calibrated_from(&[2.0, 4.0, 9.0], 73, None);
+        assert!((sd - 0.0260).abs() < 0.001, "relative sd of the total {sd}");
     }
 
     #[test]
