@@ -23,7 +23,7 @@ use distrs::Normal;
 use design::{Design, Problem, Term, robust_fit};
 use drift::{Drift, OUT_OF_SAMPLE, recent_slope_share};
 pub use shifts::RecentChange;
-use shifts::{best_shift, recent_shift};
+use shifts::{best_shift, nascent_change, recent_shift};
 
 use super::model::{Bounds, ModelError, ModelForecast, Z80, Z95};
 use super::periodic::{MonthDay, MonthlyDay};
@@ -167,6 +167,9 @@ struct Fitted {
     shifts: Vec<usize>,
     /// A change of level in the newest days, forecast as holding or reverting.
     change: Option<RecentChange>,
+    /// Where no change was found, the newest days' departure from the fit: it may be the
+    /// start of one.
+    nascent: Option<RecentChange>,
 }
 
 /// Fits log costs `z`: a robust fit, loosened knots for a steep trend, then up to
@@ -211,11 +214,16 @@ fn fit_series(series: &DailySeries, z: Vec<f64>) -> Result<Fitted, ModelError> {
         None => None,
     };
     design.slope_share = recent_slope_share(&design, &fit.beta, &series.values);
+    let nascent = match change {
+        None => nascent_change(&fit, &series.excursions, shifts.len()),
+        Some(_) => None,
+    };
     Ok(Fitted {
         design,
         fit,
         shifts,
         change,
+        nascent,
     })
 }
 
@@ -250,7 +258,19 @@ fn forecast_day(f: &Fitted, drift: &Drift, row: &[f64], h: usize, offset: f64) -
         spread: level.hypot(sigma) * OUT_OF_SAMPLE,
     };
     let scenarios = match f.change {
-        None => vec![scenario(1.0, fitted + drift.correction(weeks), level)],
+        None => {
+            let fitted = fitted + drift.correction(weeks);
+            match f.nascent {
+                None => vec![scenario(1.0, fitted, level)],
+                Some(c) => {
+                    let holds = c.persistence();
+                    vec![
+                        scenario(1.0 - holds, fitted, level),
+                        scenario(holds, fitted + c.log_size, level),
+                    ]
+                }
+            }
+        }
         Some(c) => {
             let holds = c.persistence();
             let reverts = fitted - c.log_size + drift.correction(weeks);
@@ -261,7 +281,13 @@ fn forecast_day(f: &Fitted, drift: &Drift, row: &[f64], h: usize, offset: f64) -
         }
     };
     let expected = |s: &Scenario| ((s.mu + sigma * sigma / 2.0).exp() - offset).max(0.0);
-    let mean: f64 = scenarios.iter().map(|s| s.weight * expected(s)).sum();
+    // A nascent change widens the interval but does not move the forecast: one to three days
+    // off the fit are as often a passing spike, and moving the forecast for them cost 2-7% in
+    // the median error of totals on generated bills.
+    let mean: f64 = match f.nascent {
+        Some(_) => expected(&scenarios[0]),
+        None => scenarios.iter().map(|s| s.weight * expected(s)).sum(),
+    };
     // The level's variance: each scenario's own, plus the spread between the scenarios, which
     // is shared by every day just as a wrong level is.
     let level_var: f64 = scenarios

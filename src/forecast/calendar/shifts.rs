@@ -163,6 +163,37 @@ pub(super) fn recent_shift(
     (bend < gain).then_some(at)
 }
 
+/// The newest days a nascent change is looked for in.
+const NASCENT_DAYS: usize = 3;
+/// A nascent change stands this many standard errors from zero: below [`CHANGE_EVIDENCE`],
+/// since it only widens the interval. On generated bills with steps 1 to 21 days old it raised
+/// the 80% coverage of totals from 73-77% to 75-78% and of days from 72-73% to 74-76%, for up
+/// to 1% more coverage of totals on bills with no recent step.
+const NASCENT_EVIDENCE: f64 = 2.0;
+
+/// Where [`recent_shift`] found nothing, a change that may be starting: the mean residual of
+/// the newest one to [`NASCENT_DAYS`] days, whichever stands furthest from zero, if it stands
+/// [`NASCENT_EVIDENCE`] standard errors out and moves the level by [`MIN_CHANGE`]. A step one
+/// day old, or a small one three days old on a noisy bill, cannot be told from noise, but the
+/// interval can admit that it may hold.
+pub(super) fn nascent_change(
+    fit: &Fit,
+    excursions: &[Excursion],
+    shifts: usize,
+) -> Option<RecentChange> {
+    let n = fit.residuals.len();
+    (1..=NASCENT_DAYS.min(n))
+        .map(|k| {
+            let size = fit.residuals[n - k..].iter().sum::<f64>() / k as f64;
+            (k, size, k as f64 * size * size / (fit.sigma * fit.sigma))
+        })
+        .filter(|(_, size, evidence)| {
+            size.abs() >= MIN_CHANGE && *evidence >= NASCENT_EVIDENCE * NASCENT_EVIDENCE
+        })
+        .max_by(|l, r| l.2.total_cmp(&r.2))
+        .map(|(k, size, _)| RecentChange::new(k, size, excursions, shifts))
+}
+
 /// A recent change this large (in logs, about 35%) is a jump even where a bend in the trend
 /// explains the newest days as well.
 const JUMP: f64 = 0.3;

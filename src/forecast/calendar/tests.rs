@@ -149,6 +149,28 @@ fn a_spike_that_is_passing_is_not_a_change_but_a_step_is() {
 }
 
 #[test]
+fn a_jump_on_the_last_day_widens_the_interval_but_does_not_move_the_forecast() {
+    // The newest day at 1.6×: one day cannot tell a step from a spike. The 30-day total stays
+    // within 3% of the clean history's, but the 80% interval of the next weekday reaches half
+    // way to the new level, 1.3× the true value (under 1.2× without the jump), and still holds
+    // the old.
+    let clean = bill(300, 1.0, 0.05, 6);
+    let mut jumped = clean.clone();
+    jumped.values[299] *= 1.6;
+    let (a, b) = (fit(&clean, 30), fit(&jumped, 30));
+    let (ta, tb): (f64, f64) = (a.mean.iter().sum(), b.mean.iter().sum());
+    assert!(b.change.is_none(), "{:?}", b.note);
+    assert!((tb - ta).abs() / ta < 0.03, "{tb} vs {ta}");
+    let h = (0..7)
+        .find(|h| clean.day(300 + h).weekday_index() < 5)
+        .expect("a weekday in a week");
+    let t = truth(&clean, 300 + h, 1.0);
+    assert!(a.bounds[h].hi80 < 1.2 * t, "{:?} vs {t}", a.bounds[h]);
+    assert!(b.bounds[h].hi80 >= 1.3 * t, "{:?} vs {t}", b.bounds[h]);
+    assert!(b.bounds[h].lo80 <= t, "{:?} vs {t}", b.bounds[h]);
+}
+
+#[test]
 fn a_level_shift_is_followed() {
     // A Savings Plan halves the bill 60 days before the end: the forecast total is within
     // 4% of the new level's, and the note names the day.
