@@ -1,10 +1,20 @@
 //! A recorded run: the one way a run is started and ended, so every kind of run (a pipeline
 //! run, a restore, a skipped tick) leaves the same record, and none is left `running` by an
-//! early return.
+//! early return or, once the next run starts, by a killed process.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
 
 use crate::app::{App, Clock};
 use crate::domain::{RunDetail, RunOutcome};
 use crate::store::{Store, StoreError};
+
+/// How often a running run records that its process is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+/// A run whose process has not shown it is alive for this long was killed (SIGKILL, the
+/// out-of-memory killer, a lost node): the next run to start records it as interrupted.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(10 * HEARTBEAT.as_secs());
 
 /// A run whose start is recorded; [`RecordedRun::finish`] records its end. Dropped unfinished
 /// (an early error return, a cancelled future), it is recorded as `interrupted`.
@@ -13,17 +23,38 @@ pub struct RecordedRun {
     clock: Clock,
     id: i64,
     open: bool,
+    heartbeat: JoinHandle<()>,
 }
 
 impl RecordedRun {
-    /// Records the start of a run of `job`, stamped with the app's clock.
+    /// Records the start of a run of `job`, stamped with the app's clock, after recording as
+    /// interrupted the runs whose processes died; its heartbeat runs until it ends.
     pub async fn start(app: &App, job: &str) -> Result<RecordedRun, StoreError> {
-        let id = app.store.start_run(job, app.clock.now()).await?;
+        let now = app.clock.now();
+        let cutoff = now - chrono::Duration::seconds(ABANDONED_AFTER.as_secs() as i64);
+        for id in app.store.interrupt_abandoned(cutoff, now).await? {
+            tracing::warn!(
+                run_id = id,
+                "A run whose process stopped without finishing it is recorded as interrupted."
+            );
+        }
+        let id = app.store.start_run(job, now).await?;
+        let (store, clock) = (app.store.clone(), app.clock);
+        let heartbeat = tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT);
+            loop {
+                every.tick().await;
+                if let Err(e) = store.beat(id, clock.now()).await {
+                    tracing::warn!(run_id = id, error = %e, "Could not record the run's heartbeat.");
+                }
+            }
+        });
         Ok(RecordedRun {
             store: app.store.clone(),
             clock: app.clock,
             id,
             open: true,
+            heartbeat,
         })
     }
 
@@ -39,6 +70,7 @@ impl RecordedRun {
         detail: &RunDetail,
     ) -> Result<(), StoreError> {
         self.open = false;
+        self.heartbeat.abort();
         self.store
             .finish_run(self.id, self.clock.now(), outcome, detail)
             .await
@@ -47,6 +79,7 @@ impl RecordedRun {
 
 impl Drop for RecordedRun {
     fn drop(&mut self) {
+        self.heartbeat.abort();
         if !self.open {
             return;
         }

@@ -18,6 +18,57 @@ impl Store {
             .try_get("id")?))
     }
 
+    /// Records that run `id` is still alive at `at`.
+    pub async fn beat(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        let sql = "UPDATE runs SET heartbeat_at = $2 WHERE id = $1 AND outcome = 'running'";
+        with_pool!(self, pool => {
+            sqlx::query(sql).bind(id).bind(at).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Records as interrupted, at `at`, every run still `running` whose last sign of life (its
+    /// heartbeat, else its start) is older than `cutoff`: its process was killed. Their ids.
+    pub async fn interrupt_abandoned(
+        &self,
+        cutoff: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        let select = "SELECT id, started_at, heartbeat_at FROM runs \
+                      WHERE outcome = 'running' AND COALESCE(heartbeat_at, started_at) < $1";
+        let update = "UPDATE runs SET outcome = 'interrupted', finished_at = $2, detail = $3 \
+                      WHERE id = $1 AND outcome = 'running'";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let abandoned: Vec<(i64, DateTime<Utc>)> = sqlx::query(select)
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    let beat: Option<DateTime<Utc>> = r.try_get("heartbeat_at")?;
+                    Ok((r.try_get("id")?, beat.map_or_else(|| r.try_get("started_at"), Ok)?))
+                })
+                .collect::<Result<_>>()?;
+            for (id, seen) in &abandoned {
+                let detail = RunDetail {
+                    error: Some(format!(
+                        "its process stopped without finishing it (last seen alive at {seen})"
+                    )),
+                    ..RunDetail::default()
+                };
+                sqlx::query(update)
+                    .bind(*id)
+                    .bind(at)
+                    .bind(to_json(&detail))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(abandoned.into_iter().map(|(id, _)| id).collect())
+        })
+    }
+
     /// Records the end of a run.
     pub async fn finish_run(
         &self,
