@@ -8,9 +8,9 @@ use chrono::Utc;
 use common::*;
 use costcast::domain::{
     Accuracy, ActionRecord, AlertMark, Anomaly, BudgetMode, BudgetState, CostPoint, Currency,
-    DailyForecast, Day, DayRange, Dimensions, Driver, Engaged, Evaluation, FieldChange, ModelKind,
-    Money, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome, PlanCheck, Projection,
-    SeriesForecast, Status,
+    DailyForecast, Day, DayRange, Dimensions, Driver, Engaged, Evaluation, FieldChange,
+    LaggingSource, ModelKind, Money, ObjectChange, ObjectKind, ObjectRef, Operation, Outcome,
+    PlanCheck, Projection, SeriesForecast, SourceFailure, Status,
 };
 use costcast::store::{RunOutcome, Store};
 
@@ -228,6 +228,12 @@ async fn evaluations_and_runs_are_read_back_as_written() {
                 hi80: 3082.3,
                 p_over: 0.99,
             }),
+            lagging: vec![LaggingSource {
+                source: "aws".into(),
+                newest_day: Some(d("2024-06-15")),
+                refresh_failed: true,
+                stale: true,
+            }],
         };
         store
             .save_evaluations(run, std::slice::from_ref(&evaluation))
@@ -236,10 +242,11 @@ async fn evaluations_and_runs_are_read_back_as_written() {
         let detail = costcast::domain::RunDetail {
             as_of: Some(d("2024-06-20")),
             restored: Some(1),
+            failed_sources: vec![SourceFailure::new("prom", "connection refused".into())],
             ..Default::default()
         };
         store
-            .finish_run(run, Utc::now(), RunOutcome::Ok, &detail)
+            .finish_run(run, Utc::now(), RunOutcome::Partial, &detail)
             .await
             .unwrap();
 
@@ -253,11 +260,15 @@ async fn evaluations_and_runs_are_read_back_as_written() {
         assert_eq!(runs.len(), 1);
         assert_eq!(
             (runs[0].job.as_str(), runs[0].outcome.as_str()),
-            ("budgets", "ok"),
+            ("budgets", "partial"),
             "{}",
             db.backend
         );
         assert_eq!(runs[0].detail, detail, "{}", db.backend);
+        assert_eq!(
+            runs[0].detail.failed_sources[0].to_string(),
+            "source prom: connection refused"
+        );
         assert!(runs[0].finished_at.is_some());
         store.close().await;
     }

@@ -107,15 +107,47 @@ fn headline(evaluations: &[Evaluation]) -> String {
         (n(Status::Ok), "back to ok"),
     ]
     .into_iter()
+    .chain([(
+        evaluations.iter().filter(|e| !e.lagging.is_empty()).count(),
+        "on data that did not refresh",
+    )])
     .filter(|(count, _)| *count > 0)
     .map(|(count, what)| format!("{count} budget(s) {what}"))
     .collect();
     parts.join(", ")
 }
 
+/// One line per source of the budget's scope that is behind: whether this run failed to read
+/// it, how old its newest day is, and whether the ladder is held for it.
+fn lagging_lines(e: &Evaluation) -> Vec<String> {
+    e.lagging
+        .iter()
+        .map(|l| {
+            let newest = match (l.newest_day, l.age_days(e.as_of)) {
+                (Some(day), Some(1)) => format!("newest day {day}, 1 day old"),
+                (Some(day), Some(age)) => format!("newest day {day}, {age} days old"),
+                _ => "nothing stored".to_string(),
+            };
+            let failed = match l.refresh_failed {
+                true => " did not refresh in this run",
+                false => " is behind",
+            };
+            let held = match l.stale {
+                true => ": too old to act on, the action ladder is held where it was",
+                false => "",
+            };
+            format!(
+                ":warning: Data from *{}*{failed} ({newest}){held}",
+                l.source
+            )
+        })
+        .collect()
+}
+
 fn budget_lines(a: &Alert, e: &Evaluation) -> Vec<String> {
     let budget = a.budgets.iter().find(|b| b.name == e.budget);
     let mut lines = standing_lines(e, budget);
+    lines.extend(lagging_lines(e));
     lines.extend(pattern_lines(a, e));
     lines.extend(ladder_lines(a, e, budget));
     lines
@@ -420,6 +452,7 @@ mod tests {
             forecast_error: None,
             steps: 2,
             plan: None,
+            lagging: Vec::new(),
             drivers: vec![Driver {
                 series: "service=EC2|team=ml".into(),
                 projected: 90.0,

@@ -65,6 +65,11 @@ pub struct BudgetSummary {
     pub forecast_error_pct: Option<f64>,
     /// Objects costcast holds changed for it.
     pub held_objects: usize,
+    /// Sources of its scope whose data did not refresh in the newest run or is too old to
+    /// act on.
+    pub lagging_sources: Vec<String>,
+    /// Whether its ladder is held where it was because some of that data is too old.
+    pub ladder_held: bool,
     /// The current month against its planned amount, for a budget with a monthly plan.
     pub plan: Option<PlanOut>,
 }
@@ -117,6 +122,10 @@ fn summary(budget: &Budget, evaluation: Option<&Evaluation>, held: usize) -> Bud
             .and_then(|e| e.forecast_error)
             .map(|v| (v * 10.0).round() / 10.0),
         held_objects: held,
+        lagging_sources: e.map_or(Vec::new(), |e| {
+            e.lagging.iter().map(|l| l.source.clone()).collect()
+        }),
+        ladder_held: e.is_some_and(Evaluation::ladder_held),
         plan: e.and_then(|e| e.plan.as_ref()).map(|c| PlanOut {
             month_start: c.month.start(),
             planned: cents(c.planned),

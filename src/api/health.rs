@@ -207,6 +207,12 @@ impl Scrape {
                 f64::from(b.steps),
             );
             self.gauge(
+                "budget_ladder_held",
+                "1 while the budget's ladder is held because data it draws on is too old",
+                &l,
+                f64::from(u8::from(b.ladder_held)),
+            );
+            self.gauge(
                 "budget_held_objects",
                 "Kubernetes objects the budget holds changed",
                 &l,

@@ -10,7 +10,7 @@ use distrs::Normal;
 
 pub use drivers::{GroupCosts, MAX_DRIVERS, drivers};
 pub use fan::{FanPoint, fan};
-pub use state::advance;
+pub use state::{advance, hold};
 
 use crate::domain::{
     Budget, Day, DayRange, Evaluation, PlanCheck, Projection, SeriesForecast, Status,
@@ -88,6 +88,7 @@ pub fn evaluate(
         steps: 0,
         drivers: Vec::new(),
         plan,
+        lagging: Vec::new(),
     }
 }
 

@@ -81,6 +81,20 @@ pub fn advance(
     }
 }
 
+/// The state of a budget whose data is too old to act on: the ladder stays where it was (off
+/// when it never moved), whatever the evaluation says, so it neither climbs on a projection
+/// that may be wrong nor restores on one that may be right; the evaluation reports those steps.
+pub fn hold(previous: Option<&BudgetState>, evaluation: &mut Evaluation) -> BudgetState {
+    let state = previous.cloned().unwrap_or(BudgetState {
+        period_start: evaluation.projection.period.start(),
+        last_day: evaluation.as_of,
+        status: evaluation.status,
+        engaged: None,
+    });
+    evaluation.steps = state.steps();
+    state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +144,7 @@ mod tests {
             forecast_error: None,
             steps: 0,
             plan: None,
+            lagging: Vec::new(),
             drivers: vec![],
         }
     }

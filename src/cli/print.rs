@@ -14,8 +14,12 @@ pub fn summary_line(report: &RunReport, secs: f64) -> String {
             format!("{} ({})", s.step, counts.join(" "))
         })
         .collect();
+    let without = match report.failed_sources.len() {
+        0 => String::new(),
+        n => format!(" without {n} failed source(s)"),
+    };
     format!(
-        "Run {} finished in {secs:.1} s: {}.",
+        "Run {} finished{without} in {secs:.1} s: {}.",
         report.run_id,
         parts.join(", ")
     )

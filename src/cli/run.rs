@@ -54,7 +54,8 @@ pub async fn migrate(app: &App) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs `steps` as one recorded run of `job` and prints its summary line.
+/// Runs `steps` as one recorded run of `job` and prints its summary line. A run that went on
+/// without some sources prints what it did and fails naming them.
 pub async fn execute(
     app: &App,
     job: &str,
@@ -63,14 +64,25 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunReport, Failure> {
     let started = Instant::now();
-    let report = pipeline::run_once(app, job, steps, now, options)
-        .await
-        .map_err(Failure::run)?;
-    eprintln!(
-        "{}",
-        print::summary_line(&report, started.elapsed().as_secs_f64())
-    );
-    Ok(report)
+    let summary = |report: &RunReport| {
+        eprintln!(
+            "{}",
+            print::summary_line(report, started.elapsed().as_secs_f64())
+        );
+    };
+    match pipeline::run_once(app, job, steps, now, options).await {
+        Ok(report) => {
+            summary(&report);
+            Ok(report)
+        }
+        Err(mut e) => {
+            if let Some(report) = e.partial.take() {
+                summary(&report);
+                print::run(&report);
+            }
+            Err(Failure::run(e))
+        }
+    }
 }
 
 /// A stop that SIGTERM or SIGINT asks for (a CronJob pod being deleted): the stage in progress

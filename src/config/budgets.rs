@@ -72,6 +72,7 @@ pub(super) struct RawAct {
     max_changes_per_run: Option<i64>,
     lock_wait_secs: Option<i64>,
     cronjob_starting_deadline_secs: Option<i64>,
+    max_data_age_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -92,6 +93,10 @@ pub struct ActSettings {
     /// Set on a restored CronJob without `startingDeadlineSeconds` that missed more than 100
     /// schedules while suspended, so the controller starts it again.
     pub cronjob_starting_deadline_secs: u64,
+    /// A budget whose scope draws on a source with no day newer than this many days before
+    /// the evaluation's day is evaluated and reported, but its ladder neither climbs nor comes
+    /// down.
+    pub max_data_age_days: u32,
 }
 
 impl Default for ActSettings {
@@ -101,6 +106,7 @@ impl Default for ActSettings {
             max_changes_per_run: 20,
             lock_wait_secs: 60,
             cronjob_starting_deadline_secs: 3600,
+            max_data_age_days: 3,
         }
     }
 }
@@ -149,6 +155,13 @@ pub(super) fn validate_act(raw: &RawAct) -> Result<ActSettings, ConfigError> {
             86_400 * 7,
             defaults.cronjob_starting_deadline_secs,
         )?,
+        max_data_age_days: whole(
+            "max_data_age_days",
+            raw.max_data_age_days,
+            1,
+            366,
+            u64::from(defaults.max_data_age_days),
+        )? as u32,
     })
 }
 

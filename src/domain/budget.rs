@@ -358,6 +358,39 @@ pub struct Evaluation {
     /// The current month against its planned amount, for a budget with a monthly plan.
     #[serde(default)]
     pub plan: Option<PlanCheck>,
+    /// Sources of the budget's scope whose data did not refresh in this run or is too old to
+    /// act on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lagging: Vec<LaggingSource>,
+}
+
+impl Evaluation {
+    /// Whether the ladder stays where it was: some of the budget's data is too old to act on,
+    /// so it neither climbs nor comes down on it.
+    pub fn ladder_held(&self) -> bool {
+        self.lagging.iter().any(|l| l.stale)
+    }
+}
+
+/// A source a budget's scope draws on whose data is behind: its refresh failed in this run, or
+/// its newest day is older than `act.max_data_age_days`, or both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaggingSource {
+    /// The source's name.
+    pub source: String,
+    /// Its newest stored day before the evaluation's day; none when nothing is stored.
+    pub newest_day: Option<Day>,
+    /// Whether this run failed to read it.
+    pub refresh_failed: bool,
+    /// Whether its newest day is too old to act on.
+    pub stale: bool,
+}
+
+impl LaggingSource {
+    /// Days from its newest day to `as_of` (1 for data through yesterday); none without data.
+    pub fn age_days(&self, as_of: Day) -> Option<i64> {
+        self.newest_day.map(|d| d.days_until(as_of))
+    }
 }
 
 /// A series inside a budget's scope and how its period total moves against the last period.

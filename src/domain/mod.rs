@@ -21,7 +21,7 @@ pub use action::{
 };
 pub use budget::{
     ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
-    Evaluation, Period, PlanOutcome, PlannedChange, Projection, Status, Thresholds,
+    Evaluation, LaggingSource, Period, PlanOutcome, PlannedChange, Projection, Status, Thresholds,
 };
 pub use day::{Day, DayRange};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
@@ -32,7 +32,9 @@ pub use forecast::{
 pub use holidays::{Builtin, Event, Holiday, HolidayCalendar, Holidays};
 pub use money::{Currency, Money};
 pub use plan::{MonthlyPlan, PlanCheck, PlanError};
-pub use run::{RunDetail, RunOutcome, RunRecord, StageOutcome, StageReport, Step, StoppedBefore};
+pub use run::{
+    RunDetail, RunOutcome, RunRecord, SourceFailure, StageOutcome, StageReport, Step, StoppedBefore,
+};
 pub use usage::{UsageMetric, UsagePoint};
 
 /// A value that failed to parse into a domain type; the caller adds where it came from.

@@ -73,6 +73,8 @@ pub enum RunOutcome {
     Ok,
     /// A stage failed; the detail names it.
     Failed,
+    /// Every stage ran, but some sources could not be read; the detail names them.
+    Partial,
     /// Stopped by a shutdown before its last stage; the next run picks up.
     Interrupted,
     /// Not started, because the previous run was still going.
@@ -114,6 +116,8 @@ pub enum StageOutcome {
     Ok,
     /// It failed; the report's `error` says why.
     Failed,
+    /// It did its work on some of its inputs; the report's `error` says which failed and why.
+    Partial,
     /// A shutdown stopped it; what it had not committed was rolled back.
     Interrupted,
 }
@@ -153,6 +157,36 @@ pub struct StoppedBefore {
     pub reason: String,
 }
 
+/// A source a run could not read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFailure {
+    /// The source's name.
+    pub source: String,
+    /// Why, as the ingest error said it, naming the source.
+    pub error: String,
+}
+
+impl SourceFailure {
+    /// `source` failed with `error`; the error is prefixed with the source's name unless it
+    /// begins with it.
+    pub fn new(source: &str, error: String) -> SourceFailure {
+        let named = format!("source {source}");
+        SourceFailure {
+            source: source.to_string(),
+            error: match error.starts_with(&named) {
+                true => error,
+                false => format!("{named}: {error}"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
 /// What a run did, stored with it. Every field is optional so that each kind of run (a
 /// pipeline run, a restore, a skipped tick) records what it has, and older records still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -163,6 +197,9 @@ pub struct RunDetail {
     /// Its stages, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageReport>,
+    /// Sources it could not read; every stage ran on the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_sources: Vec<SourceFailure>,
     /// The step a shutdown stopped it before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_before: Option<StoppedBefore>,

@@ -132,7 +132,8 @@ fn act_counts(changes: &[PlannedChange], records: &[ActionRecord]) -> Counts {
 }
 
 /// Whether a budget is worth a message now: its status or ladder position changed since the
-/// last alert, an object of it conflicted or failed, or the daily digest is due.
+/// last alert, an object of it conflicted or failed, its data is behind or the daily digest is
+/// due (these two once a day).
 fn worth_alerting(
     e: &Evaluation,
     last: Option<&AlertMark>,
@@ -146,8 +147,11 @@ fn worth_alerting(
         None => e.status != Status::Ok,
         Some(m) => m.status != e.status || m.steps != e.steps,
     };
-    let digest_due = digest && e.status != Status::Ok && last.is_none_or(|m| m.day < e.as_of);
-    troubled || changed || digest_due
+    let first_today = last.is_none_or(|m| m.day < e.as_of);
+    let digest_due = digest && e.status != Status::Ok && first_today;
+    // Data that did not refresh is said once a day, whatever the budget's status.
+    let behind = !e.lagging.is_empty() && first_today;
+    troubled || changed || digest_due || behind
 }
 
 /// The steps and object changes a message reports: this run's when it acted, even when there
@@ -254,11 +258,7 @@ pub async fn restore(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<RunReport, super::RunError> {
-    let refuse = |source: StageError| super::RunError {
-        step: super::Step::Restore,
-        source,
-        run_id: None,
-    };
+    let refuse = |source: StageError| super::RunError::unrecorded(super::Step::Restore, source);
     if let Some(name) = budget
         && !ctx.config.budgets.iter().any(|b| b.name == name)
         && ctx
@@ -302,11 +302,7 @@ pub async fn restore_object(
         .store
         .throttled(None)
         .await
-        .map_err(|e| super::RunError {
-            step: super::Step::Restore,
-            source: e.into(),
-            run_id: None,
-        })?;
+        .map_err(|e| super::RunError::unrecorded(super::Step::Restore, e.into()))?;
     if !held.iter().any(|c| &c.target == target) {
         return Ok(None);
     }

@@ -2,11 +2,11 @@
 //! together so the act stage and the report read one consistent decision.
 
 use crate::app::App;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::{Counts, RunReport, StageError, counts};
 use crate::budget::{self, GroupCosts};
-use crate::domain::{Budget, Day, Evaluation, SeriesForecast, Status};
+use crate::domain::{Budget, Day, Evaluation, LaggingSource, SeriesForecast, Status};
 use crate::forecast::targets::{budget_series, grain_series};
 use crate::store::StoredSeries;
 
@@ -105,7 +105,40 @@ fn evaluate_one(
     evaluation
 }
 
-/// Evaluates every budget as of `as_of`, moves its hysteresis state on, and stores both.
+/// The sources `budget`'s scope draws on that this run failed to read (`failed`) or whose
+/// newest day (`newest`) is more than `max_age` days before `as_of`.
+fn lagging(
+    budget: &Budget,
+    series: &[StoredSeries],
+    newest: &BTreeMap<String, Day>,
+    failed: &HashSet<&str>,
+    as_of: Day,
+    max_age: u32,
+) -> Vec<LaggingSource> {
+    let sources: BTreeSet<&str> = series
+        .iter()
+        .filter(|s| budget.scope.matches(&s.dims))
+        .map(|s| s.dims.source.as_str())
+        .collect();
+    sources
+        .into_iter()
+        .filter_map(|source| {
+            let newest_day = newest.get(source).copied();
+            // A source with nothing before `as_of` had not started yet: it is not behind.
+            let stale = newest_day.is_some_and(|d| d.days_until(as_of) > i64::from(max_age));
+            let refresh_failed = failed.contains(source);
+            (stale || refresh_failed).then(|| LaggingSource {
+                source: source.to_string(),
+                newest_day,
+                refresh_failed,
+                stale,
+            })
+        })
+        .collect()
+}
+
+/// Evaluates every budget as of `as_of`, moves its hysteresis state on, and stores both. A
+/// budget drawing on data too old to act on is evaluated, but its ladder is held where it was.
 pub(super) async fn stage(
     ctx: &App,
     run_id: i64,
@@ -133,16 +166,30 @@ pub(super) async fn stage(
         }
         None => Vec::new(),
     };
+    let newest = ctx.store.newest_days(as_of).await?;
+    let failed: HashSet<&str> = report
+        .failed_sources
+        .iter()
+        .map(|f| f.source.as_str())
+        .collect();
+    let max_age = ctx.config.act.max_data_age_days;
     let mut evaluations = Vec::new();
     let mut new_states = Vec::new();
     for b in &ctx.config.budgets {
         let mut evaluation = evaluate_one(ctx, b, &series, &costs, &forecasts, as_of);
+        evaluation.lagging = lagging(b, &series, &newest, &failed, as_of, max_age);
         evaluation.forecast_error = accuracy
             .iter()
             .find(|a| a.series == budget_series(&b.name) && a.model == configured)
             .and_then(|a| a.total_error);
         let previous = states.get(&b.name).map(|s| &s.state);
-        let state = budget::advance(b, previous, &mut evaluation);
+        let state = match evaluation.ladder_held() {
+            true => {
+                tracing::warn!(budget = %b.name, lagging = ?evaluation.lagging, "Data too old to act on: the action ladder is held.");
+                budget::hold(previous, &mut evaluation)
+            }
+            false => budget::advance(b, previous, &mut evaluation),
+        };
         if previous.map(|p| p.steps()) != Some(state.steps()) && state.steps() > 0 {
             tracing::warn!(budget = %b.name, steps = state.steps(), p_breach = evaluation.projection.p_breach, "Budget moved up its action ladder.");
         }
@@ -158,6 +205,10 @@ pub(super) async fn stage(
         ("warn", n(Status::Warn)),
         ("breach", n(Status::Breach)),
         ("recovering", n(Status::Recovering)),
+        (
+            "held",
+            evaluations.iter().filter(|e| e.ladder_held()).count() as u64,
+        ),
     ]);
     report.evaluations = evaluations;
     Ok(c)

@@ -6,18 +6,22 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
-use super::{Counts, RunOptions, StageError, counts};
+use super::{Counts, RunOptions, RunReport, StageError, counts};
 use crate::app::App;
 use crate::config::{Pricing, Source, SourceKind};
-use crate::domain::{Currency, Day, DayRange, Money, Scope};
+use crate::domain::{Currency, Day, DayRange, Money, Scope, SourceFailure};
 use crate::ingest::{self, FetchInputs, SourceHistory};
 use crate::store::Ingested;
 
 /// Reads every selected source into the store, one after another, and sums their counts.
+///
+/// A source that cannot be read fails alone: its error goes to `report.failed_sources`, what
+/// it had stored stays as it was, and the others are read. A store that fails fails the stage.
 pub(super) async fn ingest_stage(
     ctx: &App,
     options: &RunOptions,
     now: DateTime<Utc>,
+    report: &mut RunReport,
 ) -> Result<Counts, StageError> {
     let sources = selected(ctx, options)?;
     let mut total = counts([
@@ -32,10 +36,23 @@ pub(super) async fn ingest_stage(
     ]);
     let today = Day::from_date(now.date_naive());
     for source in sources {
-        for (key, n) in ingest_source(ctx, &source, options, today).await? {
+        let counts = match ingest_source(ctx, &source, options, today).await {
+            Ok(counts) => counts,
+            Err(e @ (StageError::Store(_) | StageError::Interrupted(_))) => return Err(e),
+            Err(e) => {
+                tracing::error!(source = %source.name, error = %e, "Source failed; the other sources go on.");
+                let error = crate::telemetry::error_chain(&e);
+                report
+                    .failed_sources
+                    .push(SourceFailure::new(&source.name, error));
+                continue;
+            }
+        };
+        for (key, n) in counts {
             *total.entry(key).or_default() += n;
         }
     }
+    total.insert("failed_sources".into(), report.failed_sources.len() as u64);
     Ok(total)
 }
 

@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use crate::domain::{
     Accuracy, ActionRecord, Day, DayRange, Evaluation, ModelChoice, ObjectRef, PlannedChange,
-    RunDetail, RunOutcome, StageOutcome, StageReport, StoppedBefore,
+    RunDetail, RunOutcome, SourceFailure, StageOutcome, StageReport, StoppedBefore,
 };
 use crate::forecast;
 use crate::ingest::IngestError;
@@ -95,6 +95,9 @@ pub enum StageError {
     /// Anything else, described.
     #[error("{0}")]
     Other(String),
+    /// Some sources could not be read; every stage ran on the others.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Sources(Vec<SourceFailure>),
 }
 
 /// A failed run: which stage, and why.
@@ -108,9 +111,21 @@ pub struct RunError {
     pub source: StageError,
     /// The run's id, when it was recorded.
     pub run_id: Option<i64>,
+    /// What every stage did, when they all ran and only some sources failed.
+    pub partial: Option<Box<RunReport>>,
 }
 
 impl RunError {
+    /// `step` failed before the run was recorded.
+    pub fn unrecorded(step: Step, source: StageError) -> RunError {
+        RunError {
+            step,
+            source,
+            run_id: None,
+            partial: None,
+        }
+    }
+
     /// Whether the run was stopped by a shutdown rather than failing.
     pub fn interrupted(&self) -> bool {
         matches!(self.source, StageError::Interrupted(_))
@@ -138,6 +153,8 @@ pub struct RunReport {
     pub actions: Vec<ActionRecord>,
     /// Backtest scores made by this run.
     pub accuracy: Vec<Accuracy>,
+    /// Sources this run could not read.
+    pub failed_sources: Vec<SourceFailure>,
 }
 
 /// Runs `steps` in order as one recorded run of `job`, as of `now`.
@@ -173,10 +190,8 @@ async fn run_stages(
 ) -> Result<RunReport, RunError> {
     // Runs are stamped with the wall clock; `now` may be a replayed day (`--as-of`) and is
     // recorded as the run's `as_of` instead.
-    let run = RecordedRun::start(ctx, job).await.map_err(|e| RunError {
-        step: steps.first().copied().unwrap_or(Step::Ingest),
-        source: e.into(),
-        run_id: None,
+    let run = RecordedRun::start(ctx, job).await.map_err(|e| {
+        RunError::unrecorded(steps.first().copied().unwrap_or(Step::Ingest), e.into())
     })?;
     let run_id = run.id();
     run_span.record("run_id", run_id);
@@ -217,11 +232,20 @@ async fn run_stages(
     let detail = RunDetail {
         as_of: Some(as_of),
         stages: report.stages.clone(),
+        failed_sources: report.failed_sources.clone(),
         ..RunDetail::default()
     };
     let last = steps.last().copied().unwrap_or(Step::Notify);
     finish(run, detail, failure, run_span, last).await?;
-    Ok(report)
+    match report.failed_sources.is_empty() {
+        true => Ok(report),
+        false => Err(RunError {
+            step: Step::Ingest,
+            source: StageError::Sources(report.failed_sources.clone()),
+            run_id: Some(run_id),
+            partial: Some(Box::new(report)),
+        }),
+    }
 }
 
 /// Records how the run ended; the run's error is the failed stage's, else a failure to record.
@@ -234,6 +258,7 @@ async fn finish(
 ) -> Result<(), RunError> {
     let run_id = run.id();
     let outcome = match &failure {
+        None if !detail.failed_sources.is_empty() => RunOutcome::Partial,
         None => RunOutcome::Ok,
         Some((_, StageError::Interrupted(_))) => RunOutcome::Interrupted,
         Some(_) => RunOutcome::Failed,
@@ -261,12 +286,14 @@ async fn finish(
                 step,
                 source,
                 run_id: Some(run_id),
+                partial: None,
             })
         }
         (None, Err(e)) => Err(RunError {
             step: last,
             source: e.into(),
             run_id: Some(run_id),
+            partial: None,
         }),
         (None, Ok(())) => Ok(()),
     }
@@ -308,7 +335,7 @@ async fn run_stage(
             *lock = Some(Leader::take(ctx, &options.stop).await?);
         }
         match step {
-            Step::Ingest => ingest_stage(ctx, options, now).await,
+            Step::Ingest => ingest_stage(ctx, options, now, report).await,
             Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
             Step::Budgets => budgets::stage(ctx, run_id, as_of, report).await,
             Step::Act => acting::act_stage(ctx, run_id, now, options, report).await,
@@ -328,11 +355,18 @@ async fn run_stage(
     };
     let millis = started.elapsed().as_millis() as u64;
     let _entered = span.enter();
-    let (outcome, counts, error) = match result {
+    // A partial ingest is not an error of the stage: the run goes on with the sources read.
+    let (outcome, counts, said, error) = match result {
+        Ok(counts) if step == Step::Ingest && !report.failed_sources.is_empty() => {
+            let failed = StageError::Sources(report.failed_sources.clone()).to_string();
+            tracing::warn!(millis, counts = ?counts, failed, "Stage finished without some sources.");
+            crate::telemetry::record_counts(&span, &counts);
+            (StageOutcome::Partial, counts, Some(failed), None)
+        }
         Ok(counts) => {
             tracing::info!(millis, counts = ?counts, "Stage finished.");
             crate::telemetry::record_counts(&span, &counts);
-            (StageOutcome::Ok, counts, None)
+            (StageOutcome::Ok, counts, None, None)
         }
         Err(e) => {
             let outcome = match e {
@@ -341,7 +375,7 @@ async fn run_stage(
             };
             tracing::error!(millis, error = %e, "Stage {}.", outcome.as_str());
             crate::telemetry::record_failure(&span, &e.to_string());
-            (outcome, BTreeMap::new(), Some(e))
+            (outcome, BTreeMap::new(), Some(e.to_string()), Some(e))
         }
     };
     span.record("outcome", outcome.as_str());
@@ -352,7 +386,7 @@ async fn run_stage(
         millis,
         outcome,
         counts,
-        error: error.as_ref().map(ToString::to_string),
+        error: said,
     };
     (stage, error)
 }

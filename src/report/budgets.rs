@@ -76,6 +76,11 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
     if planned {
         r.columns.push("this month vs plan".into());
     }
+    // Likewise the sources behind, for budgets resting on data that did not refresh.
+    let behind = evaluations.iter().any(|e| !e.lagging.is_empty());
+    if behind {
+        r.columns.push("data behind".into());
+    }
     for e in evaluations {
         let p = &e.projection;
         let cur = e.amount.currency.as_str();
@@ -104,6 +109,18 @@ pub fn budgets_summary(evaluations: &[Evaluation]) -> Report {
                     c.p_over * 100.0
                 ))
             }));
+        }
+        if behind {
+            let sources: Vec<String> = e
+                .lagging
+                .iter()
+                .map(|l| {
+                    let day = l.newest_day.map_or("none".to_string(), |d| d.to_string());
+                    let held = if l.stale { ", ladder held" } else { "" };
+                    format!("{} (newest {day}{held})", l.source)
+                })
+                .collect();
+            row.push(json!(sources.join("; ")));
         }
         r.rows.push(row);
     }

@@ -242,6 +242,25 @@ impl Store {
         })
     }
 
+    /// Each source's newest stored day (costs or usage) before `before`, so a replay sees
+    /// what that day saw.
+    pub async fn newest_days(&self, before: Day) -> Result<BTreeMap<String, Day>> {
+        let sql = "SELECT source, MAX(day) AS last FROM (\
+                   SELECT s.source AS source, c.day AS day FROM cost_points c \
+                   JOIN series s ON s.id = c.series_id WHERE c.day < $1 \
+                   UNION ALL SELECT source, day FROM usage_points WHERE day < $1) d \
+                   GROUP BY source";
+        with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(before.date())
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("source")?, day_of(r.try_get("last")?))))
+                .collect()
+        })
+    }
+
     /// Stored usage of `source`, optionally within days, oldest first.
     pub async fn usage(
         &self,

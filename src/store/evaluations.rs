@@ -44,6 +44,7 @@ struct EvaluationRow {
     steps: i32,
     drivers: String,
     plan: Option<String>,
+    lagging: Option<String>,
 }
 
 impl TryFrom<EvaluationRow> for Evaluation {
@@ -67,6 +68,13 @@ impl TryFrom<EvaluationRow> for Evaluation {
             .map(serde_json::from_str)
             .transpose()
             .map_err(|e| corrupt(format!("plan: {e}")))?;
+        let lagging = r
+            .lagging
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| corrupt(format!("lagging: {e}")))?
+            .unwrap_or_default();
         Ok(Evaluation {
             as_of: day_of(r.as_of),
             amount: Money::new(r.amount, currency),
@@ -86,6 +94,7 @@ impl TryFrom<EvaluationRow> for Evaluation {
             steps: r.steps.max(0) as u32,
             drivers,
             plan,
+            lagging,
             budget: r.budget,
         })
     }
@@ -96,8 +105,8 @@ impl Store {
     pub async fn save_evaluations(&self, run_id: i64, evaluations: &[Evaluation]) -> Result<()> {
         let sql = "INSERT INTO budget_evaluations (run_id, budget, as_of, period_start, period_end, \
                    amount, currency, actual_to_date, reported_through, forecast_days, projected, lo80, \
-                   hi80, p_breach, status, mode, forecast_error, steps, drivers, plan) VALUES ($1, $2, $3, $4, \
-                   $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+                   hi80, p_breach, status, mode, forecast_error, steps, drivers, plan, lagging) VALUES ($1, $2, \
+                   $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for e in evaluations {
@@ -126,6 +135,7 @@ impl Store {
                         serde_json::to_string(c)
                             .expect("a plan check is numbers and days: it always serialises")
                     }))
+                    .bind((!e.lagging.is_empty()).then(|| to_json(&e.lagging)))
                     .execute(&mut *tx)
                     .await?;
             }
