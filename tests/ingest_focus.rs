@@ -398,3 +398,84 @@ async fn focus_1_2_names_and_every_charge_category_are_kept() {
         ctx.store.close().await;
     }
 }
+
+/// The rows of `fixture` whose ChargePeriodStart falls on one of `days` (`2024-09-03`), with
+/// the EffectiveCost of those on `doubled` doubled.
+fn rows_on(fixture: &Path, days: &[&str], doubled: &str) -> String {
+    let mut reader = csv::Reader::from_path(fixture).expect("fixture opens");
+    let headers = reader.headers().expect("header").clone();
+    let day_i = headers
+        .iter()
+        .position(|h| h == "ChargePeriodStart")
+        .expect("ChargePeriodStart");
+    let cost_i = headers
+        .iter()
+        .position(|h| h == "EffectiveCost")
+        .expect("EffectiveCost");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&headers).expect("write header");
+    for record in reader.records() {
+        let mut fields: Vec<String> = record.expect("record").iter().map(String::from).collect();
+        let day = fields[day_i][..10].to_string();
+        if !days.contains(&day.as_str()) {
+            continue;
+        }
+        if day == doubled {
+            let cost: f64 = fields[cost_i].parse().expect("a number");
+            fields[cost_i] = (2.0 * cost).to_string();
+        }
+        out.write_record(&fields).expect("write record");
+    }
+    String::from_utf8(out.into_inner().expect("flush")).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_replaces_the_days_it_holds_and_a_source_taken_out_stops_counting() {
+    let sample = fixture("focus_1.0_sample_multicloud_1000.csv");
+    for db in both_dbs().await {
+        let b = db.backend;
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("export.csv");
+        std::fs::copy(&sample, &export).unwrap();
+        let glob = dir.path().join("*.csv").display().to_string();
+        let ctx = context(config(
+            &source_toml(&glob, "EffectiveCost"),
+            Path::new("/"),
+            &db,
+        ))
+        .await;
+        ingest(&ctx).await.expect("the sample ingests");
+        let month = daily_totals(&ctx.store).await;
+        assert_eq!(month.len(), 30, "{b}");
+
+        // The next export holds a correction of 5 September (its costs doubled) and 29 September
+        // only: those two days are replaced, the 23 between them (11.76 of cost) and the rest are not.
+        std::fs::write(
+            &export,
+            rows_on(&sample, &["2024-09-05", "2024-09-29"], "2024-09-05"),
+        )
+        .unwrap();
+        let corrected = independent_daily_sums(&export, "EffectiveCost");
+        assert!(corrected["2024-09-05"] > month["2024-09-05"] + 0.01, "{b}");
+        let report = ingest(&ctx).await.expect("the correction ingests");
+        assert_eq!(report.stages[0].counts["days_written"], 2, "{b}");
+        let after = daily_totals(&ctx.store).await;
+        assert_eq!(after.len(), 30, "{b}");
+        for (day, total) in &after {
+            let want = corrected.get(day).unwrap_or(&month[day]);
+            assert!((total - want).abs() < 0.005, "{b} {day}: {total} vs {want}");
+        }
+
+        // The source renamed in the config: the old name's data is dropped, so only what the
+        // new source read counts.
+        let renamed =
+            source_toml(&glob, "EffectiveCost").replace("name = \"focus\"", "name = \"finance\"");
+        let ctx = context(config(&renamed, Path::new("/"), &db)).await;
+        let report = ingest(&ctx).await.expect("the renamed source ingests");
+        assert_eq!(report.stages[0].counts["sources_dropped"], 1, "{b}");
+        assert_same_to_the_cent(&daily_totals(&ctx.store).await, &corrected, b);
+        let series = ctx.store.series().await.unwrap();
+        assert!(series.iter().all(|s| s.dims.source == "finance"), "{b}");
+        ctx.store.close().await;
+    }
+}

@@ -44,8 +44,15 @@ pub async fn run(app: &App, args: RunArgs, now: DateTime<Utc>) -> Result<(), Fai
     Ok(())
 }
 
-/// Says the database is migrated: connecting the app applied what was pending.
+/// Says the database is migrated (connecting the app applied what was pending) and drops
+/// what it holds for sources no longer configured.
 pub async fn migrate(app: &App) -> Result<(), Failure> {
+    let dropped = pipeline::drop_unconfigured(app)
+        .await
+        .map_err(Failure::run)?;
+    for source in &dropped {
+        println!("Dropped the data of source {source}: it is no longer configured.");
+    }
     println!(
         "Database {} ({}) is up to date.",
         app.config.database_url.redacted(),

@@ -178,9 +178,74 @@ impl fmt::Display for DayRange {
     }
 }
 
+/// Days as disjoint ranges in order, never empty: what a batch of ingested data covers, so
+/// that the days a file holds are replaced and the days between them are not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySpans(Vec<DayRange>);
+
+impl DaySpans {
+    /// One range.
+    pub fn of(range: DayRange) -> DaySpans {
+        DaySpans(vec![range])
+    }
+
+    /// The runs of consecutive days among `days` (in any order, repeats allowed); `None`
+    /// without a day.
+    pub fn runs(days: impl IntoIterator<Item = Day>) -> Option<DaySpans> {
+        let days: std::collections::BTreeSet<Day> = days.into_iter().collect();
+        let mut spans: Vec<DayRange> = Vec::new();
+        for day in days {
+            match spans.last_mut() {
+                Some(last) if last.end.add_days(1) == day => last.end = day,
+                _ => spans.push(DayRange {
+                    start: day,
+                    end: day,
+                }),
+            }
+        }
+        (!spans.is_empty()).then_some(DaySpans(spans))
+    }
+
+    /// The ranges, oldest first.
+    pub fn ranges(&self) -> &[DayRange] {
+        &self.0
+    }
+
+    /// Number of days covered.
+    pub fn len_days(&self) -> usize {
+        self.0.iter().map(|r| r.len_days()).sum()
+    }
+}
+
+impl fmt::Display for DaySpans {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ranges: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&ranges.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_of_days_are_the_days_present_and_nothing_between() {
+        let d = |s: &str| Day::parse(s).unwrap();
+        let spans = DaySpans::runs([
+            d("2025-06-03"),
+            d("2025-03-15"),
+            d("2025-06-01"),
+            d("2025-06-02"),
+            d("2025-06-02"),
+        ])
+        .unwrap();
+        assert_eq!(
+            spans.to_string(),
+            "2025-03-15..2025-03-15, 2025-06-01..2025-06-03"
+        );
+        assert_eq!(spans.len_days(), 4);
+        assert!(DaySpans::runs([]).is_none());
+    }
 
     #[test]
     fn month_end_handles_december_and_leap_years() {

@@ -23,7 +23,7 @@ pub use budget::{
     ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
     Evaluation, LaggingSource, Period, PlanOutcome, PlannedChange, Projection, Status, Thresholds,
 };
-pub use day::{Day, DayRange};
+pub use day::{Day, DayRange, DaySpans};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
 pub use forecast::{
     Accuracy, Anomaly, DailyForecast, LevelChange, ModelChoice, ModelKind, SeriesForecast,

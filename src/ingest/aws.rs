@@ -18,7 +18,7 @@ use aws_sdk_costexplorer::types::{
 
 use super::{Batch, FetchInputs, IngestError};
 use crate::config::{CeExpression, CeGroupBy, CeValues, CostExplorerSource};
-use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, Money};
+use crate::domain::{CostPoint, Currency, Day, DayRange, DaySpans, Dimensions, Money};
 
 /// The days a run asks for: an explicit range, or the incremental window from what is stored.
 pub fn window(
@@ -98,7 +98,7 @@ pub async fn fetch(
         usage: Vec::new(),
         rows_read: points.len() as u64,
         points,
-        covered: Some(window),
+        covered: Some(DaySpans::of(window)),
         requests,
         estimated,
     })

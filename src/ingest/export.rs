@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::rollup::{self, Columns, Combination, DayWindow, Header, Rollup};
 use super::{Batch, IngestError};
-use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, Money};
+use crate::domain::{CostPoint, Currency, Day, DayRange, DaySpans, Dimensions, Money};
 
 /// The files a path or glob matches, sorted; an error when there are none.
 pub fn expand(path: &Path) -> Result<Vec<PathBuf>, IngestError> {
@@ -389,7 +389,9 @@ pub fn window(range: Option<DayRange>) -> Option<DayWindow> {
 }
 
 /// The batch for a file source: its points, and the days it covers (the requested range, or
-/// the days the files hold), whose stored data it replaces.
+/// the days the files hold, and none between them: a back-dated correction in this month's
+/// file replaces its own day, not the weeks between it and this month), whose stored data it
+/// replaces.
 pub fn batch(
     source: &str,
     files: Vec<PathBuf>,
@@ -398,11 +400,10 @@ pub fn batch(
     range: Option<DayRange>,
 ) -> Batch {
     let points = totals.into_points();
-    let covered = range.or_else(|| {
-        let first = points.iter().map(|p| p.day).min()?;
-        let last = points.iter().map(|p| p.day).max()?;
-        DayRange::new(first, last).ok()
-    });
+    let covered = match range {
+        Some(range) => Some(DaySpans::of(range)),
+        None => DaySpans::runs(points.iter().map(|p| p.day)),
+    };
     Batch {
         source: source.to_string(),
         files,

@@ -12,7 +12,7 @@ pub mod rollup;
 use std::path::PathBuf;
 
 use crate::config::{Source, SourceKind};
-use crate::domain::{CostPoint, Day, DayRange, Money, UsagePoint};
+use crate::domain::{CostPoint, Day, DayRange, DaySpans, Money, UsagePoint};
 
 /// Why a source could not be read. Every variant names the source or file, and where it can,
 /// the line, field or column.
@@ -83,8 +83,8 @@ pub struct Batch {
     pub usage: Vec<UsagePoint>,
     /// Raw rows read (file rows, API result rows or samples).
     pub rows_read: u64,
-    /// The days fetched; stored data of this source in this range is replaced.
-    pub covered: Option<DayRange>,
+    /// The days fetched; stored data of this source on these days is replaced.
+    pub covered: Option<DaySpans>,
     /// API requests made (each Cost Explorer request is billed).
     pub requests: u32,
     /// Days the source still marks as estimated: re-fetched on later runs until final.

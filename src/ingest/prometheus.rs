@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{Batch, FetchInputs, IngestError};
 use crate::config::{Pricing, PrometheusAllocation, PrometheusSource, UnitPrices};
 use crate::domain::{
-    CostPoint, Currency, Day, DayRange, Dimensions, Money, UsageMetric, UsagePoint,
+    CostPoint, Currency, Day, DayRange, DaySpans, Dimensions, Money, UsageMetric, UsagePoint,
 };
 
 /// The namespace that holds what the cluster cost but no namespace used.
@@ -287,7 +287,7 @@ pub async fn fetch(
             );
             None
         }
-        _ => Some(window),
+        _ => Some(DaySpans::of(window)),
     };
     Ok(Batch {
         source: source.to_string(),

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::config::{Pricing, Source, SourceKind};
 use crate::domain::{Currency, Day, DayRange, Money, Scope, SourceFailure};
 use crate::ingest::{self, FetchInputs, SourceHistory};
-use crate::store::Ingested;
+use crate::store::{Ingested, StoreError};
 
 /// Reads every selected source into the store, one after another, and sums their counts.
 ///
@@ -24,6 +24,7 @@ pub(super) async fn ingest_stage(
     report: &mut RunReport,
 ) -> Result<Counts, StageError> {
     let sources = selected(ctx, options)?;
+    let dropped = drop_unconfigured(ctx).await?;
     let mut total = counts([
         ("sources", 0),
         ("files", 0),
@@ -53,7 +54,23 @@ pub(super) async fn ingest_stage(
         }
     }
     total.insert("failed_sources".into(), report.failed_sources.len() as u64);
+    total.insert("sources_dropped".into(), dropped.len() as u64);
     Ok(total)
+}
+
+/// Drops what the store holds for sources no longer in the configuration, so a source taken
+/// out stops counting in budgets and forecasts; the sources dropped, each with a log line.
+pub async fn drop_unconfigured(ctx: &App) -> Result<Vec<String>, StoreError> {
+    let configured: Vec<&str> = ctx.config.sources.iter().map(|s| s.name.as_str()).collect();
+    let dropped = ctx.store.drop_sources_except(&configured).await?;
+    for (source, points) in &dropped {
+        tracing::warn!(
+            source,
+            points,
+            "Source is no longer configured: dropped its {points} cost points, its usage and its series."
+        );
+    }
+    Ok(dropped.into_iter().map(|(source, _)| source).collect())
 }
 
 /// The sources a run ingests: the one named, or those of the kinds asked for, or all.
@@ -118,7 +135,7 @@ async fn ingest_source(
         .store
         .replace_ingested(
             &name,
-            covered,
+            &covered,
             &Ingested {
                 points: &batch.points,
                 usage: &batch.usage,

@@ -398,6 +398,7 @@ fn counts<const N: usize>(pairs: [(&str, u64); N]) -> Counts {
 }
 
 mod ingesting;
+pub use ingesting::drop_unconfigured;
 use ingesting::ingest_stage;
 mod forecasting;
 use forecasting::{backtest_stage, forecast_stage};

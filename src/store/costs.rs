@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use sqlx::{QueryBuilder, Row};
 
 use super::{INSERT_CHUNK_ROWS, Result, Store, StoreError, day_bounds, day_of};
-use crate::domain::{CostPoint, Currency, Day, DayRange, Dimensions, UsageMetric, UsagePoint};
+use crate::domain::{
+    CostPoint, Currency, Day, DayRange, DaySpans, Dimensions, UsageMetric, UsagePoint,
+};
 
 /// A stored cost series.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +113,7 @@ impl Store {
     ) -> Result<ReplaceSummary> {
         self.replace_ingested(
             source,
-            range,
+            &DaySpans::of(range),
             &Ingested {
                 points,
                 usage: &[],
@@ -121,28 +123,41 @@ impl Store {
         .await
     }
 
-    /// Replaces everything a source stored for the days in `range` — costs, usage and the
-    /// days still estimated — in one transaction: a failure leaves the old data whole.
+    /// Replaces everything a source stored on the days `covered` — costs, usage and the days
+    /// still estimated — in one transaction: a failure leaves the old data whole.
     pub async fn replace_ingested(
         &self,
         source: &str,
-        range: DayRange,
+        covered: &DaySpans,
         data: &Ingested<'_>,
     ) -> Result<ReplaceSummary> {
-        let (start, end) = (range.start().date(), range.end().date());
         let points = data.points;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for sql in [
-                "DELETE FROM usage_points WHERE source = $1 AND day >= $2 AND day <= $3",
-                "DELETE FROM estimated_days WHERE source = $1 AND day >= $2 AND day <= $3",
-            ] {
-                sqlx::query(sql)
-                    .bind(source.to_string())
-                    .bind(start)
-                    .bind(end)
-                    .execute(&mut *tx)
-                    .await?;
+            let mut removed = 0u64;
+            for range in covered.ranges() {
+                let (start, end) = (range.start().date(), range.end().date());
+                for sql in [
+                    "DELETE FROM usage_points WHERE source = $1 AND day >= $2 AND day <= $3",
+                    "DELETE FROM estimated_days WHERE source = $1 AND day >= $2 AND day <= $3",
+                ] {
+                    sqlx::query(sql)
+                        .bind(source.to_string())
+                        .bind(start)
+                        .bind(end)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                removed += sqlx::query(
+                    "DELETE FROM cost_points WHERE day >= $2 AND day <= $3 \
+                     AND series_id IN (SELECT id FROM series WHERE source = $1)",
+                )
+                .bind(source.to_string())
+                .bind(start)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             }
             for chunk in data.usage.chunks(INSERT_CHUNK_ROWS) {
                 let mut insert = QueryBuilder::new(
@@ -166,17 +181,6 @@ impl Store {
                 insert.push(" ON CONFLICT (source, day) DO NOTHING");
                 insert.build().execute(&mut *tx).await?;
             }
-            let removed = sqlx::query(
-                "DELETE FROM cost_points WHERE day >= $2 AND day <= $3 \
-                 AND series_id IN (SELECT id FROM series WHERE source = $1)",
-            )
-            .bind(source.to_string())
-            .bind(start)
-            .bind(end)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-
             let ids = series_ids(&mut tx, points).await?;
 
             let mut written = 0u64;
@@ -239,6 +243,43 @@ impl Store {
                 .map(|r| Ok(day_of(r.try_get("day")?)))
                 .collect::<Result<Vec<Day>>>()?;
             Ok((last_cost.max(last_usage).map(day_of), estimated))
+        })
+    }
+
+    /// Drops everything stored for sources not in `configured` (costs, their series, usage
+    /// and estimated days), in one transaction; the sources dropped, with their cost points.
+    pub async fn drop_sources_except(&self, configured: &[&str]) -> Result<Vec<(String, u64)>> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let stored: Vec<String> = sqlx::query(
+                "SELECT source FROM series UNION SELECT source FROM usage_points \
+                 UNION SELECT source FROM estimated_days",
+            )
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("source"))
+            .collect::<std::result::Result<_, _>>()?;
+            let mut dropped = Vec::new();
+            for source in stored.into_iter().filter(|s| !configured.contains(&s.as_str())) {
+                let points = sqlx::query(
+                    "DELETE FROM cost_points WHERE series_id IN (SELECT id FROM series WHERE source = $1)",
+                )
+                .bind(source.clone())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                for sql in [
+                    "DELETE FROM series WHERE source = $1",
+                    "DELETE FROM usage_points WHERE source = $1",
+                    "DELETE FROM estimated_days WHERE source = $1",
+                ] {
+                    sqlx::query(sql).bind(source.clone()).execute(&mut *tx).await?;
+                }
+                dropped.push((source, points));
+            }
+            tx.commit().await?;
+            Ok(dropped)
         })
     }
 
