@@ -1179,3 +1179,109 @@ async fn an_unreadable_record_on_an_object_is_named_and_the_object_left_alone() 
         json!(20)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_whose_answer_was_lost_is_read_back_recorded_and_restored_on_both_stores() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let ctx = breached(&db, &kube, "", &["2024-06-10", "2024-06-11", "2024-06-12"]).await;
+        // The API server scales the worker to zero, but the proxy in front of it answers 502.
+        // (A 504 the client retries by itself.)
+        kube.lose_answer("PATCH", "deployments/worker/scale", 502, 1);
+        let r = daily(&ctx, "2024-06-13").await;
+        let worker = kube.get("Deployment", "ml", "worker");
+        assert_eq!(worker["spec"]["replicas"], json!(0), "{b}");
+        assert!(
+            worker["metadata"]["annotations"]
+                .get("costcast.io/original")
+                .is_some(),
+            "{b}: the record stays on the object"
+        );
+        let record = r
+            .actions
+            .iter()
+            .find(|a| a.change.target.name == "worker")
+            .expect("a record for the worker");
+        assert_eq!(record.outcome, Outcome::Done, "{b}: {record:?}");
+        assert!(record.detail.contains("answer was lost"), "{b}: {record:?}");
+        let held = ctx.store.throttled(None).await.unwrap();
+        assert!(held.iter().any(|c| c.target.name == "worker"), "{b}");
+
+        let report = costcast::pipeline::restore(&ctx, None, false, noon("2024-06-13"))
+            .await
+            .expect("restore runs");
+        assert_eq!(restored(&report), held.len(), "{b}: {:?}", report.actions);
+        let worker = kube.get("Deployment", "ml", "worker");
+        assert_eq!(worker["spec"]["replicas"], json!(4), "{b}");
+        assert_eq!(
+            worker["metadata"]["annotations"].get("costcast.io/original"),
+            None,
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scale_whose_answer_was_lost_and_not_applied_takes_the_record_back_off() {
+    let db = sqlite_db();
+    let kube = cluster().await;
+    let ctx = breached(&db, &kube, "", &["2024-06-10", "2024-06-11", "2024-06-12"]).await;
+    // A proxy error before the API server saw it: read back, nothing changed.
+    kube.fail("PATCH", "deployments/worker/scale", 502, 1);
+    let r = daily(&ctx, "2024-06-13").await;
+    let record = r
+        .actions
+        .iter()
+        .find(|a| a.change.target.name == "worker")
+        .expect("a record for the worker");
+    assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
+    let worker = kube.get("Deployment", "ml", "worker");
+    assert_eq!(worker["spec"]["replicas"], json!(4));
+    assert_eq!(
+        worker["metadata"]["annotations"].get("costcast.io/original"),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_holding_costcasts_label_are_restored_automatically_whatever_the_store_says() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let before = snapshot(&kube);
+        breached(
+            &db,
+            &kube,
+            "",
+            &["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13"],
+        )
+        .await;
+        assert_ne!(snapshot(&kube), before, "{b}: the ladder changed objects");
+
+        // A store that never heard of those changes, and a budget no longer in breach: the
+        // daily run finds the objects by costcast's label and puts every one back.
+        let fresh = match b {
+            "sqlite" => sqlite_db(),
+            _ => postgres_db().await,
+        };
+        let lost = ctx_with(&fresh, OK, "enforce", &kube, "").await;
+        store_forecast(&lost).await;
+        assert!(lost.store.throttled(None).await.unwrap().is_empty(), "{b}");
+        let r = daily(&lost, "2024-06-14").await;
+        assert_eq!(ladder(&r), (Status::Ok, 0), "{b}");
+        assert_eq!(restored(&r), 8, "{b}: {:?}", r.actions);
+        for ((name, was), (_, now)) in before.iter().zip(snapshot(&kube).iter()) {
+            if name == "CronJob/nightly" {
+                assert_eq!(now["spec"]["suspend"], Value::Null, "{b}");
+                continue;
+            }
+            assert_eq!(was["spec"], now["spec"], "{b} {name}");
+            assert_eq!(
+                now["annotations"].get("costcast.io/original"),
+                None,
+                "{b} {name}"
+            );
+        }
+    }
+}

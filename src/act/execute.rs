@@ -106,8 +106,41 @@ pub fn failed(operation: Operation, change: ObjectChange, e: &KubeError) -> Acti
     }
 }
 
+/// Whether a failed call may have been carried out all the same: the connection was lost or
+/// timed out, or the server (or a proxy in front of it) failed after accepting the request.
+/// Refusals (conflict, forbidden, invalid) certainly changed nothing.
+fn answer_lost(e: &KubeError) -> bool {
+    e.code().is_none_or(|code| code >= 500)
+}
+
+/// What reading an object back after a lost answer showed.
+enum ReadBack {
+    /// Every field `change` sets holds the value it sets.
+    Applied,
+    /// Not every field does, or the object is gone.
+    NotApplied,
+    /// It could not be read either.
+    Unknown(KubeError),
+}
+
+/// Reads `change`'s object back to learn whether a call whose answer was lost went through.
+async fn read_back(cluster: &Cluster, change: &ObjectChange) -> ReadBack {
+    match cluster.get(&change.target).await {
+        Ok(Some(obj)) if change.fields.iter().all(|f| obj.field(&f.field) == f.set) => {
+            ReadBack::Applied
+        }
+        Ok(_) => ReadBack::NotApplied,
+        Err(e) => ReadBack::Unknown(e),
+    }
+}
+
 /// Records the change on the object and makes it, in one patch where the API allows; a
 /// replica count goes through the `scale` subresource after the record is on the object.
+///
+/// When the answer to the change is lost (a timeout, a dropped connection, a 5xx), the object
+/// is read back: a change that went through is done, with its record on the object; one that
+/// did not is failed. When it cannot be read back either, the record stays on the object, so
+/// restore finds it by its label whatever the store says.
 pub async fn apply(
     cluster: &Cluster,
     obj: &Object,
@@ -132,21 +165,64 @@ pub async fn apply(
     let result = if target.kind.scales() {
         apply_scaled(cluster, target, &change, &set, rv).await
     } else {
-        cluster
+        match cluster
             .patch(target, &with_fields(markers(Some(&change), rv), &set))
             .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(settle(cluster, &change, e).await),
+        }
+    };
+    let done = |change: ObjectChange, detail: String| {
+        tracing::info!(object = %target, budget = %change.budget, step = change.step, fields = %change.describe_fields(), "Changed an object.");
+        ActionRecord {
+            operation: Operation::Apply,
+            change,
+            outcome: Outcome::Done,
+            detail,
+        }
     };
     match result {
-        Ok(()) => {
-            tracing::info!(object = %target, budget = %change.budget, step = change.step, fields = %change.describe_fields(), "Changed an object.");
-            ActionRecord {
-                operation: Operation::Apply,
-                change,
-                outcome: Outcome::Done,
-                detail: String::new(),
-            }
+        Ok(()) => done(change, String::new()),
+        Err(Applied::Lost(e)) => done(
+            change,
+            format!("the answer was lost ({e}); read back, the change is on the object"),
+        ),
+        Err(Applied::Not(e)) => failed(Operation::Apply, change, &e),
+        Err(Applied::Unknown { lost, read }) => {
+            let mut record = failed(Operation::Apply, change, &lost);
+            record.detail.push_str(&format!(
+                "; the object could not be read back ({read}): its record stays on it, and restore finds it by its label"
+            ));
+            record
         }
-        Err(e) => failed(Operation::Apply, change, &e),
+    }
+}
+
+/// Why a change did not plainly succeed.
+enum Applied {
+    /// Its answer was lost, but reading the object back showed it went through.
+    Lost(KubeError),
+    /// It did not go through.
+    Not(KubeError),
+    /// Its answer was lost and the object could not be read back.
+    Unknown {
+        /// The lost call's error.
+        lost: KubeError,
+        /// The read's error.
+        read: KubeError,
+    },
+}
+
+/// Settles a failed call of `change` by reading the object back when its answer was lost.
+async fn settle(cluster: &Cluster, change: &ObjectChange, e: KubeError) -> Applied {
+    if !answer_lost(&e) {
+        return Applied::Not(e);
+    }
+    match read_back(cluster, change).await {
+        ReadBack::Applied => Applied::Lost(e),
+        ReadBack::NotApplied => Applied::Not(e),
+        ReadBack::Unknown(read) => Applied::Unknown { lost: e, read },
     }
 }
 
@@ -157,19 +233,27 @@ async fn apply_scaled(
     change: &ObjectChange,
     set: &[(&str, Value)],
     rv: Option<&str>,
-) -> Result<(), KubeError> {
-    cluster.patch(target, &markers(Some(change), rv)).await?;
+) -> Result<(), Applied> {
+    // A record whose answer was lost changed nothing yet: the scale is not tried, and a
+    // record left on the object restores values it already has.
+    cluster
+        .patch(target, &markers(Some(change), rv))
+        .await
+        .map_err(Applied::Not)?;
     let Some((_, replicas)) = set.iter().find(|(f, _)| *f == "spec.replicas") else {
         return Ok(());
     };
-    if let Err(e) = cluster.scale(target, replicas).await {
+    let Err(e) = cluster.scale(target, replicas).await else {
+        return Ok(());
+    };
+    let settled = settle(cluster, change, e).await;
+    if let Applied::Not(_) = settled {
         // Take the record back off: nothing was changed after all.
         if let Err(undo) = cluster.patch(target, &markers(None, None)).await {
             tracing::error!(object = %target, error = %undo, "Could not remove costcast's annotation after a failed scale.");
         }
-        return Err(e);
     }
-    Ok(())
+    Err(settled)
 }
 
 /// Carries out a restore, or only plans it unless `execute`.

@@ -39,7 +39,8 @@ pub struct ActRun<'a> {
 /// budget no longer calls for (including budgets no longer configured).
 pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord> {
     let mut records = Vec::new();
-    let (mut planner, releasing) = Planner::start(&run.held, &run.budgets, run.settings);
+    let held = held_anywhere(cluster, run).await;
+    let (mut planner, releasing) = Planner::start(&held, &run.budgets, run.settings);
     for change in releasing {
         let record = restore_one(cluster, change, !run.dry_run, run.settings, run.now).await;
         records.push(record);
@@ -87,6 +88,36 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
         }
     }
     records
+}
+
+/// The objects held changed: the store's records, and the objects in the budgets' namespaces
+/// that carry costcast's label for a budget with no step in effect (or no longer configured),
+/// so a change whose store row was never written (its run killed, its answer lost) is
+/// restored all the same. A labelled object of a budget that is acting is left to the ladder,
+/// which reads its originals from the object's record. A cluster that cannot be listed leaves
+/// the store's records.
+async fn held_anywhere(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ObjectChange> {
+    let budgets: Vec<Budget> = run.budgets.iter().map(|(b, _)| (*b).clone()).collect();
+    let acting = |name: &str| {
+        run.budgets
+            .iter()
+            .any(|(b, steps)| b.name == name && *steps > 0)
+    };
+    let labelled = match find_held(cluster, &budgets, Vec::new(), None).await {
+        Ok((labelled, _)) => labelled,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not list the objects carrying costcast's label; acting on the store's records.");
+            Vec::new()
+        }
+    };
+    let mut held = run.held.clone();
+    for change in labelled {
+        if !acting(&change.budget) && !held.iter().any(|h| h.target == change.target) {
+            tracing::warn!(object = %change.target, budget = %change.budget, "An object carries costcast's label without a record in the store; it is restored.");
+            held.push(change);
+        }
+    }
+    held
 }
 
 /// Puts one object back as the record says, unless someone changed it since costcast did.

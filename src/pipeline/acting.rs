@@ -67,8 +67,12 @@ async fn act_on_cluster(
     options: &RunOptions,
     now: DateTime<Utc>,
 ) -> Result<Vec<ActionRecord>, StageError> {
-    let needs_cluster =
-        !held.is_empty() || budgets.iter().any(|(b, steps)| touches_cluster(b, *steps));
+    // A budget that may change objects is checked for objects holding costcast's label even
+    // with no step in effect: the store may have lost the record of one.
+    let needs_cluster = !held.is_empty()
+        || budgets
+            .iter()
+            .any(|(b, _)| touches_cluster(b, b.actions.len() as u32));
     if !needs_cluster {
         return Ok(Vec::new());
     }

@@ -36,8 +36,8 @@ struct Inner {
     objects: BTreeMap<(String, String, String, String), Value>,
     rv: u64,
     seen: Vec<Seen>,
-    /// (method, path fragment, status, times left).
-    faults: Vec<(String, String, u16, u32)>,
+    /// (method, path fragment, status, times left, whether the request is carried out first).
+    faults: Vec<(String, String, u16, u32, bool)>,
     /// (apiGroups, resources, verbs) of the role, when RBAC is enforced.
     rbac: Option<Vec<Rule>>,
 }
@@ -134,6 +134,7 @@ async fn handle(
     let name = parts.get(6).map(|n| n.to_string());
     let sub = parts.get(7).copied();
 
+    let mut lost = None;
     for fault in s.faults.iter_mut() {
         if fault.0 == method.as_str() && path.contains(&fault.1) && fault.3 > 0 {
             fault.3 -= 1;
@@ -144,11 +145,68 @@ async fn handle(
                 409 => "Conflict",
                 _ => "InternalError",
             };
-            return status(code, reason, &format!("injected {code} for {path}"));
+            let answer = status(code, reason, &format!("injected {code} for {path}"));
+            if !fault.4 {
+                return answer;
+            }
+            lost = Some(answer);
+            break;
         }
     }
+    let response = serve(
+        &mut s,
+        Request {
+            method: method.as_str(),
+            path: &path,
+            group: parts[1],
+            gv: &gv,
+            plural: &plural,
+            ns: &ns,
+            name,
+            sub,
+        },
+        &params,
+        &headers,
+        &body_json,
+    );
+    // A lost answer: the request was carried out, then answered with the fault, so the caller
+    // cannot tell what happened.
+    lost.unwrap_or(response)
+}
+
+/// Where a request goes.
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    group: &'a str,
+    gv: &'a str,
+    plural: &'a str,
+    ns: &'a str,
+    name: Option<String>,
+    sub: Option<&'a str>,
+}
+
+/// Carries out a request the faults let through.
+fn serve(
+    s: &mut Inner,
+    r: Request<'_>,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body_json: &Value,
+) -> Response {
+    let Request {
+        method,
+        path,
+        group,
+        gv,
+        plural,
+        ns,
+        name,
+        sub,
+    } = r;
+    let (gv, plural, ns) = (gv.to_string(), plural.to_string(), ns.to_string());
     if let Some(rules) = &s.rbac {
-        let verb = match (method.as_str(), &name) {
+        let verb = match (method, &name) {
             ("GET", None) => "list",
             ("GET", Some(_)) => "get",
             ("PATCH", _) => "patch",
@@ -158,7 +216,6 @@ async fn handle(
             Some(sub) => format!("{plural}/{sub}"),
             None => plural.clone(),
         };
-        let group = parts[1];
         let allowed = rules.iter().any(|(groups, resources, verbs)| {
             groups.iter().any(|g| g == group)
                 && resources.contains(&resource)
@@ -174,7 +231,7 @@ async fn handle(
     }
 
     let key = |n: &str| (gv.clone(), plural.clone(), ns.clone(), n.to_string());
-    match (method.as_str(), name, sub) {
+    match (method, name, sub) {
         ("GET", None, None) => {
             let selector = params.get("labelSelector").cloned().unwrap_or_default();
             let items: Vec<Value> = s
@@ -224,12 +281,12 @@ async fn handle(
             }
             if sub == Some("scale") {
                 let mut scale = scale_of(obj);
-                json_patch::merge(&mut scale, &body_json);
+                json_patch::merge(&mut scale, body_json);
                 obj["spec"]["replicas"] = scale["spec"]["replicas"].clone();
                 obj["metadata"]["resourceVersion"] = json!(rv);
                 axum::Json(scale_of(obj)).into_response()
             } else {
-                json_patch::merge(obj, &body_json);
+                json_patch::merge(obj, body_json);
                 obj["metadata"]["resourceVersion"] = json!(rv);
                 axum::Json(obj.clone()).into_response()
             }
@@ -312,7 +369,16 @@ impl FakeKube {
     /// `code`.
     pub fn fail(&self, method: &str, fragment: &str, code: u16, times: u32) {
         let mut s = self.inner.lock().unwrap();
-        s.faults.push((method.into(), fragment.into(), code, times));
+        s.faults
+            .push((method.into(), fragment.into(), code, times, false));
+    }
+
+    /// Carries out the next `times` requests of `method` whose path contains `fragment`, then
+    /// answers them with `code`, as a gateway that timed out after the API server applied them.
+    pub fn lose_answer(&self, method: &str, fragment: &str, code: u16, times: u32) {
+        let mut s = self.inner.lock().unwrap();
+        s.faults
+            .push((method.into(), fragment.into(), code, times, true));
     }
 
     /// Every request so far.
