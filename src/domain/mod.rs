@@ -10,6 +10,7 @@ mod day;
 pub(crate) use day::d;
 mod dimensions;
 mod forecast;
+mod freshness;
 mod holidays;
 pub mod money;
 mod plan;
@@ -21,7 +22,7 @@ pub use action::{
 };
 pub use budget::{
     ActionKind, ActionRule, AlertMark, Budget, BudgetMode, BudgetState, CapLimit, Driver, Engaged,
-    Evaluation, LaggingSource, Period, PlanOutcome, PlannedChange, Projection, Status, Thresholds,
+    Evaluation, Period, PlanOutcome, PlannedChange, Projection, Status, Thresholds,
 };
 pub use day::{Day, DayRange, DaySpans};
 pub use dimensions::{CostPoint, Dimension, Dimensions, Scope};
@@ -29,6 +30,7 @@ pub use forecast::{
     Accuracy, Anomaly, DailyForecast, LevelChange, ModelChoice, ModelKind, SeriesForecast,
     SeriesShape, TrendClass,
 };
+pub use freshness::LaggingSource;
 pub use holidays::{Builtin, Event, Holiday, HolidayCalendar, Holidays};
 pub use money::{Currency, Money};
 pub use plan::{MonthlyPlan, PlanCheck, PlanError};
