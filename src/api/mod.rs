@@ -44,7 +44,7 @@ pub struct AppState {
     pub ctx: Arc<App>,
     /// The configured tokens.
     pub tokens: Arc<Tokens>,
-    /// The stored costs in memory, swapped whole when a newer run finishes.
+    /// The stored costs in memory, swapped whole when another run finishes.
     pub cube: Arc<RwLock<Arc<CostCube>>>,
     /// The OpenAPI document generated from the routes, filled in by [`router`].
     pub openapi: Arc<String>,
@@ -62,7 +62,7 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Rebuilds the cube whenever a newer run has finished, every `api.refresh_secs`.
+/// Rebuilds the cube whenever another run has finished, checked every `api.refresh_secs`.
 pub async fn refresh_cube(state: AppState) {
     let every = Duration::from_secs(state.ctx.config.api.refresh_secs);
     loop {

@@ -27,11 +27,12 @@ impl Store {
         Ok(())
     }
 
-    /// The id of the newest finished run: cost data only changes inside runs, so a cache of it
-    /// is current while this stays the same.
+    /// How many runs have finished: cost data only changes inside runs, so a cache of it is
+    /// current while this stays the same. (Not the newest finished run's id: a long ingest that
+    /// finishes after a shorter run started later would leave that unchanged.)
     pub async fn data_generation(&self) -> Result<i64> {
-        let sql = "SELECT COALESCE(MAX(id), 0) AS id FROM runs WHERE outcome <> 'running'";
-        with_pool!(self, pool => Ok(sqlx::query(sql).fetch_one(pool).await?.try_get("id")?))
+        let sql = "SELECT COUNT(*) AS n FROM runs WHERE outcome <> 'running'";
+        with_pool!(self, pool => Ok(sqlx::query(sql).fetch_one(pool).await?.try_get("n")?))
     }
 
     /// The first and last day with cost data.
