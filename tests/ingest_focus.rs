@@ -404,14 +404,10 @@ async fn focus_1_2_names_and_every_charge_category_are_kept() {
 fn rows_on(fixture: &Path, days: &[&str], doubled: &str) -> String {
     let mut reader = csv::Reader::from_path(fixture).expect("fixture opens");
     let headers = reader.headers().expect("header").clone();
-    let day_i = headers
-        .iter()
-        .position(|h| h == "ChargePeriodStart")
-        .expect("ChargePeriodStart");
-    let cost_i = headers
-        .iter()
-        .position(|h| h == "EffectiveCost")
-        .expect("EffectiveCost");
+    let (day_i, cost_i) = (
+        column_of(&headers, "ChargePeriodStart"),
+        column_of(&headers, "EffectiveCost"),
+    );
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(&headers).expect("write header");
     for record in reader.records() {

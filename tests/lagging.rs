@@ -12,7 +12,7 @@ use common::*;
 use costcast::app::App;
 use costcast::config::Config;
 use costcast::domain::{Day, Evaluation, LaggingSource, RunOutcome, StageOutcome, Status, Step};
-use costcast::pipeline::{RunOptions, run_once};
+use costcast::pipeline::{RunError, RunOptions, RunReport, run_once};
 use serde_json::Value;
 
 fn as_of() -> Day {
@@ -38,6 +38,11 @@ async fn demo(dir: &Path, db: &TestDb, extra: &str, webhook: &str) -> App {
         _ => None,
     };
     context(Config::load(Some(&files.config), &env).expect("config is valid")).await
+}
+
+/// The daily job's every step as of noon on `day`.
+async fn daily(ctx: &App, day: Day) -> Result<RunReport, RunError> {
+    run_once(ctx, "daily", &Step::ALL, noon(day), &RunOptions::default()).await
 }
 
 async fn evaluation(ctx: &App, budget: &str) -> Evaluation {
@@ -92,15 +97,9 @@ async fn a_dead_source_fails_alone_and_every_budget_is_still_evaluated() {
         let b = db.backend;
         let dir = tempfile::tempdir().expect("temp dir");
         let ctx = demo(dir.path(), &db, DEAD_PROMETHEUS, &webhook).await;
-        let err = run_once(
-            &ctx,
-            "daily",
-            &Step::ALL,
-            noon(as_of()),
-            &RunOptions::default(),
-        )
-        .await
-        .expect_err("a run without one of its sources fails");
+        let err = daily(&ctx, as_of())
+            .await
+            .expect_err("a run without one of its sources fails");
         assert!(err.to_string().contains("source k8s"), "{b}: {err}");
         let report = err.partial.expect("every stage ran");
         let outcomes: Vec<(Step, StageOutcome)> =
@@ -170,15 +169,9 @@ async fn the_alert_names_the_budgets_resting_on_a_source_that_did_not_refresh() 
             .lines()
             .count();
 
-        let err = run_once(
-            &ctx,
-            "daily",
-            &Step::ALL,
-            noon(as_of()),
-            &RunOptions::default(),
-        )
-        .await
-        .expect_err("the run goes on without the source, and says so");
+        let err = daily(&ctx, as_of())
+            .await
+            .expect_err("the run goes on without the source, and says so");
         let said = err.to_string();
         assert!(
             said.contains("source demo-focus") && said.contains(&format!("line {lines}")),
@@ -221,29 +214,15 @@ async fn data_too_old_to_act_on_holds_the_ladder_where_it_was() {
         let b = db.backend;
         let dir = tempfile::tempdir().expect("temp dir");
         let ctx = demo(dir.path(), &db, "", &webhook).await;
-        run_once(
-            &ctx,
-            "daily",
-            &Step::ALL,
-            noon(as_of()),
-            &RunOptions::default(),
-        )
-        .await
-        .expect("the demo runs");
+        daily(&ctx, as_of()).await.expect("the demo runs");
         assert_eq!(steps(&ctx, "ml-team").await, 1, "{b}");
 
         // Ten days on, nothing newer has arrived. The budget is still evaluated and still in
         // breach, but on a new day in breach its ladder would climb: it stays at step 1.
         let later = as_of().add_days(10);
-        let report = run_once(
-            &ctx,
-            "daily",
-            &Step::ALL,
-            noon(later),
-            &RunOptions::default(),
-        )
-        .await
-        .expect("a run on old data succeeds");
+        let report = daily(&ctx, later)
+            .await
+            .expect("a run on old data succeeds");
         let e = evaluation(&ctx, "ml-team").await;
         assert_eq!((e.as_of, e.status), (later, Status::Breach), "{b}");
         assert!(e.ladder_held(), "{b}: {:?}", e.lagging);
@@ -272,15 +251,9 @@ async fn data_too_old_to_act_on_holds_the_ladder_where_it_was() {
 
         // Fresh data again (the export through the later day): the ladder moves on.
         costcast::demo::write(dir.path(), later.add_days(1)).expect("demo rewrites");
-        run_once(
-            &ctx,
-            "daily",
-            &Step::ALL,
-            noon(later),
-            &RunOptions::default(),
-        )
-        .await
-        .expect("the run on fresh data succeeds");
+        daily(&ctx, later)
+            .await
+            .expect("the run on fresh data succeeds");
         let e = evaluation(&ctx, "ml-team").await;
         assert!(e.lagging.is_empty(), "{b}: {:?}", e.lagging);
         assert_eq!(steps(&ctx, "ml-team").await, 2, "{b}");

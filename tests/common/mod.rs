@@ -112,6 +112,14 @@ pub async fn daily_totals(store: &Store) -> std::collections::BTreeMap<String, f
     out
 }
 
+/// The index of `name` in a CSV header.
+pub fn column_of(headers: &csv::StringRecord, name: &str) -> usize {
+    headers
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
 /// Sum of a FOCUS CSV column per day, parsed independently of costcast's reader: the first
 /// ten characters of ChargePeriodStart, amounts parsed with `str::parse`.
 pub fn independent_daily_sums(
@@ -120,14 +128,10 @@ pub fn independent_daily_sums(
 ) -> std::collections::BTreeMap<String, f64> {
     let mut reader = csv::Reader::from_path(path).expect("fixture opens");
     let headers = reader.headers().expect("header").clone();
-    let day_i = headers
-        .iter()
-        .position(|h| h == "ChargePeriodStart")
-        .expect("ChargePeriodStart");
-    let cost_i = headers
-        .iter()
-        .position(|h| h == column)
-        .expect("cost column");
+    let (day_i, cost_i) = (
+        column_of(&headers, "ChargePeriodStart"),
+        column_of(&headers, column),
+    );
     let mut out = std::collections::BTreeMap::new();
     for record in reader.records() {
         let record = record.expect("record");
