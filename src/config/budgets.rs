@@ -537,6 +537,11 @@ mod tests {
             error("[act]\nmax_changes_per_run=-1"),
             "act.max_changes_per_run: must be in 0..=10000, got -1"
         );
+        assert_eq!(c.act.max_data_age_days, 3);
+        assert_eq!(
+            error("[act]\nmax_data_age_days=0"),
+            "act.max_data_age_days: must be in 1..=366, got 0"
+        );
         assert_eq!(
             error("[kubernetes]\napi_url='localhost:8001'"),
             "kubernetes.api_url: must be an http(s) URL"
