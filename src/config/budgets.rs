@@ -1,5 +1,5 @@
-//! Budgets, their action ladders, and how actions reach Kubernetes: the raw tables as written
-//! and their validation, every error naming its key.
+//! Budgets and their action ladders: the raw tables as written and their validation, every
+//! error naming its key.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +10,6 @@ use crate::domain::{
     ActionKind, ActionRule, Budget, BudgetMode, CapLimit, Currency, Day, Money, MonthlyPlan,
     Period, Thresholds,
 };
-
-/// Namespaces costcast never changes unless `act.protected_namespaces` says otherwise.
-pub const DEFAULT_PROTECTED_NAMESPACES: [&str; 3] =
-    ["kube-system", "kube-public", "kube-node-lease"];
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -63,117 +59,6 @@ struct RawAction {
     max_replicas: Option<i64>,
     replicas: Option<i64>,
     suspend_jobs: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawAct {
-    protected_namespaces: Option<Vec<String>>,
-    max_changes_per_run: Option<i64>,
-    lock_wait_secs: Option<i64>,
-    cronjob_starting_deadline_secs: Option<i64>,
-    max_data_age_days: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawKubernetes {
-    api_url: Option<String>,
-}
-
-/// How actions are applied, whatever the budget.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActSettings {
-    /// Namespaces never changed.
-    pub protected_namespaces: Vec<String>,
-    /// Objects one run may change (restores do not count); the rest wait for the next run.
-    pub max_changes_per_run: usize,
-    /// How long a run waits for another runner's leader lock before giving up.
-    pub lock_wait_secs: u64,
-    /// Set on a restored CronJob without `startingDeadlineSeconds` that missed more than 100
-    /// schedules while suspended, so the controller starts it again.
-    pub cronjob_starting_deadline_secs: u64,
-    /// A budget whose scope draws on a source with no day newer than this many days before
-    /// the evaluation's day is evaluated and reported, but its ladder neither climbs nor comes
-    /// down.
-    pub max_data_age_days: u32,
-}
-
-impl Default for ActSettings {
-    fn default() -> ActSettings {
-        ActSettings {
-            protected_namespaces: DEFAULT_PROTECTED_NAMESPACES.map(String::from).to_vec(),
-            max_changes_per_run: 20,
-            lock_wait_secs: 60,
-            cronjob_starting_deadline_secs: 3600,
-            max_data_age_days: 3,
-        }
-    }
-}
-
-/// Where the Kubernetes API is.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct KubernetesSettings {
-    /// An API URL without authentication (`kubectl proxy`); unset means in-cluster config or
-    /// the kubeconfig, as kubectl finds them.
-    pub api_url: Option<String>,
-}
-
-pub(super) fn validate_act(raw: &RawAct) -> Result<ActSettings, ConfigError> {
-    let defaults = ActSettings::default();
-    let whole = |key: &str, v: Option<i64>, min: i64, max: i64, default: u64| match v {
-        None => Ok(default),
-        Some(n) if (min..=max).contains(&n) => Ok(n as u64),
-        Some(n) => Err(invalid(
-            format!("act.{key}"),
-            format!("must be in {min}..={max}, got {n}"),
-        )),
-    };
-    Ok(ActSettings {
-        protected_namespaces: raw
-            .protected_namespaces
-            .clone()
-            .unwrap_or(defaults.protected_namespaces),
-        max_changes_per_run: whole(
-            "max_changes_per_run",
-            raw.max_changes_per_run,
-            0,
-            10_000,
-            defaults.max_changes_per_run as u64,
-        )? as usize,
-        lock_wait_secs: whole(
-            "lock_wait_secs",
-            raw.lock_wait_secs,
-            0,
-            3600,
-            defaults.lock_wait_secs,
-        )?,
-        cronjob_starting_deadline_secs: whole(
-            "cronjob_starting_deadline_secs",
-            raw.cronjob_starting_deadline_secs,
-            10,
-            86_400 * 7,
-            defaults.cronjob_starting_deadline_secs,
-        )?,
-        max_data_age_days: whole(
-            "max_data_age_days",
-            raw.max_data_age_days,
-            1,
-            366,
-            u64::from(defaults.max_data_age_days),
-        )? as u32,
-    })
-}
-
-pub(super) fn validate_kubernetes(raw: &RawKubernetes) -> Result<KubernetesSettings, ConfigError> {
-    if let Some(url) = &raw.api_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(invalid("kubernetes.api_url", "must be an http(s) URL"));
-    }
-    Ok(KubernetesSettings {
-        api_url: raw.api_url.clone(),
-    })
 }
 
 fn validate_period(key: &dyn Fn(&str) -> String, raw: &RawBudget) -> Result<Period, ConfigError> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod act;
 mod api;
 mod budgets;
 mod daemon;
@@ -25,10 +26,9 @@ pub use sources::{
 };
 use sources::{RawSource, validate_source};
 
-pub use budgets::{ActSettings, KubernetesSettings};
-use budgets::{
-    RawAct, RawBudget, RawKubernetes, validate_act, validate_budget, validate_kubernetes,
-};
+pub use act::{ActSettings, KubernetesSettings};
+use act::{RawAct, RawKubernetes, validate_act, validate_kubernetes};
+use budgets::{RawBudget, validate_budget};
 pub use forecast::ForecastSettings;
 use forecast::{RawForecast, validate_forecast};
 use secrets::validate_database;
