@@ -1285,3 +1285,107 @@ async fn objects_holding_costcasts_label_are_restored_automatically_whatever_the
         }
     }
 }
+
+/// Takes the leader lock from under its holder, as a second runner would once the first
+/// stopped renewing it: SQLite's lock row is rewritten; PostgreSQL's holding session is ended
+/// and the lock taken on a connection of `intruder`.
+async fn steal_leader_lock(intruder: &App) -> Option<costcast::store::LeaderLock> {
+    use costcast::pipeline::LEADER_LOCK;
+    use costcast::store::Store;
+    match &intruder.store {
+        Store::Sqlite(pool) => {
+            sqlx::query("UPDATE leader_lock SET holder = 'intruder', expires_at = '9999-12-31'")
+                .execute(pool)
+                .await
+                .unwrap();
+            None
+        }
+        Store::Postgres(pool) => {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+            let ttl = std::time::Duration::from_secs(60);
+            let wait = std::time::Duration::from_secs(5);
+            intruder
+                .store
+                .acquire_leader(LEADER_LOCK, wait, ttl)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runner_that_loses_the_leader_lock_makes_no_further_change_and_the_next_run_finishes() {
+    for db in both_dbs().await {
+        let b = db.backend;
+        let kube = cluster().await;
+        let setup = evaluated_to_step_3(&db, &kube).await;
+        // Renewed every half second; the first change hangs for 3 s in the API server.
+        let ctx = ctx_with(&db, BREACH, "enforce", &kube, "lock_ttl_secs = 2").await;
+        kube.delay("PATCH", "", std::time::Duration::from_secs(3), 1);
+        let ctx = std::sync::Arc::new(ctx);
+        let run = tokio::spawn({
+            let ctx = ctx.clone();
+            async move {
+                let options = RunOptions::default();
+                run_once(&ctx, "act", &[Step::Act], noon("2024-06-12"), &options).await
+            }
+        });
+        while kube.patches().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let intruder = steal_leader_lock(&setup).await;
+        let failed = run.await.unwrap().expect_err("the run fails");
+        assert!(
+            failed
+                .to_string()
+                .contains("leader lock was lost during act"),
+            "{b}: {failed}"
+        );
+        assert_eq!(
+            kube.patches().len(),
+            1,
+            "{b}: only the change in flight was made"
+        );
+        let log = ctx.store.actions(failed.run_id.unwrap()).await.unwrap();
+        let n = |o: Outcome, why: &str| {
+            log.iter()
+                .filter(|a| a.outcome == o && a.detail.contains(why))
+                .count()
+        };
+        // Step 2: HPA api, ScaledObject queue. Step 3: CronJobs nightly, hourly; Job.
+        let lost = n(Outcome::Skipped, "lost the leader lock");
+        assert_eq!((n(Outcome::Done, ""), lost), (1, 4), "{b}: {log:?}");
+        assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 1, "{b}");
+
+        // The lock free again, the next run makes the four changes left.
+        match intruder {
+            Some(lock) => lock.release(&setup.store).await.unwrap(),
+            None => {
+                let costcast::store::Store::Sqlite(pool) = &setup.store else {
+                    unreachable!()
+                };
+                sqlx::query("DELETE FROM leader_lock")
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+        let next = run_once(
+            &ctx,
+            "act",
+            &[Step::Act],
+            noon("2024-06-12"),
+            &RunOptions::default(),
+        )
+        .await
+        .expect("the next run acts");
+        assert_eq!(count(&next, Outcome::Done), 4, "{b}: {:?}", next.actions);
+        assert_eq!(kube.patches().len(), 5, "{b}");
+        assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 5, "{b}");
+    }
+}

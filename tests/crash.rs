@@ -159,3 +159,107 @@ async fn a_live_run_is_not_taken_for_a_dead_one() {
         ctx.store.close().await;
     }
 }
+
+/// The demo's config on `url`, with a fresh pool each time: a new connection prepares its
+/// statements again, so the statement a fault waits for is sent.
+async fn demo_app(config: &std::path::Path, url: &str) -> costcast::app::App {
+    let url = url.to_string();
+    let env = move |k: &str| (k == "COSTCAST_DATABASE_URL").then(|| url.clone());
+    context(Config::load(Some(config), &env).expect("config is valid")).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_going_down_mid_ingest_and_mid_forecast_write_fails_the_run_and_loses_nothing() {
+    let db = postgres_db().await;
+    let mut url = reqwest::Url::parse(&db.url).expect("a URL");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().expect("port")
+    );
+    let proxy = common::tcp_proxy::Proxy::start(&upstream).await;
+    url.set_port(Some(proxy.port)).expect("a port");
+    let url = url.to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = costcast::demo::write(dir.path(), as_of()).expect("demo writes");
+    let now = as_of()
+        .date()
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("noon"))
+        .and_utc();
+    let daily = async |ctx: &costcast::app::App| {
+        run_once(ctx, "daily", &Step::ALL, now, &RunOptions::default()).await
+    };
+    let down = Duration::from_secs(2);
+
+    // The server goes away as the export's rows are sent, and is back two seconds later.
+    proxy.cut_on("INSERT INTO cost_points", down);
+    let ctx = demo_app(&files.config, &url).await;
+    let failed = daily(&ctx).await.expect_err("the run fails");
+    assert_eq!(proxy.fired.load(Ordering::SeqCst), 1, "the fault went off");
+    assert_eq!(failed.step, Step::Ingest, "{failed}");
+    let said = format!("{failed:#}");
+    assert!(said.contains("database"), "a clear message: {said}");
+    let ctx = demo_app(&files.config, &url).await;
+    assert_eq!(
+        ctx.store.cost_summary().await.expect("summary").points,
+        0,
+        "no partial day"
+    );
+    let runs = ctx.store.runs(5).await.expect("runs");
+    assert_eq!(runs[0].outcome, RunOutcome::Failed, "{runs:?}");
+
+    // The next run completes, with the export's totals to the cent.
+    daily(&ctx).await.expect("the next run completes");
+    let export = dir.path().join("billing/focus-demo.csv");
+    let expected = independent_daily_sums(&export, "EffectiveCost");
+    let stored = daily_totals(&ctx.store).await;
+    assert_eq!(stored.len(), expected.len());
+    for (day, want) in &expected {
+        assert!(
+            (stored[day] - want).abs() < 0.01,
+            "{day}: {} vs {want}",
+            stored[day]
+        );
+    }
+    let forecasts = ctx.store.latest_forecasts().await.expect("forecasts");
+    assert!(!forecasts.is_empty());
+
+    // Down again as the next run's forecasts are written: that run fails in the forecast
+    // stage and the forecasts read are still the last complete run's, none half-written.
+    proxy.cut_on("INSERT INTO forecasts", down);
+    let ctx = demo_app(&files.config, &url).await;
+    let failed = daily(&ctx).await.expect_err("the run fails");
+    assert_eq!(proxy.fired.load(Ordering::SeqCst), 2, "the fault went off");
+    assert_eq!(failed.step, Step::Forecast, "{failed}");
+    let ctx = demo_app(&files.config, &url).await;
+    assert_eq!(
+        ctx.store.latest_forecasts().await.expect("forecasts"),
+        forecasts
+    );
+    assert_eq!(
+        daily_totals(&ctx.store).await,
+        stored,
+        "the ingest of that run is kept"
+    );
+    let next = daily(&ctx).await.expect("the next run completes");
+    let newest = ctx.store.latest_forecasts().await.expect("forecasts");
+    assert_eq!(newest.len(), forecasts.len(), "run {}", next.run_id);
+    let outcomes: Vec<RunOutcome> = ctx
+        .store
+        .runs(5)
+        .await
+        .expect("runs")
+        .iter()
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            RunOutcome::Ok,
+            RunOutcome::Failed,
+            RunOutcome::Ok,
+            RunOutcome::Failed
+        ],
+        "each failed run is recorded as failed"
+    );
+}

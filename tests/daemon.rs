@@ -137,7 +137,7 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
         );
         assert!(
             store
-                .acquire_leader(LEADER_LOCK, Duration::ZERO)
+                .acquire_leader(LEADER_LOCK, Duration::ZERO, Duration::from_secs(60))
                 .await
                 .unwrap()
                 .is_none(),
@@ -200,7 +200,7 @@ async fn serve_runs_a_scheduled_job_on_time_skips_overlaps_and_stops_cleanly_mid
         assert!(status.success(), "{}: {status:?}", db.backend);
 
         let lock = store
-            .acquire_leader(LEADER_LOCK, Duration::ZERO)
+            .acquire_leader(LEADER_LOCK, Duration::ZERO, Duration::from_secs(60))
             .await
             .unwrap();
         assert!(

@@ -410,38 +410,58 @@ async fn a_response_that_breaks_the_documented_shape_names_the_field_and_stores_
     }
 }
 
-/// A Cost Explorer stand-in that fails the first `failures` requests with `status` and the
-/// error type `kind`, then answers with 2024-02-01's page; and how many requests it saw.
+/// A proxy in front of moto that fails the first `failures` requests with `status` and the
+/// error type `kind`, as Cost Explorer's front end does under load, then forwards each request
+/// to moto, which answers with 2024-02-01's page; and how many requests it saw.
 async fn failing_stub(
     failures: u32,
     status: axum::http::StatusCode,
     kind: &'static str,
 ) -> (String, Arc<AtomicU32>) {
-    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::http::{HeaderMap, header};
     use axum::routing::post;
 
+    inject(vec![page(
+        &[("2024-02-01", &[("AWS Lambda", "2.25")], false)],
+        None,
+    )])
+    .await;
     let seen = Arc::new(AtomicU32::new(0));
     let counter = seen.clone();
-    let body = page(&[("2024-02-01", &[("AWS Lambda", "2.25")], false)], None).to_string();
     let app = axum::Router::new().route(
         "/",
-        post(move || {
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
             let counter = counter.clone();
-            let body = body.clone();
             async move {
                 let n = counter.fetch_add(1, Ordering::SeqCst);
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    "application/x-amz-json-1.1".parse().unwrap(),
-                );
                 if n < failures {
-                    headers.insert("x-amzn-errortype", kind.parse().unwrap());
+                    let mut answer = HeaderMap::new();
+                    answer.insert(
+                        header::CONTENT_TYPE,
+                        "application/x-amz-json-1.1".parse().unwrap(),
+                    );
+                    answer.insert("x-amzn-errortype", kind.parse().unwrap());
                     let error = json!({"__type": kind, "message": "injected"}).to_string();
-                    (status, headers, error)
-                } else {
-                    (StatusCode::OK, headers, body)
+                    return (status, answer, axum::body::Bytes::from(error));
                 }
+                let mut forwarded = headers.clone();
+                forwarded.remove(header::HOST);
+                forwarded.remove(header::CONTENT_LENGTH);
+                let reply = reqwest::Client::new()
+                    .post(moto_url())
+                    .headers(forwarded)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("moto answers");
+                let mut answer = HeaderMap::new();
+                for name in [header::CONTENT_TYPE, "x-amzn-requestid".parse().unwrap()] {
+                    if let Some(v) = reply.headers().get(&name) {
+                        answer.insert(name, v.clone());
+                    }
+                }
+                let code = reply.status();
+                (code, answer, reply.bytes().await.expect("moto's body"))
             }
         }),
     );
@@ -492,7 +512,7 @@ async fn throttling_is_retried_with_backoff_and_a_run_that_still_fails_stores_no
     }
 }
 
-/// A store holding 2024-02-01 of source `aws` at 2.25, fetched from a stand-in.
+/// A store holding 2024-02-01 of source `aws` at 2.25, fetched from moto through the proxy.
 async fn seeded(db: &TestDb) -> App {
     let (url, _) = throttling_stub(0).await;
     let ctx = context(config(&source_toml(&url, ""), Path::new("/"), db)).await;

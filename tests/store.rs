@@ -130,9 +130,9 @@ async fn replacing_a_period_removes_its_old_rows_and_keeps_the_rest() {
     }
 }
 
-#[tokio::test]
-async fn the_newest_forecast_of_each_series_is_read_back_exactly() {
-    let forecast = |series: &str, mean: f64| SeriesForecast {
+/// Three days of forecast for `series` at `mean`.
+fn forecast(series: &str, mean: f64) -> SeriesForecast {
+    SeriesForecast {
         series: series.into(),
         model: ModelKind::MstlEts,
         history_end: d("2024-06-30"),
@@ -150,7 +150,54 @@ async fn the_newest_forecast_of_each_series_is_read_back_exactly() {
                 sd_noise: 0.25,
             })
             .collect(),
-    };
+    }
+}
+
+/// An evaluation of `budget` with every optional part filled in.
+fn evaluation(budget: &str) -> Evaluation {
+    Evaluation {
+        budget: budget.into(),
+        as_of: d("2024-06-21"),
+        amount: Money::new(3000.0, Currency::parse("EUR").unwrap()),
+        projection: Projection {
+            period: DayRange::month_of(d("2024-06-21")),
+            actual_to_date: 1900.0,
+            reported_through: Some(d("2024-06-19")),
+            forecast_days: 11,
+            mean: 3000.0,
+            lo80: 2917.7,
+            hi80: 3082.3,
+            p_breach: 0.5,
+        },
+        status: Status::Recovering,
+        mode: BudgetMode::Observe,
+        forecast_error: Some(3.25),
+        steps: 2,
+        drivers: vec![Driver {
+            series: "service=EC2|team=ml".into(),
+            projected: 1200.5,
+            previous: 800.25,
+        }],
+        plan: Some(PlanCheck {
+            month: DayRange::month_of(d("2024-06-21")),
+            planned: 2800.0,
+            actual_to_date: 1900.0,
+            projected: 3000.0,
+            lo80: 2917.7,
+            hi80: 3082.3,
+            p_over: 0.99,
+        }),
+        lagging: vec![LaggingSource {
+            source: "aws".into(),
+            newest_day: Some(d("2024-06-15")),
+            refresh_failed: true,
+            stale: true,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn the_newest_forecast_of_each_series_is_read_back_exactly() {
     for db in both_dbs().await {
         let store = open(&db).await;
         let first = store.start_run("forecast", Utc::now()).await.unwrap();
@@ -196,45 +243,7 @@ async fn evaluations_and_runs_are_read_back_as_written() {
     for db in both_dbs().await {
         let store = open(&db).await;
         let run = store.start_run("budgets", Utc::now()).await.unwrap();
-        let evaluation = Evaluation {
-            budget: "ml".into(),
-            as_of: d("2024-06-21"),
-            amount: Money::new(3000.0, Currency::parse("EUR").unwrap()),
-            projection: Projection {
-                period: DayRange::month_of(d("2024-06-21")),
-                actual_to_date: 1900.0,
-                reported_through: Some(d("2024-06-19")),
-                forecast_days: 11,
-                mean: 3000.0,
-                lo80: 2917.7,
-                hi80: 3082.3,
-                p_breach: 0.5,
-            },
-            status: Status::Recovering,
-            mode: BudgetMode::Observe,
-            forecast_error: Some(3.25),
-            steps: 2,
-            drivers: vec![Driver {
-                series: "service=EC2|team=ml".into(),
-                projected: 1200.5,
-                previous: 800.25,
-            }],
-            plan: Some(PlanCheck {
-                month: DayRange::month_of(d("2024-06-21")),
-                planned: 2800.0,
-                actual_to_date: 1900.0,
-                projected: 3000.0,
-                lo80: 2917.7,
-                hi80: 3082.3,
-                p_over: 0.99,
-            }),
-            lagging: vec![LaggingSource {
-                source: "aws".into(),
-                newest_day: Some(d("2024-06-15")),
-                refresh_failed: true,
-                stale: true,
-            }],
-        };
+        let evaluation = evaluation("ml");
         store
             .save_evaluations(run, std::slice::from_ref(&evaluation))
             .await
@@ -452,7 +461,8 @@ async fn applied_changes_are_held_until_restored_or_conflicting_and_every_record
 }
 
 #[tokio::test]
-async fn the_leader_lock_has_one_holder_at_a_time() {
+async fn the_leader_lock_has_one_holder_at_a_time_and_lapses_only_when_not_renewed() {
+    const TTL: Duration = Duration::from_secs(2);
     for db in both_dbs().await {
         let b = db.backend;
         let one = open(&db).await;
@@ -460,14 +470,14 @@ async fn the_leader_lock_has_one_holder_at_a_time() {
         let two = Store::connect(&costcast::config::DatabaseUrl::new(db.url.clone()))
             .await
             .unwrap();
-        let held = one
-            .acquire_leader("act", Duration::ZERO)
+        let mut held = one
+            .acquire_leader("act", Duration::ZERO, TTL)
             .await
             .unwrap()
             .expect("free");
         let waited = std::time::Instant::now();
         assert!(
-            two.acquire_leader("act", Duration::from_millis(300))
+            two.acquire_leader("act", Duration::from_millis(300), TTL)
                 .await
                 .unwrap()
                 .is_none(),
@@ -478,19 +488,45 @@ async fn the_leader_lock_has_one_holder_at_a_time() {
             "{b}: it waited"
         );
         // Another name is another lock.
-        let other = two.acquire_leader("other", Duration::ZERO).await.unwrap();
-        assert!(other.is_some(), "{b}");
+        let other = two.acquire_leader("other", Duration::ZERO, TTL).await;
+        assert!(other.unwrap().is_some(), "{b}");
+        // Renewed every half second, the lock outlives its time to live twice over.
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert!(held.renew(&one, TTL).await.unwrap(), "{b}: renewed");
+        }
+        let taken = two.acquire_leader("act", Duration::ZERO, TTL).await;
+        assert!(
+            taken.unwrap().is_none(),
+            "{b}: a renewed lock is still held"
+        );
         held.release(&one).await.unwrap();
-        let again = two.acquire_leader("act", Duration::ZERO).await.unwrap();
-        assert!(again.is_some(), "{b}: released locks can be taken");
-        // A holder that dies without releasing: PostgreSQL frees the lock with its session;
-        // SQLite's lock row holds until it expires, so a crashed runner cannot be overtaken.
-        drop(again);
-        let after_crash = one
-            .acquire_leader("act", Duration::from_secs(2))
+        let again = two
+            .acquire_leader("act", Duration::ZERO, TTL)
             .await
             .unwrap();
-        assert_eq!(after_crash.is_some(), b == "postgres", "{b}");
+        assert!(again.is_some(), "{b}: released locks can be taken");
+        // A holder that dies without releasing: PostgreSQL frees the lock with its session;
+        // SQLite's lock row holds until it lapses, one time to live after its last renewal.
+        drop(again);
+        let at_once = one.acquire_leader("act", Duration::ZERO, TTL).await;
+        assert_eq!(at_once.unwrap().is_some(), b == "postgres", "{b}");
+        if b == "sqlite" {
+            let mut stale = two
+                .acquire_leader("stale", Duration::ZERO, TTL)
+                .await
+                .unwrap()
+                .expect("free");
+            let lapsed = one.acquire_leader("act", TTL * 2, TTL).await.unwrap();
+            assert!(lapsed.is_some(), "{b}: an unrenewed lock lapses");
+            // Its old holder, back too late, learns it lost the lock.
+            let overtaken = one.acquire_leader("stale", TTL * 2, TTL).await.unwrap();
+            assert!(overtaken.is_some(), "{b}");
+            assert!(
+                !stale.renew(&two, TTL).await.unwrap(),
+                "{b}: lost, not renewed"
+            );
+        }
     }
 }
 
@@ -617,4 +653,54 @@ async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
             "{b}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_cut_off_from_postgres_counts_its_lock_lost_and_the_server_frees_it() {
+    use costcast::pipeline::{LEADER_LOCK, Leader};
+    const TTL: Duration = Duration::from_secs(2);
+    let db = postgres_db().await;
+    let mut url = reqwest::Url::parse(&db.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let proxy = common::tcp_proxy::Proxy::start(&upstream).await;
+    url.set_port(Some(proxy.port)).unwrap();
+    let config_url = costcast::config::DatabaseUrl::new(url.to_string());
+    let direct = open(&db).await;
+    let cut_off = Store::connect(&config_url).await.unwrap();
+
+    // Sessions ask the server to probe idle clients, so a vanished holder's lock is freed.
+    let Store::Postgres(pool) = &cut_off else {
+        unreachable!()
+    };
+    let idle: String = sqlx::query_scalar("SHOW tcp_keepalives_idle")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(idle, "30");
+
+    let lock = cut_off
+        .acquire_leader(LEADER_LOCK, Duration::ZERO, TTL)
+        .await
+        .unwrap()
+        .expect("free");
+    let leader = Leader::keep(lock, cut_off.clone(), TTL);
+    tokio::time::sleep(TTL).await;
+    assert!(!leader.lost().is_cancelled(), "renewed while reachable");
+
+    // The route to the server goes dead: renewals go unanswered, and within two renewal
+    // periods the holder counts the lock lost and stops acting.
+    proxy.stall();
+    tokio::time::timeout(TTL * 2, leader.lost().cancelled())
+        .await
+        .expect("the lock is counted lost");
+    let held = direct.acquire_leader(LEADER_LOCK, Duration::ZERO, TTL);
+    assert!(held.await.unwrap().is_none(), "the server still holds it");
+    // The connection ends (as the server's keepalive ends it): the lock is free.
+    proxy.cut();
+    let taken = direct
+        .acquire_leader(LEADER_LOCK, Duration::from_secs(10), TTL)
+        .await
+        .unwrap();
+    assert!(taken.is_some(), "another runner takes the lock");
+    leader.release().await;
 }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod slack;
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ActSettings;
 use crate::domain::{ActionRecord, Budget, BudgetMode, ObjectChange, Operation, Outcome};
@@ -33,6 +34,9 @@ pub struct ActRun<'a> {
     pub dry_run: bool,
     /// The time restore counts missed CronJob schedules up to.
     pub now: DateTime<Utc>,
+    /// Fires when this runner may no longer change anything (its leader lock was lost):
+    /// every change not yet made is recorded as skipped.
+    pub halt: CancellationToken,
 }
 
 /// Makes the cluster match every budget's steps: applies what is missing, restores what a
@@ -42,7 +46,10 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
     let held = held_anywhere(cluster, run).await;
     let (mut planner, releasing) = Planner::start(&held, &run.budgets, run.settings);
     for change in releasing {
-        let record = restore_one(cluster, change, !run.dry_run, run.settings, run.now).await;
+        let record = match run.halt.is_cancelled() {
+            true => halted(Operation::Restore, change),
+            false => restore_one(cluster, change, !run.dry_run, run.settings, run.now).await,
+        };
         records.push(record);
     }
     for (budget, steps) in &run.budgets {
@@ -75,6 +82,9 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
                 for intent in planner.decide(budget, rule, step, target, execute) {
                     let record = match intent {
                         Intent::Record(record) => record,
+                        Intent::Apply { change, .. } if run.halt.is_cancelled() => {
+                            halted(Operation::Apply, change)
+                        }
                         Intent::Apply {
                             object,
                             change,
@@ -88,6 +98,16 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
         }
     }
     records
+}
+
+/// A change left unmade because this runner lost the right to act.
+pub fn halted(operation: Operation, change: ObjectChange) -> ActionRecord {
+    ActionRecord {
+        operation,
+        change,
+        outcome: Outcome::Skipped,
+        detail: "not made: this runner lost the leader lock, so another may be acting".into(),
+    }
 }
 
 /// The objects held changed: the store's records, and the objects in the budgets' namespaces

@@ -15,6 +15,7 @@ pub(super) struct RawAct {
     protected_namespaces: Option<Vec<String>>,
     max_changes_per_run: Option<i64>,
     lock_wait_secs: Option<i64>,
+    lock_ttl_secs: Option<i64>,
     cronjob_starting_deadline_secs: Option<i64>,
     max_data_age_days: Option<i64>,
 }
@@ -34,6 +35,9 @@ pub struct ActSettings {
     pub max_changes_per_run: usize,
     /// How long a run waits for another runner's leader lock before giving up.
     pub lock_wait_secs: u64,
+    /// How long the leader lock outlives a holder that stops renewing it (it is renewed every
+    /// quarter of this); a holder that cannot renew in time stops acting.
+    pub lock_ttl_secs: u64,
     /// Set on a restored CronJob without `startingDeadlineSeconds` that missed more than 100
     /// schedules while suspended, so the controller starts it again.
     pub cronjob_starting_deadline_secs: u64,
@@ -49,6 +53,7 @@ impl Default for ActSettings {
             protected_namespaces: DEFAULT_PROTECTED_NAMESPACES.map(String::from).to_vec(),
             max_changes_per_run: 20,
             lock_wait_secs: 60,
+            lock_ttl_secs: 60,
             cronjob_starting_deadline_secs: 3600,
             max_data_age_days: 3,
         }
@@ -91,6 +96,13 @@ pub(super) fn validate_act(raw: &RawAct) -> Result<ActSettings, ConfigError> {
             0,
             3600,
             defaults.lock_wait_secs,
+        )?,
+        lock_ttl_secs: whole(
+            "lock_ttl_secs",
+            raw.lock_ttl_secs,
+            2,
+            3600,
+            defaults.lock_ttl_secs,
         )?,
         cronjob_starting_deadline_secs: whole(
             "cronjob_starting_deadline_secs",

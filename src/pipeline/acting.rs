@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
 use super::{Counts, Restoring, RunOptions, RunReport, StageError, counts};
 use crate::act::{self, ActRun, slack};
@@ -27,6 +28,7 @@ pub(super) async fn act_stage(
     run_id: i64,
     now: DateTime<Utc>,
     options: &RunOptions,
+    halt: CancellationToken,
     report: &mut RunReport,
 ) -> Result<Counts, StageError> {
     let states = ctx.store.budget_states().await?;
@@ -41,14 +43,16 @@ pub(super) async fn act_stage(
         .flat_map(|(b, steps)| act::ladder(b, *steps))
         .collect();
     let held = ctx.store.throttled(None).await?;
-    let records = act_on_cluster(ctx, budgets, held, options, now).await?;
     let outcome = match options.dry_run {
         true => PlanOutcome::DryRun,
         false => PlanOutcome::Planned,
     };
+    // The plan is stored before the cluster is touched: a run killed while acting leaves
+    // what it set out to do, and its changes carry costcast's label on the objects.
     ctx.store
         .save_planned_changes(run_id, &changes, outcome)
         .await?;
+    let records = act_on_cluster(ctx, budgets, held, options, now, halt).await?;
     ctx.store.save_actions(run_id, &records).await?;
     let c = act_counts(&changes, &records);
     report.changes = changes;
@@ -66,6 +70,7 @@ async fn act_on_cluster(
     held: Vec<ObjectChange>,
     options: &RunOptions,
     now: DateTime<Utc>,
+    halt: CancellationToken,
 ) -> Result<Vec<ActionRecord>, StageError> {
     // A budget that may change objects is checked for objects holding costcast's label even
     // with no step in effect: the store may have lost the record of one.
@@ -84,6 +89,7 @@ async fn act_on_cluster(
                 settings: &ctx.config.act,
                 dry_run: options.dry_run,
                 now,
+                halt,
             };
             Ok(act::reconcile(cluster, &run).await)
         }
@@ -325,11 +331,14 @@ pub(super) async fn restore_stage(
     run_id: i64,
     now: DateTime<Utc>,
     options: &RunOptions,
+    halt: CancellationToken,
     report: &mut RunReport,
 ) -> Result<Counts, StageError> {
     let records = match &options.restoring {
-        Restoring::Every => restore_held(ctx, run_id, None, options.dry_run, now).await?,
-        Restoring::Budget(b) => restore_held(ctx, run_id, Some(b), options.dry_run, now).await?,
+        Restoring::Every => restore_held(ctx, run_id, None, options.dry_run, now, halt).await?,
+        Restoring::Budget(b) => {
+            restore_held(ctx, run_id, Some(b), options.dry_run, now, halt).await?
+        }
         Restoring::Object(target) => {
             let held = ctx.store.throttled(None).await?;
             let change = held
@@ -374,6 +383,7 @@ async fn restore_held(
     budget: Option<&str>,
     dry_run: bool,
     now: DateTime<Utc>,
+    halt: CancellationToken,
 ) -> Result<Vec<ActionRecord>, StageError> {
     let stored = ctx.store.throttled(budget).await?;
     let cluster = ctx
@@ -384,7 +394,10 @@ async fn restore_held(
         .await
         .map_err(|e| StageError::Other(e.to_string()))?;
     for change in held {
-        records.push(act::restore_one(cluster, change, !dry_run, &ctx.config.act, now).await);
+        records.push(match halt.is_cancelled() {
+            true => act::halted(Operation::Restore, change),
+            false => act::restore_one(cluster, change, !dry_run, &ctx.config.act, now).await,
+        });
     }
     ctx.store.save_actions(run_id, &records).await?;
     if !dry_run {

@@ -2,8 +2,16 @@
 //! holds the store's leader lock while it does either. Every path that evaluates or acts (a
 //! run's budgets and act stages, `act restore`, a restore asked for through the API) takes it
 //! here and gives it back through [`Leader::release`].
+//!
+//! A held lock is renewed by a keeper task every quarter of `act.lock_ttl_secs`. When a renewal
+//! fails or does not answer in time, the lock is counted lost: [`Leader::lost`] fires and the
+//! holder makes no further change, since another runner may already hold the lock.
 
 use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::{StageError, Stop};
 use crate::app::App;
@@ -15,11 +23,12 @@ pub const LEADER_LOCK: &str = "costcast-act";
 /// How often a waiting runner asks for the lock again.
 const RETRY: Duration = Duration::from_millis(200);
 
-/// The held leader lock. Dropped without [`Leader::release`] (a cancelled run), a PostgreSQL
-/// lock goes with its connection and a SQLite lock row expires.
+/// The held leader lock. Dropped without [`Leader::release`] (a cancelled run), its keeper
+/// stops: a PostgreSQL lock goes with its connection and a SQLite lock row lapses.
 pub struct Leader {
-    lock: LeaderLock,
-    store: Store,
+    lost: CancellationToken,
+    release: Option<oneshot::Sender<()>>,
+    keeper: JoinHandle<()>,
 }
 
 impl Leader {
@@ -27,19 +36,17 @@ impl Leader {
     /// wait.
     pub async fn take(app: &App, stop: &Stop) -> Result<Leader, StageError> {
         let wait = Duration::from_secs(app.config.act.lock_wait_secs);
+        let ttl = Duration::from_secs(app.config.act.lock_ttl_secs);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // One attempt at a time, so an abort never lands between the lock being taken on
             // the server and its guard being built.
             if let Some(lock) = app
                 .store
-                .acquire_leader(LEADER_LOCK, Duration::ZERO)
+                .acquire_leader(LEADER_LOCK, Duration::ZERO, ttl)
                 .await?
             {
-                return Ok(Leader {
-                    lock,
-                    store: app.store.clone(),
-                });
+                return Ok(Leader::keep(lock, app.store.clone(), ttl));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(StageError::Other(format!(
@@ -56,10 +63,73 @@ impl Leader {
         }
     }
 
-    /// Gives the lock back; a failure is logged, since the lock then expires on its own.
-    pub async fn release(self) {
-        if let Err(e) = self.lock.release(&self.store).await {
-            tracing::error!(error = %e, "Could not release the leader lock.");
+    /// Hands a taken lock to a keeper task that renews it until released.
+    pub fn keep(lock: LeaderLock, store: Store, ttl: Duration) -> Leader {
+        let lost = CancellationToken::new();
+        let (release, released) = oneshot::channel();
+        let keeper = tokio::spawn(renew(lock, store, ttl, lost.clone(), released));
+        Leader {
+            lost,
+            release: Some(release),
+            keeper,
         }
+    }
+
+    /// Fires once the lock is lost; the holder must then make no further change.
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Gives the lock back; a failure is logged, since the lock then lapses on its own.
+    pub async fn release(mut self) {
+        if let Some(release) = self.release.take() {
+            // The keeper gone already means the lock was lost: nothing to give back.
+            let _ = release.send(());
+        }
+        if let Err(e) = (&mut self.keeper).await {
+            tracing::error!(error = %e, "The leader lock's keeper ended abnormally.");
+        }
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        // Released, the keeper has finished; otherwise stopping it drops the lock unreleased.
+        self.keeper.abort();
+    }
+}
+
+/// Renews `lock` every quarter of `ttl` until `released` fires (then gives it back) or a
+/// renewal fails or takes longer than that quarter (then `lost` fires).
+async fn renew(
+    mut lock: LeaderLock,
+    store: Store,
+    ttl: Duration,
+    lost: CancellationToken,
+    mut released: oneshot::Receiver<()>,
+) {
+    let every = ttl / 4;
+    loop {
+        tokio::select! {
+            _ = &mut released => {
+                if let Err(e) = lock.release(&store).await {
+                    tracing::error!(error = %e, "Could not release the leader lock; it lapses on its own.");
+                }
+                return;
+            }
+            () = tokio::time::sleep(every) => {}
+        }
+        let why = match tokio::time::timeout(every, lock.renew(&store, ttl)).await {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => "it lapsed and another runner may hold it".to_string(),
+            Ok(Err(e)) => format!("the store did not renew it: {e}"),
+            Err(_) => format!(
+                "the store did not answer its renewal within {} ms",
+                every.as_millis()
+            ),
+        };
+        tracing::error!(reason = %why, "Lost the leader lock; this runner makes no further change.");
+        lost.cancel();
+        return;
     }
 }

@@ -334,14 +334,23 @@ async fn run_stage(
             // Evaluating, acting and restoring all move budget state: runners take turns.
             *lock = Some(Leader::take(ctx, &options.stop).await?);
         }
-        match step {
+        let halt = lock.as_ref().map(Leader::lost).unwrap_or_default();
+        let counts = match step {
             Step::Ingest => ingest_stage(ctx, options, now, report).await,
             Step::Forecast => forecast_stage(ctx, run_id, as_of).await,
             Step::Budgets => budgets::stage(ctx, run_id, as_of, report).await,
-            Step::Act => acting::act_stage(ctx, run_id, now, options, report).await,
+            Step::Act => acting::act_stage(ctx, run_id, now, options, halt.clone(), report).await,
             Step::Notify => acting::notify_stage(ctx, run_id, as_of, options, report).await,
             Step::Backtest => backtest_stage(ctx, run_id, as_of, options, report).await,
-            Step::Restore => acting::restore_stage(ctx, run_id, now, options, report).await,
+            Step::Restore => {
+                acting::restore_stage(ctx, run_id, now, options, halt.clone(), report).await
+            }
+        }?;
+        match halt.is_cancelled() {
+            true => Err(StageError::Other(format!(
+                "the leader lock was lost during {step} (see the log for why); changes not yet made were left for the next run"
+            ))),
+            false => Ok(counts),
         }
     })
     .instrument(span.clone());

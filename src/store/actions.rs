@@ -32,9 +32,6 @@ pub struct LeaderLock {
     pg: Option<PoolConnection<sqlx::Postgres>>,
 }
 
-/// How long a SQLite lock row stays valid if its holder dies without releasing it.
-const SQLITE_LOCK_MINUTES: i64 = 15;
-
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -370,8 +367,14 @@ impl Store {
     }
 
     /// Takes the leader lock `name`, waiting up to `wait` for another holder to release it.
-    /// `None` when it is still held after that.
-    pub async fn acquire_leader(&self, name: &str, wait: Duration) -> Result<Option<LeaderLock>> {
+    /// `None` when it is still held after that. A SQLite lock lapses `ttl` after it was taken
+    /// or last renewed; a PostgreSQL lock ends with its session.
+    pub async fn acquire_leader(
+        &self,
+        name: &str,
+        wait: Duration,
+        ttl: Duration,
+    ) -> Result<Option<LeaderLock>> {
         let deadline = tokio::time::Instant::now() + wait;
         let holder = format!(
             "{}-{}",
@@ -379,7 +382,7 @@ impl Store {
             Utc::now().timestamp_nanos_opt().unwrap_or(0)
         );
         loop {
-            if let Some(lock) = self.try_leader(name, &holder).await? {
+            if let Some(lock) = self.try_leader(name, &holder, ttl).await? {
                 return Ok(Some(lock));
             }
             if tokio::time::Instant::now() >= deadline {
@@ -389,7 +392,12 @@ impl Store {
         }
     }
 
-    async fn try_leader(&self, name: &str, holder: &str) -> Result<Option<LeaderLock>> {
+    async fn try_leader(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaderLock>> {
         match self {
             Store::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
@@ -406,7 +414,7 @@ impl Store {
             }
             Store::Sqlite(pool) => {
                 let now = Utc::now();
-                let expires = now + chrono::TimeDelta::minutes(SQLITE_LOCK_MINUTES);
+                let expires = now + lapse(ttl);
                 // One statement, so SQLite's write lock makes take-or-fail atomic.
                 let taken = sqlx::query(
                     "INSERT INTO leader_lock (name, holder, expires_at) VALUES ($1, $2, $3) \
@@ -415,8 +423,8 @@ impl Store {
                 )
                 .bind(name.to_string())
                 .bind(holder.to_string())
-                .bind(expires.to_rfc3339())
-                .bind(now.to_rfc3339())
+                .bind(stamp(expires))
+                .bind(stamp(now))
                 .execute(pool)
                 .await?
                 .rows_affected();
@@ -430,7 +438,53 @@ impl Store {
     }
 }
 
+/// A lock's time to live as a timestamp offset, capped at a day.
+fn lapse(ttl: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(ttl.min(Duration::from_secs(86_400)))
+        .unwrap_or(chrono::TimeDelta::days(1))
+}
+
+/// A lock time as text that sorts as time does: fixed digits, one offset.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
 impl LeaderLock {
+    /// Whether the lock is still this holder's, extending a SQLite lock by `ttl` from now.
+    /// `false` when it lapsed and another runner took it; an error when the store cannot say
+    /// (for PostgreSQL, the session holding the lock may be gone with it).
+    pub async fn renew(&mut self, store: &Store, ttl: Duration) -> Result<bool> {
+        match (store, self.pg.as_mut()) {
+            (Store::Postgres(_), Some(conn)) => {
+                // A session-level advisory lock lasts as long as its session: the question is
+                // whether this connection's backend still holds it.
+                let held: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+                     AND pid = pg_backend_pid() AND granted)",
+                )
+                .fetch_one(&mut **conn)
+                .await?;
+                Ok(held)
+            }
+            (Store::Sqlite(pool), _) => {
+                let now = Utc::now();
+                let renewed = sqlx::query(
+                    "UPDATE leader_lock SET expires_at = $1 \
+                     WHERE name = $2 AND holder = $3 AND expires_at >= $4",
+                )
+                .bind(stamp(now + lapse(ttl)))
+                .bind(self.name.clone())
+                .bind(self.holder.clone())
+                .bind(stamp(now))
+                .execute(pool)
+                .await?
+                .rows_affected();
+                Ok(renewed == 1)
+            }
+            (Store::Postgres(_), None) => Ok(false),
+        }
+    }
+
     /// Gives the lock back.
     pub async fn release(mut self, store: &Store) -> Result<()> {
         match (store, self.pg.take()) {

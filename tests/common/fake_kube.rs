@@ -38,6 +38,8 @@ struct Inner {
     seen: Vec<Seen>,
     /// (method, path fragment, status, times left, whether the request is carried out first).
     faults: Vec<(String, String, u16, u32, bool)>,
+    /// (method, path fragment, delay, times left): requests answered late.
+    delays: Vec<(String, String, std::time::Duration, u32)>,
     /// (apiGroups, resources, verbs) of the role, when RBAC is enforced.
     rbac: Option<Vec<Rule>>,
 }
@@ -117,13 +119,27 @@ async fn handle(
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let delay = {
+        let mut s = k.inner.lock().unwrap();
+        s.seen.push(Seen {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            body: body_json.clone(),
+        });
+        let due = s
+            .delays
+            .iter_mut()
+            .find(|d| d.0 == method.as_str() && path.contains(&d.1) && d.3 > 0);
+        due.map(|d| {
+            d.3 -= 1;
+            d.2
+        })
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut s = k.inner.lock().unwrap();
-    s.seen.push(Seen {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        body: body_json.clone(),
-    });
     // /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/scale]]
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     if parts.len() < 6 || parts[0] != "apis" || parts[3] != "namespaces" {
@@ -379,6 +395,14 @@ impl FakeKube {
         let mut s = self.inner.lock().unwrap();
         s.faults
             .push((method.into(), fragment.into(), code, times, true));
+    }
+
+    /// Holds the next `times` requests of `method` whose path contains `fragment` for
+    /// `delay` before carrying them out; they are in [`FakeKube::seen`] from their arrival.
+    pub fn delay(&self, method: &str, fragment: &str, delay: std::time::Duration, times: u32) {
+        let mut s = self.inner.lock().unwrap();
+        s.delays
+            .push((method.into(), fragment.into(), delay, times));
     }
 
     /// Every request so far.

@@ -4,6 +4,7 @@
 pub mod fake_kube;
 pub mod otlp_collector;
 pub mod slack_receiver;
+pub mod tcp_proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
