@@ -559,7 +559,9 @@ async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
         listed.sort_by(|x, y| x.partial_cmp(y).unwrap());
         assert_eq!((n, streamed), (3, listed), "{b}");
 
-        // Runs page newest first; the generation counts the finished runs.
+        // Runs page newest first; finishing them leaves the cost data's generation alone.
+        let written = store.data_generation().await.unwrap();
+        assert_eq!(written, 1, "{b}: one write of costs");
         for i in 0..5 {
             let run = store
                 .start_run(&format!("job{i}"), Utc::now())
@@ -581,19 +583,15 @@ async fn what_the_report_api_reads_comes_back_paged_and_streamed() {
             .collect();
         assert_eq!(jobs, ["job4", "job3", "job2", "job1"], "{b}");
         assert_eq!(first[0].outcome, RunOutcome::Running, "{b}");
-        assert_eq!(store.data_generation().await.unwrap(), 4, "{b}");
-        // A long ingest that finishes after a short run started later still moves it on, so
-        // the API reloads its data.
-        let long = store.start_run("ingest", Utc::now()).await.unwrap();
-        let short = store.start_run("notify", Utc::now()).await.unwrap();
-        for run in [short, long] {
-            let before = store.data_generation().await.unwrap();
-            store
-                .finish_run(run, Utc::now(), RunOutcome::Ok, &Default::default())
-                .await
-                .unwrap();
-            assert_eq!(store.data_generation().await.unwrap(), before + 1, "{b}");
-        }
+        assert_eq!(store.data_generation().await.unwrap(), written, "{b}");
+        // Every write or drop of cost data moves it on; a drop of nothing does not.
+        store.replace_costs("billing", june, &points).await.unwrap();
+        assert_eq!(store.data_generation().await.unwrap(), written + 1, "{b}");
+        store.drop_sources_except(&["billing"]).await.unwrap();
+        assert_eq!(store.data_generation().await.unwrap(), written + 1, "{b}");
+        store.drop_sources_except(&[]).await.unwrap();
+        assert_eq!(store.data_generation().await.unwrap(), written + 2, "{b}");
+        store.replace_costs("billing", june, &points).await.unwrap();
 
         // A mode set twice keeps the second.
         assert!(store.budget_modes().await.unwrap().is_empty(), "{b}");
@@ -703,4 +701,116 @@ async fn a_leader_cut_off_from_postgres_counts_its_lock_lost_and_the_server_free
         .unwrap();
     assert!(taken.is_some(), "another runner takes the lock");
     leader.release().await;
+}
+
+#[tokio::test]
+async fn pruning_deletes_old_history_but_keeps_what_the_latest_reads_and_held_state_need() {
+    use costcast::store::{PruneBefore, Pruned};
+    let ago = |days: i64| Utc::now() - chrono::TimeDelta::days(days);
+    for db in both_dbs().await {
+        let b = db.backend;
+        let store = open(&db).await;
+        let finished = async |job: &str, days: i64| {
+            let run = store.start_run(job, ago(days)).await.unwrap();
+            let detail = Default::default();
+            store
+                .finish_run(run, ago(days), RunOutcome::Ok, &detail)
+                .await
+                .unwrap();
+            run
+        };
+        let (old, idle, mid, new) = (
+            finished("daily", 500).await,
+            finished("ingest", 450).await,
+            finished("daily", 100).await,
+            finished("daily", 1).await,
+        );
+        // Series a was forecast by every run; b last by the old one.
+        store
+            .save_forecasts(old, &[forecast("a", 1.0), forecast("b", 2.0)])
+            .await
+            .unwrap();
+        store
+            .save_forecasts(mid, &[forecast("a", 3.0)])
+            .await
+            .unwrap();
+        store
+            .save_forecasts(new, &[forecast("a", 4.0)])
+            .await
+            .unwrap();
+        // Budget ml evaluated by the old and the new run; web last by the old one.
+        let (ml, web) = (evaluation("ml"), evaluation("web"));
+        store
+            .save_evaluations(old, &[ml.clone(), web.clone()])
+            .await
+            .unwrap();
+        store
+            .save_evaluations(new, std::slice::from_ref(&ml))
+            .await
+            .unwrap();
+        for run in [old, new] {
+            let payload = serde_json::json!({"run": run});
+            store
+                .save_alert(run, "slack", &payload, "sent")
+                .await
+                .unwrap();
+            let applied = record(
+                Operation::Apply,
+                change(&format!("w{run}"), "ml"),
+                Outcome::Done,
+            );
+            store.save_actions(run, &[applied]).await.unwrap();
+        }
+        // The object the old run changed is still held, so that run stays (its log goes).
+        assert_eq!(store.throttled(None).await.unwrap().len(), 2, "{b}");
+        for days in [40, 2] {
+            assert!(
+                store
+                    .claim_tick("daily", ago(days), "replica")
+                    .await
+                    .unwrap()
+            );
+        }
+        let before = PruneBefore {
+            runs: ago(400),
+            forecasts: ago(90),
+            evaluations: ago(400),
+            alerts: ago(400),
+            claims: ago(30),
+        };
+        let pruned = store.prune(&before).await.unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                runs: 1,
+                forecasts: 6,
+                evaluations: 1,
+                actions: 1,
+                alerts: 1,
+                claims: 1,
+            },
+            "{b}: the idle run; a's old and mid forecasts; ml's old evaluation, alert and action"
+        );
+        let latest = store.latest_forecasts().await.unwrap();
+        assert_eq!(latest, vec![forecast("a", 4.0), forecast("b", 2.0)], "{b}");
+        let evaluations = store.latest_evaluations().await.unwrap();
+        assert_eq!(evaluations, vec![ml, web], "{b}");
+        let alerts = store.alerts().await.unwrap();
+        assert_eq!(
+            alerts.iter().map(|a| a.run_id).collect::<Vec<_>>(),
+            [new],
+            "{b}"
+        );
+        let runs: Vec<i64> = store.runs(10).await.unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(runs, [new, mid, old], "{b}: {idle} went");
+        assert!(store.actions(old).await.unwrap().is_empty(), "{b}");
+        assert_eq!(store.actions(new).await.unwrap().len(), 1, "{b}");
+        // Pruning again finds nothing more.
+        assert_eq!(
+            store.prune(&before).await.unwrap(),
+            Pruned::default(),
+            "{b}"
+        );
+        store.close().await;
+    }
 }

@@ -62,7 +62,7 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Rebuilds the cube whenever another run has finished, checked every `api.refresh_secs`.
+/// Rebuilds the cube whenever the cost data has changed, checked every `api.refresh_secs`.
 pub async fn refresh_cube(state: AppState) {
     let every = Duration::from_secs(state.ctx.config.api.refresh_secs);
     loop {

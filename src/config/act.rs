@@ -131,3 +131,41 @@ pub(super) fn validate_kubernetes(raw: &RawKubernetes) -> Result<KubernetesSetti
         api_url: raw.api_url.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_load as load;
+
+    fn error(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn act_settings_have_defaults_and_name_a_bad_key() {
+        let c = load("").unwrap();
+        assert_eq!(c.act.max_changes_per_run, 20);
+        assert!(
+            c.act
+                .protected_namespaces
+                .contains(&"kube-system".to_string())
+        );
+        assert_eq!(
+            error("[act]\nmax_changes_per_run=-1"),
+            "act.max_changes_per_run: must be in 0..=10000, got -1"
+        );
+        assert_eq!((c.act.lock_wait_secs, c.act.lock_ttl_secs), (60, 60));
+        assert_eq!(
+            error("[act]\nlock_ttl_secs=1"),
+            "act.lock_ttl_secs: must be in 2..=3600, got 1"
+        );
+        assert_eq!(c.act.max_data_age_days, 3);
+        assert_eq!(
+            error("[act]\nmax_data_age_days=0"),
+            "act.max_data_age_days: must be in 1..=366, got 0"
+        );
+        assert_eq!(
+            error("[kubernetes]\napi_url='localhost:8001'"),
+            "kubernetes.api_url: must be an http(s) URL"
+        );
+    }
+}

@@ -38,7 +38,8 @@ pub struct ApiSettings {
     pub metrics_public: bool,
     /// Origins allowed cross-origin requests; empty keeps CORS off.
     pub cors_origins: Vec<String>,
-    /// How often the in-memory cost data checks the store for runs finished since it was loaded.
+    /// How often the in-memory cost data checks the store for cost data written since it was
+    /// loaded.
     pub refresh_secs: u64,
     /// `/readyz` calls the last run stale past this many hours.
     pub stale_run_hours: u64,

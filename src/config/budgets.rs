@@ -316,15 +316,8 @@ fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use crate::config::{Config, ConfigError};
+    use crate::config::test_load as load;
     use crate::domain::{ActionKind, CapLimit, Day, Period};
-
-    fn load(text: &str) -> Result<Config, ConfigError> {
-        let raw = Config::parse_raw(text, Path::new("costcast.toml"))?;
-        Config::from_raw(raw, Path::new(""), &|_| None)
-    }
 
     fn error(text: &str) -> String {
         load(text).unwrap_err().to_string()
@@ -406,30 +399,6 @@ mod tests {
         assert_eq!(
             error(&step("suspend_jobs=true")),
             "budgets[0].actions[0].suspend_jobs: only applies to kind = \"suspend-cronjobs\""
-        );
-    }
-
-    #[test]
-    fn act_settings_have_defaults_and_name_a_bad_key() {
-        let c = load("").unwrap();
-        assert_eq!(c.act.max_changes_per_run, 20);
-        assert!(
-            c.act
-                .protected_namespaces
-                .contains(&"kube-system".to_string())
-        );
-        assert_eq!(
-            error("[act]\nmax_changes_per_run=-1"),
-            "act.max_changes_per_run: must be in 0..=10000, got -1"
-        );
-        assert_eq!(c.act.max_data_age_days, 3);
-        assert_eq!(
-            error("[act]\nmax_data_age_days=0"),
-            "act.max_data_age_days: must be in 1..=366, got 0"
-        );
-        assert_eq!(
-            error("[kubernetes]\napi_url='localhost:8001'"),
-            "kubernetes.api_url: must be an http(s) URL"
         );
     }
 }

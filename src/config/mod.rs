@@ -11,6 +11,7 @@ mod api;
 mod budgets;
 mod daemon;
 mod forecast;
+mod retention;
 mod secrets;
 mod sources;
 
@@ -31,6 +32,8 @@ use act::{RawAct, RawKubernetes, validate_act, validate_kubernetes};
 use budgets::{RawBudget, validate_budget};
 pub use forecast::ForecastSettings;
 use forecast::{RawForecast, validate_forecast};
+pub use retention::RetentionSettings;
+use retention::{RawRetention, validate_retention};
 use secrets::validate_database;
 pub use secrets::{DatabaseUrl, Secret};
 
@@ -101,6 +104,8 @@ pub struct RawConfig {
     daemon: RawDaemon,
     #[serde(default)]
     telemetry: RawTelemetry,
+    #[serde(default)]
+    retention: RawRetention,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -179,6 +184,8 @@ pub struct Config {
     pub daemon: DaemonSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// How much run history the daily job keeps.
+    pub retention: RetentionSettings,
     raw: std::sync::Arc<RawConfig>,
 }
 
@@ -248,6 +255,7 @@ impl Config {
             api: validate_api(&raw.api)?,
             daemon: validate_daemon(&raw.daemon, base_dir)?,
             telemetry: validate_telemetry(&raw.telemetry)?,
+            retention: validate_retention(&raw.retention)?,
             raw: std::sync::Arc::new(raw),
         })
     }
@@ -381,6 +389,13 @@ pub(crate) fn parse_scope(
         scope = scope.and(d, values);
     }
     Ok(scope)
+}
+
+/// Parses and validates `text` as a config file with no environment, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_load(text: &str) -> Result<Config, ConfigError> {
+    let raw = Config::parse_raw(text, Path::new("costcast.toml"))?;
+    Config::from_raw(raw, Path::new(""), &|_| None)
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub enum Step {
     Backtest,
     /// Put back what costcast holds changed (`act restore`, or one object through the API).
     Restore,
+    /// Delete run history older than `[retention]` keeps (daily).
+    Prune,
 }
 
 impl Step {

@@ -200,13 +200,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_daily_job_runs_every_stage_in_order() {
+    fn the_shipped_daily_job_runs_every_stage_in_order_then_prunes() {
         let job = Job::load(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs").as_path(),
             "daily",
         )
         .unwrap();
-        assert_eq!(job.steps, Step::ALL.to_vec());
+        let mut steps = Step::ALL.to_vec();
+        steps.push(Step::Prune);
+        assert_eq!(job.steps, steps);
     }
 
     #[test]

@@ -345,6 +345,7 @@ async fn run_stage(
             Step::Restore => {
                 acting::restore_stage(ctx, run_id, now, options, halt.clone(), report).await
             }
+            Step::Prune => prune_stage(ctx).await,
         }?;
         match halt.is_cancelled() {
             true => Err(StageError::Other(format!(
@@ -411,4 +412,6 @@ pub use ingesting::drop_unconfigured;
 use ingesting::ingest_stage;
 mod forecasting;
 use forecasting::{backtest_stage, forecast_stage};
+mod pruning;
 pub use forecasting::{load_targets, trusted_through};
+use pruning::prune_stage;

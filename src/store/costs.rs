@@ -102,6 +102,9 @@ where
     Ok(ids)
 }
 
+/// Marks the cost data changed, in the transaction that changes it.
+const BUMP_GENERATION: &str = "UPDATE cost_generation SET generation = generation + 1";
+
 impl Store {
     /// Replaces a source's costs for `range` with `points`, in one transaction: either every
     /// point is stored and the old ones are gone, or nothing changed.
@@ -194,6 +197,7 @@ impl Store {
                 insert.push(" ON CONFLICT (series_id, day) DO UPDATE SET amount = excluded.amount");
                 written += insert.build().execute(&mut *tx).await?.rows_affected();
             }
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(ReplaceSummary {
                 series: ids.len(),
@@ -277,6 +281,9 @@ impl Store {
                     sqlx::query(sql).bind(source.clone()).execute(&mut *tx).await?;
                 }
                 dropped.push((source, points));
+            }
+            if !dropped.is_empty() {
+                sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(dropped)

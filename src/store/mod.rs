@@ -115,6 +115,8 @@ pub use costs::{CostSummary, Ingested, ReplaceSummary, StoredSeries};
 mod evaluations;
 pub use evaluations::AlertRecord;
 mod forecasts;
+mod retention;
+pub use retention::{PruneBefore, Pruned};
 mod runs;
 
 /// `value` as JSON text for a TEXT column. Only maps with non-string keys fail to serialise,

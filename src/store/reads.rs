@@ -27,11 +27,11 @@ impl Store {
         Ok(())
     }
 
-    /// How many runs have finished: cost data only changes inside runs, so a cache of it is
-    /// current while this stays the same. (Not the newest finished run's id: a long ingest that
-    /// finishes after a shorter run started later would leave that unchanged.)
+    /// The cost data's version, bumped in every transaction that writes or drops cost or
+    /// usage rows: a cache of the data is current while this stays the same, whatever order
+    /// runs finish in and however much run history is pruned.
     pub async fn data_generation(&self) -> Result<i64> {
-        let sql = "SELECT COUNT(*) AS n FROM runs WHERE outcome <> 'running'";
+        let sql = "SELECT generation AS n FROM cost_generation";
         with_pool!(self, pool => Ok(sqlx::query(sql).fetch_one(pool).await?.try_get("n")?))
     }
 
