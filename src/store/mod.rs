@@ -107,7 +107,9 @@ const INSERT_CHUNK_ROWS: usize = 2_000;
 
 mod actions;
 
-pub use actions::{LeaderLock, LoggedAction, StoredState};
+pub use actions::{LoggedAction, StoredState};
+mod leader;
+pub use leader::LeaderLock;
 
 mod costs;
 mod reads;
