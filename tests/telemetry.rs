@@ -92,7 +92,10 @@ async fn a_run_reaches_the_configured_collector_as_one_trace_of_its_stages() {
             .iter()
             .map(|s| s.attributes["step"].as_str())
             .collect();
-        assert_eq!(steps, ["ingest", "forecast", "budgets", "act", "notify"]);
+        assert_eq!(
+            steps,
+            ["ingest", "forecast", "budgets", "act", "notify", "prune"]
+        );
         assert!(
             stages
                 .iter()

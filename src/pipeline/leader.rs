@@ -3,8 +3,8 @@
 //! run's budgets and act stages, `act restore`, a restore asked for through the API) takes it
 //! here and gives it back through [`Leader::release`].
 //!
-//! A held lock is renewed by a keeper task every quarter of `act.lock_ttl_secs`. When a renewal
-//! fails or does not answer in time, the lock is counted lost: [`Leader::lost`] fires and the
+//! A held lock is renewed by a keeper task every quarter of `act.lock_ttl_secs`. When it can no
+//! longer be sure it holds the lock, the lock is counted lost: [`Leader::lost`] fires and the
 //! holder makes no further change, since another runner may already hold the lock.
 
 use std::time::Duration;
@@ -99,8 +99,12 @@ impl Drop for Leader {
     }
 }
 
-/// Renews `lock` every quarter of `ttl` until `released` fires (then gives it back) or a
-/// renewal fails or takes longer than that quarter (then `lost` fires).
+/// Renews `lock` every quarter of `ttl` until `released` fires (then gives it back) or the lock
+/// is lost (then `lost` fires): another runner holds it, a PostgreSQL renewal fails or goes
+/// unanswered for that quarter (the session, and the lock with it, may be gone), or SQLite
+/// renewals have failed for so long that the row could lapse before the one after next. A SQLite
+/// renewal may fail while another process holds the database's write lock, and the row stays
+/// this runner's until it lapses, so those failures are retried until then.
 async fn renew(
     mut lock: LeaderLock,
     store: Store,
@@ -109,6 +113,8 @@ async fn renew(
     mut released: oneshot::Receiver<()>,
 ) {
     let every = ttl / 4;
+    let patient = matches!(store, Store::Sqlite(_));
+    let mut renewed = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = &mut released => {
@@ -119,15 +125,26 @@ async fn renew(
             }
             () = tokio::time::sleep(every) => {}
         }
-        let why = match tokio::time::timeout(every, lock.renew(&store, ttl)).await {
-            Ok(Ok(true)) => continue,
-            Ok(Ok(false)) => "it lapsed and another runner may hold it".to_string(),
-            Ok(Err(e)) => format!("the store did not renew it: {e}"),
-            Err(_) => format!(
-                "the store did not answer its renewal within {} ms",
-                every.as_millis()
+        // `taken`: the store says the lock is another's; otherwise it could not say.
+        let (why, taken) = match tokio::time::timeout(every, lock.renew(&store, ttl)).await {
+            Ok(Ok(true)) => {
+                renewed = tokio::time::Instant::now();
+                continue;
+            }
+            Ok(Ok(false)) => ("it lapsed and another runner may hold it".to_string(), true),
+            Ok(Err(e)) => (format!("the store did not renew it: {e}"), false),
+            Err(_) => (
+                format!(
+                    "the store did not answer its renewal within {} ms",
+                    every.as_millis()
+                ),
+                false,
             ),
         };
+        if patient && !taken && renewed.elapsed() + 2 * every < ttl {
+            tracing::warn!(reason = %why, "Could not renew the leader lock; retrying before it lapses.");
+            continue;
+        }
         tracing::error!(reason = %why, "Lost the leader lock; this runner makes no further change.");
         lost.cancel();
         return;
