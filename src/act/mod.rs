@@ -42,16 +42,11 @@ pub struct ActRun<'a> {
 /// Makes the cluster match every budget's steps: applies what is missing, restores what a
 /// budget no longer calls for (including budgets no longer configured).
 pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord> {
-    let mut records = Vec::new();
     let held = held_anywhere(cluster, run).await;
     let (mut planner, releasing) = Planner::start(&held, &run.budgets, run.settings);
-    for change in releasing {
-        let record = match run.halt.is_cancelled() {
-            true => halted(Operation::Restore, change),
-            false => restore_one(cluster, change, !run.dry_run, run.settings, run.now).await,
-        };
-        records.push(record);
-    }
+    let (settings, now) = (run.settings, run.now);
+    let restored = restore_all(cluster, releasing, !run.dry_run, settings, now, &run.halt);
+    let mut records = restored.await;
     for (budget, steps) in &run.budgets {
         let execute = budget.mode == BudgetMode::Enforce && !run.dry_run;
         for (i, rule) in budget.actions.iter().enumerate().take(*steps as usize) {
@@ -101,7 +96,7 @@ pub async fn reconcile(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ActionRecord>
 }
 
 /// A change left unmade because this runner lost the right to act.
-pub fn halted(operation: Operation, change: ObjectChange) -> ActionRecord {
+fn halted(operation: Operation, change: ObjectChange) -> ActionRecord {
     ActionRecord {
         operation,
         change,
@@ -138,6 +133,26 @@ async fn held_anywhere(cluster: &Cluster, run: &ActRun<'_>) -> Vec<ObjectChange>
         }
     }
     held
+}
+
+/// Puts each object back (see [`restore_one`]) until `halt` fires; the rest are recorded as
+/// skipped.
+pub async fn restore_all(
+    cluster: &Cluster,
+    changes: Vec<ObjectChange>,
+    execute: bool,
+    settings: &ActSettings,
+    now: DateTime<Utc>,
+    halt: &CancellationToken,
+) -> Vec<ActionRecord> {
+    let mut records = Vec::with_capacity(changes.len());
+    for change in changes {
+        records.push(match halt.is_cancelled() {
+            true => halted(Operation::Restore, change),
+            false => restore_one(cluster, change, execute, settings, now).await,
+        });
+    }
+    records
 }
 
 /// Puts one object back as the record says, unless someone changed it since costcast did.

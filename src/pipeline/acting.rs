@@ -393,12 +393,7 @@ async fn restore_held(
     let (held, mut records) = act::find_held(cluster, &ctx.config.budgets, stored, budget)
         .await
         .map_err(|e| StageError::Other(e.to_string()))?;
-    for change in held {
-        records.push(match halt.is_cancelled() {
-            true => act::halted(Operation::Restore, change),
-            false => act::restore_one(cluster, change, !dry_run, &ctx.config.act, now).await,
-        });
-    }
+    records.extend(act::restore_all(cluster, held, !dry_run, &ctx.config.act, now, &halt).await);
     ctx.store.save_actions(run_id, &records).await?;
     if !dry_run {
         let states = ctx.store.budget_states().await?;
