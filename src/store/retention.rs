@@ -38,60 +38,55 @@ pub struct Pruned {
     pub claims: u64,
 }
 
-/// Each table's pruning: the statement, which cut-off it takes, and what it counts toward.
-/// `$1` is the cut-off.
-const STEPS: [(&str, Cut); 8] = [
-    (
-        "DELETE FROM forecasts WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(l.run_id) FROM forecasts l WHERE l.series = forecasts.series)",
-        Cut::Forecasts,
-    ),
-    (
-        "DELETE FROM anomalies WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(run_id) FROM anomalies)",
-        Cut::Forecasts,
-    ),
-    (
-        "DELETE FROM forecast_accuracy WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(l.run_id) FROM forecast_accuracy l \
-                       WHERE l.series = forecast_accuracy.series AND l.model = forecast_accuracy.model)",
-        Cut::Forecasts,
-    ),
-    (
-        "DELETE FROM budget_evaluations WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(l.run_id) FROM budget_evaluations l \
-                       WHERE l.budget = budget_evaluations.budget)",
-        Cut::Evaluations,
-    ),
-    (
-        "DELETE FROM alerts WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(l.run_id) FROM alerts l WHERE l.channel = alerts.channel)",
-        Cut::Alerts,
-    ),
-    (
-        "DELETE FROM planned_changes WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(run_id) FROM planned_changes)",
-        Cut::Runs,
-    ),
-    (
-        "DELETE FROM action_log WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
-         AND run_id < (SELECT MAX(run_id) FROM action_log)",
-        Cut::Runs,
-    ),
-    ("DELETE FROM schedule_claims WHERE tick < $1", Cut::Claims),
+/// The tables that hold a run's history: each table, the columns under which the newest run's
+/// rows are kept whatever their age (what the "latest" reads look for), and its cut-off.
+const HISTORY: [(&str, &[&str], Cut); 7] = [
+    ("forecasts", &["series"], Cut::Forecasts),
+    ("anomalies", &[], Cut::Forecasts),
+    ("forecast_accuracy", &["series", "model"], Cut::Forecasts),
+    ("budget_evaluations", &["budget"], Cut::Evaluations),
+    ("alerts", &["channel"], Cut::Alerts),
+    ("planned_changes", &[], Cut::Runs),
+    ("action_log", &[], Cut::Runs),
 ];
 
-/// The last step: runs old enough, finished, and referred to by nothing left.
-const RUNS: &str = "DELETE FROM runs WHERE started_at < $1 AND outcome <> 'running' \
-    AND NOT EXISTS (SELECT 1 FROM forecasts x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM anomalies x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM forecast_accuracy x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM budget_evaluations x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM alerts x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM planned_changes x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM action_log x WHERE x.run_id = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM budget_state x WHERE x.updated_run = runs.id) \
-    AND NOT EXISTS (SELECT 1 FROM throttled_objects x WHERE x.run_id = runs.id)";
+/// State rows that keep the run they name alive: (table, column).
+const STATE: [(&str, &str); 2] = [
+    ("budget_state", "updated_run"),
+    ("throttled_objects", "run_id"),
+];
+
+/// Deletes `table`'s rows of runs started before `$1`, except the newest run's under `keep`.
+fn prune_history(table: &str, keep: &[&str]) -> String {
+    let same: Vec<String> = keep
+        .iter()
+        .map(|c| format!("l.{c} = {table}.{c}"))
+        .collect();
+    let of_key = match same.is_empty() {
+        true => String::new(),
+        false => format!(" WHERE {}", same.join(" AND ")),
+    };
+    format!(
+        "DELETE FROM {table} WHERE run_id IN (SELECT id FROM runs WHERE started_at < $1) \
+         AND run_id < (SELECT MAX(l.run_id) FROM {table} l{of_key})"
+    )
+}
+
+/// Deletes the finished runs started before `$1` that no history or state row names.
+fn prune_runs() -> String {
+    let named = HISTORY
+        .iter()
+        .map(|(table, _, _)| (*table, "run_id"))
+        .chain(STATE)
+        .map(|(table, column)| {
+            format!(" AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.{column} = runs.id)")
+        })
+        .collect::<String>();
+    format!("DELETE FROM runs WHERE started_at < $1 AND outcome <> 'running'{named}")
+}
+
+/// Schedule claims by the tick they claimed.
+const CLAIMS: &str = "DELETE FROM schedule_claims WHERE tick < $1";
 
 #[derive(Clone, Copy)]
 enum Cut {
@@ -99,7 +94,6 @@ enum Cut {
     Forecasts,
     Evaluations,
     Alerts,
-    Claims,
 }
 
 impl Store {
@@ -108,17 +102,23 @@ impl Store {
         let mut pruned = Pruned::default();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for (sql, cut) in STEPS {
+            for (table, keep, cut) in HISTORY {
                 let (at, count) = match cut {
                     Cut::Runs => (before.runs, &mut pruned.actions),
                     Cut::Forecasts => (before.forecasts, &mut pruned.forecasts),
                     Cut::Evaluations => (before.evaluations, &mut pruned.evaluations),
                     Cut::Alerts => (before.alerts, &mut pruned.alerts),
-                    Cut::Claims => (before.claims, &mut pruned.claims),
                 };
+                // Built from the constants above only.
+                let sql = sqlx::AssertSqlSafe(prune_history(table, keep));
                 *count += sqlx::query(sql).bind(at).execute(&mut *tx).await?.rows_affected();
             }
-            pruned.runs = sqlx::query(RUNS)
+            pruned.claims = sqlx::query(CLAIMS)
+                .bind(before.claims)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            pruned.runs = sqlx::query(sqlx::AssertSqlSafe(prune_runs()))
                 .bind(before.runs)
                 .execute(&mut *tx)
                 .await?
