@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid};
+use super::{ConfigError, in_range, invalid};
 
 /// Namespaces costcast never changes unless `act.protected_namespaces` says otherwise.
 pub const DEFAULT_PROTECTED_NAMESPACES: [&str; 3] =
@@ -70,13 +70,8 @@ pub struct KubernetesSettings {
 
 pub(super) fn validate_act(raw: &RawAct) -> Result<ActSettings, ConfigError> {
     let defaults = ActSettings::default();
-    let whole = |key: &str, v: Option<i64>, min: i64, max: i64, default: u64| match v {
-        None => Ok(default),
-        Some(n) if (min..=max).contains(&n) => Ok(n as u64),
-        Some(n) => Err(invalid(
-            format!("act.{key}"),
-            format!("must be in {min}..={max}, got {n}"),
-        )),
+    let whole = |key: &str, v: Option<i64>, min: i64, max: i64, default: u64| {
+        in_range(format!("act.{key}"), v, min..=max, default as i64).map(|n| n as u64)
     };
     Ok(ActSettings {
         protected_namespaces: raw
@@ -134,11 +129,7 @@ pub(super) fn validate_kubernetes(raw: &RawKubernetes) -> Result<KubernetesSetti
 
 #[cfg(test)]
 mod tests {
-    use crate::config::test_load as load;
-
-    fn error(text: &str) -> String {
-        load(text).unwrap_err().to_string()
-    }
+    use crate::config::{test_error as error, test_load as load};
 
     #[test]
     fn act_settings_have_defaults_and_name_a_bad_key() {

@@ -316,12 +316,8 @@ fn validate_action(key: &str, raw: &RawAction) -> Result<ActionRule, ConfigError
 
 #[cfg(test)]
 mod tests {
-    use crate::config::test_load as load;
+    use crate::config::{test_error as error, test_load as load};
     use crate::domain::{ActionKind, CapLimit, Day, Period};
-
-    fn error(text: &str) -> String {
-        load(text).unwrap_err().to_string()
-    }
 
     #[test]
     fn every_period_kind_parses_and_custom_needs_its_start_and_length() {

@@ -71,6 +71,23 @@ pub enum ConfigError {
     },
 }
 
+/// A whole-number key within `range`, `default` when absent; out of range, an error naming it.
+pub(crate) fn in_range(
+    key: impl Into<String>,
+    value: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(n) if range.contains(&n) => Ok(n),
+        Some(n) => Err(invalid(
+            key,
+            format!("must be in {}..={}, got {n}", range.start(), range.end()),
+        )),
+    }
+}
+
 pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -396,6 +413,15 @@ pub(crate) fn parse_scope(
 pub(crate) fn test_load(text: &str) -> Result<Config, ConfigError> {
     let raw = Config::parse_raw(text, Path::new("costcast.toml"))?;
     Config::from_raw(raw, Path::new(""), &|_| None)
+}
+
+/// The error `text` is refused with, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_error(text: &str) -> String {
+    match test_load(text) {
+        Ok(_) => panic!("accepted: {text}"),
+        Err(e) => e.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid};
+use super::{ConfigError, in_range};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -46,13 +46,14 @@ impl Default for RetentionSettings {
 
 pub(super) fn validate_retention(raw: &RawRetention) -> Result<RetentionSettings, ConfigError> {
     let d = RetentionSettings::default();
-    let days = |key: &str, v: Option<i64>, default: u32| match v {
-        None => Ok(default),
-        Some(n) if (1..=36_500).contains(&n) => Ok(n as u32),
-        Some(n) => Err(invalid(
+    let days = |key: &str, v: Option<i64>, default: u32| {
+        in_range(
             format!("retention.{key}"),
-            format!("must be in 1..=36500 days, got {n}"),
-        )),
+            v,
+            1..=36_500,
+            i64::from(default),
+        )
+        .map(|n| n as u32)
     };
     Ok(RetentionSettings {
         runs_days: days("runs_days", raw.runs_days, d.runs_days)?,
@@ -66,7 +67,7 @@ pub(super) fn validate_retention(raw: &RawRetention) -> Result<RetentionSettings
 #[cfg(test)]
 mod tests {
     use super::RetentionSettings;
-    use crate::config::test_load as load;
+    use crate::config::{test_error as error, test_load as load};
 
     #[test]
     fn retention_has_defaults_and_names_a_bad_key() {
@@ -77,11 +78,9 @@ mod tests {
         };
         assert_eq!(c.retention, want);
         assert_eq!((want.runs_days, want.claims_days), (400, 30));
-        let e = load("[retention]\nalerts_days = 0")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "retention.alerts_days: must be in 1..=36500 days, got 0");
-        let e = load("[retention]\nruns = 5").unwrap_err().to_string();
+        let e = error("[retention]\nalerts_days = 0");
+        assert_eq!(e, "retention.alerts_days: must be in 1..=36500, got 0");
+        let e = error("[retention]\nruns = 5");
         assert!(e.contains("unknown field `runs`"), "{e}");
     }
 }
