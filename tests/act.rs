@@ -9,7 +9,7 @@ use common::fake_kube::FakeKube;
 use common::*;
 use costcast::app::App;
 use costcast::domain::{Day, ObjectKind, Operation, Outcome, Status};
-use costcast::pipeline::{RunOptions, RunReport, Step, run_once};
+use costcast::pipeline::{RunError, RunOptions, RunReport, Step, run_once};
 use serde_json::{Value, json};
 
 fn day(s: &str) -> Day {
@@ -169,6 +169,11 @@ async fn daily(ctx: &App, d: &str) -> RunReport {
     )
     .await
     .expect("the run succeeds")
+}
+
+/// One run of the act step alone as of `d`.
+async fn act_once(ctx: &App, d: &str) -> Result<RunReport, RunError> {
+    run_once(ctx, "act", &[Step::Act], noon(d), &RunOptions::default()).await
 }
 
 /// A budget in breach on each of `days` (one daily run each): the ladder is `days.len()` steps up.
@@ -687,16 +692,7 @@ async fn two_act_runs_started_at_the_same_moment_make_one_set_of_changes() {
         // Two runners, each with its own connections, as two pods would be.
         let one = ctx_with(&db, BREACH, "enforce", &kube, "").await;
         let two = ctx_with(&db, BREACH, "enforce", &kube, "").await;
-        let act = |ctx| async move {
-            run_once(
-                ctx,
-                "act",
-                &[Step::Act],
-                noon("2024-06-12"),
-                &RunOptions::default(),
-            )
-            .await
-        };
+        let act = |ctx| async move { act_once(ctx, "2024-06-12").await };
         let (r1, r2) = tokio::join!(act(&one), act(&two));
         let (r1, r2) = (r1.expect("first runner"), r2.expect("second runner"));
 
@@ -1003,15 +999,7 @@ async fn a_budget_removed_from_the_config_gives_its_objects_back() {
         &db,
     ))
     .await;
-    run_once(
-        &without,
-        "act",
-        &[Step::Act],
-        noon("2024-06-12"),
-        &RunOptions::default(),
-    )
-    .await
-    .unwrap();
+    act_once(&without, "2024-06-12").await.unwrap();
     assert_eq!(
         spec(&kube, "HorizontalPodAutoscaler", "api", "maxReplicas"),
         json!(10)
@@ -1330,10 +1318,7 @@ async fn a_runner_that_loses_the_leader_lock_makes_no_further_change_and_the_nex
         let ctx = std::sync::Arc::new(ctx);
         let run = tokio::spawn({
             let ctx = ctx.clone();
-            async move {
-                let options = RunOptions::default();
-                run_once(&ctx, "act", &[Step::Act], noon("2024-06-12"), &options).await
-            }
+            async move { act_once(&ctx, "2024-06-12").await }
         });
         while kube.patches().is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -1375,15 +1360,9 @@ async fn a_runner_that_loses_the_leader_lock_makes_no_further_change_and_the_nex
                     .unwrap();
             }
         }
-        let next = run_once(
-            &ctx,
-            "act",
-            &[Step::Act],
-            noon("2024-06-12"),
-            &RunOptions::default(),
-        )
-        .await
-        .expect("the next run acts");
+        let next = act_once(&ctx, "2024-06-12")
+            .await
+            .expect("the next run acts");
         assert_eq!(count(&next, Outcome::Done), 4, "{b}: {:?}", next.actions);
         assert_eq!(kube.patches().len(), 5, "{b}");
         assert_eq!(ctx.store.throttled(None).await.unwrap().len(), 5, "{b}");
