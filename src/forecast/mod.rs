@@ -225,8 +225,15 @@ pub fn forecast_target(
     ))
 }
 
-/// A standard deviation over the median absolute value of a normal error: σ = 1.4826 × med|X|.
-const SD_PER_MEDIAN_ABS: f64 = 1.482_6;
+/// For n = 1 to 24 normal errors, the `c` for which `c × median |error|` squared is an unbiased
+/// estimate of their variance (2,000,000 simulated draws each). The asymptotic 1.4826 (σ over
+/// the median absolute value) overstates the variance from a few windows, from three by 55%:
+/// 80% intervals of 30-day totals on generated bills covered 84-86% of held-out totals with
+/// it, and 79-83% with these.
+const MEDIAN_ABS_TO_SD: [f64; 24] = [
+    1.001, 1.105, 1.192, 1.243, 1.274, 1.304, 1.320, 1.340, 1.349, 1.363, 1.370, 1.380, 1.386,
+    1.393, 1.398, 1.402, 1.405, 1.410, 1.413, 1.417, 1.419, 1.422, 1.424, 1.427,
+];
 /// Windows' worth of weight the model's own error estimate keeps against the backtest's.
 const PRIOR_WINDOWS: f64 = 3.0;
 /// A window forecast from this much history or more counts as a whole window; one forecast
@@ -262,7 +269,8 @@ pub fn calibrate_level(forecast: &mut SeriesForecast, horizon: usize, misses: &[
         return;
     }
     let implied = (level * level + noise_var).sqrt() / mean;
-    let measured = SD_PER_MEDIAN_ABS * median(&mut errors) / 100.0;
+    let sd_per_median = MEDIAN_ABS_TO_SD[errors.len().min(MEDIAN_ABS_TO_SD.len()) - 1];
+    let measured = sd_per_median * median(&mut errors) / 100.0;
     let windows: f64 = misses
         .iter()
         .map(|m| (m.history_days as f64 / WHOLE_WINDOW_DAYS).min(1.0))
@@ -390,26 +398,26 @@ mod tests {
 
     #[test]
     fn a_total_missed_by_more_than_the_model_thought_widens_the_level_error() {
-        // Measured: a 4% median miss over 3 windows, σ ≈ 5.93%. Pooled evenly with the implied
-        // 1.04%: sqrt((1.04² + 5.93²) / 2) ≈ 4.26%.
+        // Measured: a 4% median miss over 3 windows, σ ≈ 1.192 × 4% = 4.77%. Pooled evenly with
+        // the implied 1.04%: sqrt((1.04² + 4.77²) / 2) ≈ 3.45%.
         let sd = calibrated(&[2.0, 4.0, 9.0], None);
-        assert!((sd - 0.0426).abs() < 0.001, "relative sd of the total {sd}");
+        assert!((sd - 0.0345).abs() < 0.001, "relative sd of the total {sd}");
     }
 
     #[test]
     fn windows_forecast_from_a_short_history_count_for_less() {
         // The same misses as above from 73 days of history each: 3 × 0.2 = 0.6 of a window
-        // against the model's 3, sqrt((3 × 1.04² + 0.6 × 5.93²) / 3.6) ≈ 2.60%.
+        // against the model's 3, sqrt((3 × 1.04² + 0.6 × 4.77²) / 3.6) ≈ 2.17%.
         let sd = calibrated_from(&[2.0, 4.0, 9.0], 73, None);
-        assert!((sd - 0.0260).abs() < 0.001, "relative sd of the total {sd}");
+        assert!((sd - 0.0217).abs() < 0.001, "relative sd of the total {sd}");
     }
 
     #[test]
     fn one_window_that_missed_by_far_does_not_set_the_spread() {
         // A window that held a migration (30% off) beside two typical ones (1%): the spread
-        // follows the typical month, sqrt((1.04² + 1.48²) / 2) ≈ 1.28%, not the migration.
+        // follows the typical month, sqrt((1.04² + 1.19²) / 2) ≈ 1.12%, not the migration.
         let sd = calibrated(&[1.0, 30.0, 1.0], None);
-        assert!((sd - 0.0128).abs() < 0.001, "relative sd of the total {sd}");
+        assert!((sd - 0.0112).abs() < 0.001, "relative sd of the total {sd}");
     }
 
     #[test]
