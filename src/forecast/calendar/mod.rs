@@ -230,8 +230,8 @@ fn fit_series(series: &DailySeries, z: Vec<f64>) -> Result<Fitted, ModelError> {
 /// How much more the days after a recent change (found or nascent) vary than the history's
 /// noise says: the new level's noise is known from a few days, and a change of level often
 /// comes with a change of workload. On generated stress bills (steps 1 to 21 days old) 80%
-/// daily intervals covered 74-77% of held-out days with the history's noise and 80-81% with
-/// 1.3 times it; on generated bills, where fewer series have a recent change, 79-81% -> 81-82%.
+/// daily intervals covered 74-76% of held-out days with the history's noise and 80-81% with
+/// 1.3 times it; on generated bills, where fewer series have a recent change, 79-80% -> 82%.
 const CHANGE_NOISE: f64 = 1.3;
 /// Between a recent change holding and reverting lie outcomes the two scenarios do not carry:
 /// it settles part of the way back, or goes on moving. The level error grows by this multiple
