@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::model::Bounds;
 use super::prepare::DailySeries;
-use super::{Target, forecast_target};
+use super::{Target, forecast_points};
 use crate::domain::{Accuracy, Day, ModelChoice};
 
 /// The shortest history a backtest window is fitted on: two weeks, so even the seasonal naive
@@ -104,9 +104,9 @@ fn score_target(target: &Target, end: Day, choice: ModelChoice, plan: Plan) -> O
     let scores: Vec<(usize, WindowScore)> = origins
         .iter()
         .filter_map(|origin| {
-            let (f, _) = forecast_target(target, total.day(origin - 1), plan.horizon, choice)?;
-            let mean: Vec<f64> = f.points.iter().map(|p| p.mean).collect();
-            let bounds: Vec<Bounds> = f.points.iter().map(Bounds::of).collect();
+            let points = forecast_points(target, total.day(origin - 1), plan.horizon, choice)?;
+            let mean: Vec<f64> = points.iter().map(|p| p.mean).collect();
+            let bounds: Vec<Bounds> = points.iter().map(Bounds::of).collect();
             let actual = &total.values[*origin..origin + plan.horizon];
             let score = score_window(&total.values[..*origin], actual, &mean, &bounds);
             Some((*origin, score))

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Months};
 
-use super::weekdays::WeekdayOfMonth;
+use super::weekdays::{WeekOfMonth, WeekdayOfMonth};
 use crate::domain::Day;
 
 /// Where in its month a charge falls: the last day is its own key, because a charge billed on
@@ -65,6 +65,82 @@ impl MonthlyDay {
             MonthlyDay::Date(MonthDay::Day(d)) => d.to_string(),
             MonthlyDay::Date(MonthDay::Last) => "last".into(),
             MonthlyDay::Weekday(key) => key.name(),
+        }
+    }
+}
+
+impl MonthlyDay {
+    /// Slots of [`MonthlyDay::slot`]: dates 1 to 31, the last day, five weeks of seven days.
+    pub const SLOTS: usize = 32 + 5 * 7;
+
+    /// A dense index in the keys' own order, so a table indexed by it lists them as a sorted
+    /// map would.
+    pub fn slot(self) -> usize {
+        match self {
+            MonthlyDay::Date(MonthDay::Day(d)) => d.clamp(1, 31) as usize - 1,
+            MonthlyDay::Date(MonthDay::Last) => 31,
+            MonthlyDay::Weekday(w) => {
+                let week = match w.week {
+                    WeekOfMonth::Nth(n) => usize::from(n.clamp(1, 4)) - 1,
+                    WeekOfMonth::Last => 4,
+                };
+                32 + 7 * week + w.weekday as usize % 7
+            }
+        }
+    }
+}
+
+/// The keys of one day: its date and up to two weekdays of the month.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayKeys {
+    date: MonthDay,
+    weekdays: [Option<WeekdayOfMonth>; 2],
+}
+
+impl DayKeys {
+    /// The keys of `n` consecutive days from `start`, each as [`MonthlyDay::keys`] gives them.
+    /// Found by stepping through the calendar: the smoother and the fit ask for every day's
+    /// keys, and date arithmetic for each was a quarter of a forecast's time.
+    pub fn of_days(start: Day, n: usize) -> Vec<DayKeys> {
+        let (mut year, mut month) = (start.year(), start.month());
+        let mut dom = start.day_of_month();
+        let mut weekday = start.weekday_index();
+        let mut length = start.month_end().day_of_month();
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let date = match dom >= 28 && dom == length {
+                true => MonthDay::Last,
+                false => MonthDay::Day(dom),
+            };
+            let week = (dom - 1) / 7 + 1;
+            let nth = (week <= 4).then_some(WeekOfMonth::Nth(week as u8));
+            let last = (dom + 7 > length).then_some(WeekOfMonth::Last);
+            out.push(DayKeys {
+                date,
+                weekdays: [nth, last].map(|w| w.map(|week| WeekdayOfMonth { week, weekday })),
+            });
+            weekday = (weekday + 1) % 7;
+            dom += 1;
+            if dom > length {
+                dom = 1;
+                (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+                length = Day::from_ymd(year, month, 1).map_or(31, |d| d.month_end().day_of_month());
+            }
+        }
+        out
+    }
+
+    /// Its keys, the date first.
+    pub fn iter(self) -> impl Iterator<Item = MonthlyDay> {
+        std::iter::once(MonthlyDay::Date(self.date))
+            .chain(self.weekdays.into_iter().flatten().map(MonthlyDay::Weekday))
+    }
+
+    /// Whether the day has `key`.
+    pub fn has(&self, key: MonthlyDay) -> bool {
+        match key {
+            MonthlyDay::Date(date) => self.date == date,
+            MonthlyDay::Weekday(w) => self.weekdays.contains(&Some(w)),
         }
     }
 }
@@ -186,6 +262,25 @@ pub fn months_before(day: Day, months: u32) -> Option<Day> {
 mod tests {
     use super::*;
     use crate::domain::d;
+
+    #[test]
+    fn stepping_through_the_calendar_gives_each_day_its_own_keys() {
+        // 2023-01-01 to 2027-02-08: a leap year, every month length, every weekday.
+        let start = d("2023-01-01");
+        let table = DayKeys::of_days(start, 1500);
+        for (t, keys) in table.iter().enumerate() {
+            let day = start.add_days(t as i64);
+            let own: Vec<MonthlyDay> = MonthlyDay::keys(day).collect();
+            assert_eq!(keys.iter().collect::<Vec<_>>(), own, "{day}");
+            assert!(own.iter().all(|k| keys.has(*k) && k.contains(day)), "{day}");
+        }
+        let mut slots: Vec<MonthlyDay> = table.iter().flat_map(|k| k.iter()).collect();
+        slots.sort();
+        slots.dedup();
+        let ordered: Vec<usize> = slots.iter().map(|k| k.slot()).collect();
+        assert!(ordered.windows(2).all(|w| w[0] < w[1]), "{ordered:?}");
+        assert!(ordered.iter().all(|s| *s < MonthlyDay::SLOTS));
+    }
 
     #[test]
     fn a_quarterly_charge_on_the_fifteenth_lands_on_its_day() {

@@ -1,8 +1,6 @@
 //! Turning stored daily amounts into a series a model can fit: gaps filled, outliers smoothed.
 
-use std::collections::BTreeMap;
-
-use super::periodic::MonthlyDay;
+use super::periodic::{DayKeys, MonthlyDay};
 use crate::domain::{Day, Holidays};
 
 /// A dense daily series from `start`, one value a day.
@@ -171,12 +169,14 @@ fn weekly_baseline(values: &[f64]) -> Vec<f64> {
     let n = values.len();
     (0..n)
         .map(|t| {
-            let mut window: Vec<f64> = (-3i64..=3)
-                .map(|k| t as i64 + 7 * k)
-                .filter(|&i| i >= 0 && (i as usize) < n)
-                .map(|i| values[i as usize])
-                .collect();
-            median(&mut window)
+            let mut window = [0.0; 7];
+            let mut len = 0;
+            let first = t - 7 * (t / 7).min(3);
+            for i in (first..=t + 21).step_by(7).take_while(|i| *i < n) {
+                window[len] = values[i];
+                len += 1;
+            }
+            median(&mut window[..len])
         })
         .collect()
 }
@@ -184,26 +184,34 @@ fn weekly_baseline(values: &[f64]) -> Vec<f64> {
 /// The days of the month whose cost is steadily off the weekly baseline (a fee billed with
 /// usage on the 1st, the 15th, the last day; a batch run on the second Tuesday), with the
 /// median ratio over the recent months.
-fn month_day_effects(series: &DailySeries, baseline: &[f64]) -> Vec<(MonthlyDay, f64)> {
-    let mut by_key: BTreeMap<MonthlyDay, Vec<f64>> = BTreeMap::new();
-    for (t, (v, b)) in series.values.iter().zip(baseline).enumerate().rev() {
+fn month_day_effects(
+    series: &DailySeries,
+    keys: &[DayKeys],
+    baseline: &[f64],
+) -> Vec<(MonthlyDay, f64)> {
+    // Indexed by slot, so the keys come out in order, as from a sorted map.
+    let mut by_key = [(None, 0, [0.0; MONTH_DAY_MONTHS]); MonthlyDay::SLOTS];
+    for ((v, b), day) in series.values.iter().zip(baseline).zip(keys).rev() {
         if *b > 0.0 {
-            for key in MonthlyDay::keys(series.day(t)) {
-                let ratios = by_key.entry(key).or_default();
-                if ratios.len() < MONTH_DAY_MONTHS {
-                    ratios.push(v / b);
+            for key in day.iter() {
+                let (seen, len, ratios) = &mut by_key[key.slot()];
+                if *len < MONTH_DAY_MONTHS {
+                    *seen = Some(key);
+                    ratios[*len] = v / b;
+                    *len += 1;
                 }
             }
         }
     }
     let effects: Vec<(MonthlyDay, f64)> = by_key
-        .into_iter()
-        .filter(|(_, r)| r.len() >= MIN_MONTH_DAYS)
-        .filter_map(|(key, mut ratios)| {
-            let effect = median(&mut ratios);
+        .iter_mut()
+        .filter(|(_, len, _)| *len >= MIN_MONTH_DAYS)
+        .filter_map(|(key, len, ratios)| {
+            let (key, ratios) = (key.as_ref()?, &mut ratios[..*len]);
+            let effect = median(ratios);
             let off = |r: &f64| (r - 1.0).abs() >= 0.5 * (effect - 1.0).abs();
             let steady = 3 * ratios.iter().filter(|r| off(r)).count() >= 2 * ratios.len();
-            ((effect - 1.0).abs() >= MIN_RELATIVE_DEVIATION && steady).then_some((key, effect))
+            ((effect - 1.0).abs() >= MIN_RELATIVE_DEVIATION && steady).then_some((*key, effect))
         })
         .collect();
     // The fourth and the last of a weekday are the same day in most months: when both look
@@ -232,7 +240,8 @@ pub fn month_days(series: &DailySeries) -> Vec<MonthlyDay> {
         return Vec::new();
     }
     let baseline = weekly_baseline(&series.values);
-    month_day_effects(series, &baseline)
+    let keys = DayKeys::of_days(series.start, series.values.len());
+    month_day_effects(series, &keys, &baseline)
         .into_iter()
         .map(|(k, _)| k)
         .collect()
@@ -256,9 +265,10 @@ pub fn smooth_outliers(series: &DailySeries) -> (Vec<f64>, Vec<Outlier>) {
         return (values.to_vec(), Vec::new());
     }
     let mut baseline = weekly_baseline(values);
-    for (key, effect) in month_day_effects(series, &baseline) {
-        for (t, b) in baseline.iter_mut().enumerate() {
-            if key.contains(series.day(t)) {
+    let keys = DayKeys::of_days(series.start, n);
+    for (key, effect) in month_day_effects(series, &keys, &baseline) {
+        for (b, day) in baseline.iter_mut().zip(&keys) {
+            if day.has(key) {
                 *b *= effect;
             }
         }
