@@ -95,27 +95,47 @@ struct Scenario {
     spread: f64,
 }
 
-/// The `q` quantile of a mixture of normals, by bisection on its distribution function.
+/// The `q` quantile of a mixture of normals: Newton's method on its distribution function,
+/// kept inside a bracket that every step narrows. The quantile lies between the components'
+/// own, so the bracket starts there; a bisection from eight spreads out took 50 steps, and was
+/// a tenth of a forecast's time.
 fn mixture_quantile(scenarios: &[Scenario], q: f64) -> f64 {
-    let cdf = |x: f64| -> f64 {
-        scenarios
-            .iter()
-            .map(|s| s.weight * Normal::cdf(x, s.mu, s.spread.max(1e-9)))
-            .sum()
-    };
+    let spread = |s: &Scenario| s.spread.max(1e-9);
     let (mut lo, mut hi) = scenarios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), s| {
-        (lo.min(s.mu - 8.0 * s.spread), hi.max(s.mu + 8.0 * s.spread))
+        let own = Normal::ppf(q, s.mu, spread(s));
+        (lo.min(own), hi.max(own))
     });
-    for _ in 0..50 {
-        let mid = 0.5 * (lo + hi);
-        if cdf(mid) < q {
-            lo = mid;
-        } else {
-            hi = mid;
+    let mut x = 0.5 * (lo + hi);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
+    for _ in 0..MIXTURE_STEPS {
+        if close(lo, hi) {
+            break;
         }
+        let (cdf, pdf) = scenarios.iter().fold((-q, 0.0), |(c, d), s| {
+            (
+                c + s.weight * Normal::cdf(x, s.mu, spread(s)),
+                d + s.weight * Normal::pdf(x, s.mu, spread(s)),
+            )
+        });
+        match cdf < 0.0 {
+            true => lo = x,
+            false => hi = x,
+        }
+        let newton = x - cdf / pdf;
+        if close(newton, x) {
+            return newton;
+        }
+        x = match newton > lo && newton < hi {
+            true => newton,
+            false => 0.5 * (lo + hi),
+        };
     }
-    0.5 * (lo + hi)
+    x
 }
+
+/// Steps of [`mixture_quantile`] at most: Newton's converge in five or six, and halving the
+/// bracket this often reaches the precision of a double from any start.
+const MIXTURE_STEPS: usize = 60;
 
 /// Forecasts `horizon` days after `series` with the calendar model.
 ///
