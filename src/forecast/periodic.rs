@@ -123,7 +123,11 @@ impl DayKeys {
             dom += 1;
             if dom > length {
                 dom = 1;
-                (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+                (year, month) = if month == 12 {
+                    (year + 1, 1)
+                } else {
+                    (year, month + 1)
+                };
                 length = Day::from_ymd(year, month, 1).map_or(31, |d| d.month_end().day_of_month());
             }
         }

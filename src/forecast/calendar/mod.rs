@@ -224,12 +224,13 @@ fn fit_series(series: &DailySeries, z: Vec<f64>) -> Result<Fitted, ModelError> {
             design.terms.push(Term::Shift(at));
             problem.add_shift(at);
             (fit, _) = robust_fit(&problem, &design.terms).ok_or(ModelError::Singular)?;
-            Some(RecentChange::new(
+            let change = RecentChange::new(
                 n - at,
                 fit.beta[design.terms.len() - 1],
                 &series.excursions,
                 shifts.len(),
-            ))
+            );
+            Some(change.with_newest_day(fit.residuals[n - 1], fit.sigma))
         }
         None => None,
     };

@@ -225,6 +225,18 @@ pub(super) fn bend_gain(problem: &Problem, fit: &Fit, weights: &[f64], k: usize)
 /// Past this multiple of the level, a rise is more often a runaway than a new level (see
 /// [`RecentChange::new`]).
 const RUNAWAY_RATIO: f64 = 2.0;
+/// The power of how far beyond [`RUNAWAY_RATIO`] a rise went that multiplies its odds of
+/// passing. On the development sets (generated bills and stress bills of other seeds than the
+/// benchmark's) the cube instead of the square cut the mean MASE of bills by 0.4-1.0% and of
+/// stress bills by 0.3-1.2%, with the median error of 30-day totals unchanged.
+const RUNAWAY_POWER: i32 = 3;
+/// A change three days old or more whose newest day went back by more than this share of it
+/// (and by two noise deviations) is coming back: an excursion, not a level.
+const COMEBACK_SHARE: f64 = 0.3;
+/// ... and its odds of passing are multiplied by this. A spike of four days whose fourth fell
+/// halfway back was forecast to hold at 50%; on the development sets 4 cut the mean MASE of
+/// bills by 0.2-1.3%, 2 by half as much, and changed the stress bills' by under 0.2%.
+const COMEBACK_ODDS: f64 = 4.0;
 
 /// A change of level in the newest days that the fit has not absorbed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -248,7 +260,7 @@ impl RecentChange {
     /// excursions (with no history: even odds after half a day, about 93% holding after a
     /// week). A bill whose runaway jobs have lasted four days before is not believed to have a
     /// new level after three. A rise beyond [`RUNAWAY_RATIO`] times the level multiplies the
-    /// odds by the square of how far beyond: a fivefold rise two days old is more likely to
+    /// odds by the cube of how far beyond: a fourfold rise two days old is more likely to
     /// pass than to hold. Falls are not discounted: a workload scaled to zero stays there.
     pub fn new(days: usize, log_size: f64, excursions: &[Excursion], shifts: usize) -> Self {
         let as_long = excursions
@@ -256,7 +268,9 @@ impl RecentChange {
             .filter(|e| e.resembles(days, log_size))
             .count();
         // Beyond a doubling, a rise is more often a runaway job or a burst than a new level.
-        let runaway = (log_size.exp() / RUNAWAY_RATIO).max(1.0).powi(2);
+        let runaway = (log_size.exp() / RUNAWAY_RATIO)
+            .max(1.0)
+            .powi(RUNAWAY_POWER);
         let passing_odds =
             runaway * (as_long as f64 + CHANGE_HALF_DAYS / days as f64) / (shifts as f64 + 1.0);
         RecentChange {
@@ -264,6 +278,17 @@ impl RecentChange {
             log_size,
             passing_odds,
         }
+    }
+
+    /// The change, knowing that the newest day's residual from the fit with it is `residual`
+    /// (in logs) on noise of `sigma`: a newest day that went back ([`COMEBACK_SHARE`]) makes
+    /// passing [`COMEBACK_ODDS`] times likelier.
+    pub fn with_newest_day(mut self, residual: f64, sigma: f64) -> Self {
+        let back = -residual * self.log_size.signum();
+        if self.days >= 3 && back > (COMEBACK_SHARE * self.log_size.abs()).max(2.0 * sigma) {
+            self.passing_odds *= COMEBACK_ODDS;
+        }
+        self
     }
 
     /// The probability that the new level holds.
@@ -283,10 +308,27 @@ mod tests {
         // Two days of +50%: 1 / (1 + 0.25) = 80% holding, as for any change up to a doubling.
         assert!((holds(2, 1.5) - 0.8).abs() < 1e-9);
         assert!((holds(2, 2.0) - 0.8).abs() < 1e-9);
-        // Fivefold: odds 0.25 × 2.5² ≈ 1.56, 39% holding; a week on, 0.071 × 6.25: 69%.
-        assert!((holds(2, 5.0) - 0.390).abs() < 0.001, "{}", holds(2, 5.0));
-        assert!((holds(7, 5.0) - 0.691).abs() < 0.001, "{}", holds(7, 5.0));
+        // Fivefold: odds 0.25 × 2.5³ ≈ 3.91, 20% holding; a week on, 0.071 × 15.6: 47%.
+        assert!((holds(2, 5.0) - 0.204).abs() < 0.001, "{}", holds(2, 5.0));
+        assert!((holds(7, 5.0) - 0.473).abs() < 0.001, "{}", holds(7, 5.0));
         // A fall to a fifth is not a runaway: 80% holding after two days.
         assert!((holds(2, 0.2) - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_change_whose_newest_day_went_back_is_likelier_to_pass() {
+        // Four days of a fourfold rise (odds 0.125 × 2³ = 1, 50% holding).
+        let change = RecentChange::new(4, 4f64.ln(), &[], 0);
+        assert!((change.persistence() - 0.5).abs() < 1e-9);
+        // The fourth day fell halfway back: 1 / (1 + 4) = 20% holding.
+        let back = change.with_newest_day(-0.5 * 4f64.ln(), 0.1);
+        assert!((back.persistence() - 0.2).abs() < 1e-9);
+        // A newest day within the noise, or a change two days old, says nothing yet.
+        assert_eq!(change.with_newest_day(-0.15, 0.1), change);
+        let young = RecentChange::new(2, 4f64.ln(), &[], 0);
+        assert_eq!(young.with_newest_day(-0.7, 0.1), young);
+        // A fall whose newest day rose back counts the same way.
+        let fall = RecentChange::new(5, 0.5f64.ln(), &[], 0);
+        assert!(fall.with_newest_day(0.4, 0.05).persistence() < fall.persistence());
     }
 }
