@@ -5,6 +5,7 @@ use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 
 use super::*;
 use crate::domain::{Day, Holiday, Holidays};
+use crate::forecast::periodic::DayKeys;
 
 /// One column of the design: how a feature is computed for day `t` (0 = first day).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,8 +121,15 @@ impl Design {
         }
     }
 
+    /// The row of day `t`.
     pub(super) fn row(&self, t: usize, out: &mut [f64]) {
         let day = self.start.add_days(t as i64);
+        let keys = DayKeys::of_days(day, 1);
+        self.row_on(t, day, &keys[0], out);
+    }
+
+    /// The row of day `t`, which is `day` with the month-day `keys`.
+    fn row_on(&self, t: usize, day: Day, keys: &DayKeys, out: &mut [f64]) {
         let s = self.trend_time(t) / self.span;
         // Day of year as a fraction of a mean year, so leap years do not shift the season.
         let phase = 2.0 * std::f64::consts::PI * (day.ordinal() as f64 - 1.0) / 365.25;
@@ -135,7 +143,7 @@ impl Design {
                 Term::Knot(k) => (s - k as f64 / self.span).max(0.0),
                 Term::Shift(k) => f64::from(t >= k),
                 Term::Weekday(w) => f64::from(day.weekday_index() == w),
-                Term::MonthDay(key) => f64::from(key.contains(day)),
+                Term::MonthDay(key) => f64::from(keys.has(key)),
                 Term::Holiday(holiday) => f64::from(self.holidays.contains(holiday, day)),
                 Term::YearlySin(_) => {
                     (sin_k, cos_k) = (sin_k * cos1 + cos_k * sin1, cos_k * cos1 - sin_k * sin1);
@@ -149,8 +157,11 @@ impl Design {
     pub(super) fn matrix(&self, n: usize) -> Rows {
         let p = self.terms.len();
         let mut data = vec![0.0; n * p];
-        for (t, row) in data.chunks_exact_mut(p).enumerate() {
-            self.row(t, row);
+        let keys = DayKeys::of_days(self.start, n);
+        let mut day = self.start;
+        for (t, (row, keys)) in data.chunks_exact_mut(p).zip(&keys).enumerate() {
+            self.row_on(t, day, keys, row);
+            day = day.add_days(1);
         }
         Rows { p, data }
     }
