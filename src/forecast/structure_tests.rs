@@ -114,8 +114,9 @@ fn an_excursion_like_the_runaways_that_came_back_is_likely_to_pass() {
     // Three days at 3× at the end of a bill whose runaway jobs have twice before run three
     // days at 3× and come back: less likely to hold than not, and the 30-day total stays
     // under 1.8× the usual level. The same three days on a bill with no such history are
-    // most likely a new level (tripling is past a doubling, so less likely than a smaller
-    // rise would be), and the total is over 2.2× the usual.
+    // more likely a new level than not (tripling is 1.5 times past a doubling: odds of
+    // passing 0.5 / 3 × 1.5³ = 0.56, 64% holding, where a smaller rise would hold at 86%),
+    // and the total is over 2.2× the usual.
     let shape = |spikes: bool| {
         move |t: usize, day: Day| {
             let runaway =
@@ -137,7 +138,7 @@ fn an_excursion_like_the_runaways_that_came_back_is_likely_to_pass() {
     let (target, end) = bill("2024-01-01", 300, shape(false));
     let f = forecast(&target, end, 30);
     let change = f.shape.change.expect("a change");
-    assert!(change.holds > 0.65, "{change:?}");
+    assert!(change.holds > 0.6, "{change:?}");
     assert!(
         total(&f, 30) > 2.2 * usual(end),
         "{} vs {}",
